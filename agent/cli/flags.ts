@@ -1,0 +1,53 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './usage-error.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Strict flag parsing for every subcommand: an unknown flag, a missing value or a stray positional
+ * argument is a UsageError naming it, never silently ignored.
+ */
+export function parseFlags<O extends Options>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+export function requireFlag(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`missing required flag --${flag}`);
+  return value;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses Go-style durations (`90s`, `24h`, `1h30m`, `90d`, `500ms`) into milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    total += Number(m[1]) * UNITS[m[2]!]!;
+    consumed = re.lastIndex;
+  }
+  if (text === '' || consumed !== text.length || total <= 0) {
+    throw new UsageError(`--${flag}: "${text}" is not a positive duration (examples: 500ms, 30s, 24h, 90d)`);
+  }
+  return total;
+}
+
+/** Parses `HOST:PORT` or `[V6]:PORT`. */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--${flag}: "${text}" is not HOST:PORT`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export function parsePort(text: string, flag: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new UsageError(`--${flag}: "${text}" is not a port number (1-65535)`);
+  }
+  return Number(text);
+}

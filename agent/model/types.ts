@@ -1,0 +1,142 @@
+/**
+ * The mesh model: one in-memory picture of the mesh with the concepts of Istio's workload API
+ * (istio.workload.Workload / Service, istio.security.Authorization). Every config source — the
+ * local YAML reader today, an istiod xDS client later — produces this shape, and everything
+ * downstream (identity, proxy, authz) reads only this shape.
+ *
+ * All IP strings in the model are canonical: IPv4 dotted quad (IPv4-mapped IPv6 is unmapped) or
+ * compressed lower-case IPv6, as produced by `canonicalIp()` in ./ip.ts.
+ */
+
+/** How a workload's inbound traffic must be carried (istio.workload.TunnelProtocol). */
+export type TunnelProtocol = 'HBONE' | 'TCP';
+
+export type WorkloadStatus = 'Healthy' | 'Unhealthy';
+
+/** servicePort → targetPort for one service a workload backs (istio.workload.PortList). */
+export type PortMap = ReadonlyMap<number, number>;
+
+export interface Workload {
+  /** Stable key, `<cluster>//<apiVersion>/<Kind>/<ns>/<name>` as istiod builds it. */
+  readonly uid: string;
+  readonly kind: 'Pod' | 'WorkloadEntry';
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly trustDomain: string;
+  /** Canonical IPs; the first is the primary address. May be empty for a pending pod. */
+  readonly addresses: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  /** Node the workload runs on ('' when unknown). */
+  readonly node: string;
+  /** HBONE when the workload is enrolled in the mesh (ambient), TCP otherwise. */
+  readonly protocol: TunnelProtocol;
+  readonly status: WorkloadStatus;
+  /** Services this workload is an endpoint of: key `ns/hostname`. */
+  readonly services: ReadonlyMap<string, PortMap>;
+  /** Named container ports (name → number), used to resolve Service `targetPort` names. */
+  readonly namedPorts: ReadonlyMap<string, number>;
+  /** Selector-scoped Authorization keys (`ns/name`) that apply to this workload. */
+  readonly authorizationPolicies: readonly string[];
+}
+
+export interface ServicePort {
+  readonly name: string;
+  readonly port: number;
+  /** Numeric target port, or a port name resolved per endpoint; 0 = same as `port`. */
+  readonly targetPort: number | string;
+  readonly protocol: string;
+}
+
+export interface Service {
+  readonly kind: 'Service' | 'ServiceEntry';
+  readonly name: string;
+  readonly namespace: string;
+  /** `<name>.<ns>.svc.<domain>` for Services, the first host for ServiceEntries. */
+  readonly hostname: string;
+  /** Canonical virtual IPs (clusterIPs, ServiceEntry addresses). */
+  readonly vips: readonly string[];
+  readonly ports: readonly ServicePort[];
+  /** Extra identities acceptable for this service's endpoints (secure naming). */
+  readonly subjectAltNames: readonly string[];
+}
+
+/** istio.security.StringMatch */
+export type StringMatch =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'suffix'; readonly value: string }
+  | { readonly kind: 'presence' };
+
+/** istio.security.Address: a CIDR; `prefixLength` is the full length for a single address. */
+export interface Cidr {
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
+export interface ServiceAccountMatch {
+  readonly namespace: string;
+  readonly serviceAccount: string;
+}
+
+/** istio.security.Match: every non-empty field category must hold. */
+export interface Match {
+  readonly namespaces: readonly StringMatch[];
+  readonly notNamespaces: readonly StringMatch[];
+  readonly principals: readonly StringMatch[];
+  readonly notPrincipals: readonly StringMatch[];
+  readonly sourceIps: readonly Cidr[];
+  readonly notSourceIps: readonly Cidr[];
+  readonly destinationIps: readonly Cidr[];
+  readonly notDestinationIps: readonly Cidr[];
+  readonly destinationPorts: readonly number[];
+  readonly notDestinationPorts: readonly number[];
+  readonly serviceAccounts: readonly ServiceAccountMatch[];
+  readonly notServiceAccounts: readonly ServiceAccountMatch[];
+}
+
+/** A clause matches when any of its matches does. */
+export interface Clause {
+  readonly matches: readonly Match[];
+}
+
+/** A rule matches when all of its clauses do. */
+export interface Rule {
+  readonly clauses: readonly Clause[];
+}
+
+export type AuthorizationScope = 'Global' | 'Namespace' | 'WorkloadSelector';
+export type AuthorizationAction = 'Allow' | 'Deny';
+
+/** Where an Authorization came from, for "why was this denied" answers. */
+export type AuthorizationOrigin = 'AuthorizationPolicy' | 'PeerAuthentication';
+
+/** istio.security.Authorization: a policy matches when any of its rules does. */
+export interface Authorization {
+  readonly name: string;
+  readonly namespace: string;
+  readonly scope: AuthorizationScope;
+  readonly action: AuthorizationAction;
+  readonly rules: readonly Rule[];
+  readonly dryRun: boolean;
+  readonly origin: AuthorizationOrigin;
+}
+
+export interface MeshSettings {
+  readonly trustDomain: string;
+  readonly rootNamespace: string;
+}
+
+/**
+ * An immutable snapshot of the whole mesh. A new config produces a new snapshot; consumers swap
+ * the reference atomically, so a half-applied config is never visible.
+ */
+export interface MeshSnapshot {
+  readonly settings: MeshSettings;
+  readonly workloads: ReadonlyMap<string, Workload>;
+  readonly services: ReadonlyMap<string, Service>;
+  /** Keyed `ns/name`. */
+  readonly authorizations: ReadonlyMap<string, Authorization>;
+  /** Namespaces whose label `istio.io/dataplane-mode` is `ambient`. */
+  readonly ambientNamespaces: ReadonlySet<string>;
+}
