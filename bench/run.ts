@@ -24,15 +24,15 @@ async function main(): Promise<number> {
   }
   let failed = 0;
   for (const area of wanted.length > 0 ? wanted : AREAS) {
-    const file = fileURLToPath(new URL(`./${area}.js`, import.meta.url));
-    if (!existsSync(file)) {
+    const url = new URL(`./${area}.js`, import.meta.url);
+    if (!existsSync(fileURLToPath(url))) {
       process.stdout.write(`${area}: no benchmark built\n`);
       continue;
     }
     process.stdout.write(`${area}:\n`);
     const started = Date.now();
     try {
-      const mod = (await import(file)) as BenchModule;
+      const mod = (await import(url.href)) as BenchModule;
       for (const r of await mod.run()) process.stdout.write(format(r) + '\n');
       process.stdout.write(`  (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
     } catch (err) {
