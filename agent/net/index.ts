@@ -1,0 +1,10 @@
+/**
+ * Network namespaces and the socket options Node lacks. The rest of the agent sees only this
+ * facade: "listen in this netns", "connect from this netns with the mark", "original destination
+ * of this socket".
+ */
+export { MESH_MARK, KEEPALIVE_IDLE_MS, openNetns, currentNetns } from './netns.js';
+export type { NetnsHandle, ListenOptions, ConnectOptions } from './netns.js';
+export { originalDst, readSocketOptions, socketFd } from './sockopts.js';
+export { checkNetPrivileges } from './privileges.js';
+export { NetnsError, PrivilegeError, SyscallError } from './errors.js';

@@ -1,0 +1,95 @@
+import koffi from 'koffi';
+import { constants } from 'node:os';
+import { SyscallError } from './errors.js';
+
+/**
+ * The native boundary: the handful of libc calls Node has no API for (setns, SO_MARK,
+ * SO_ORIGINAL_DST, sockets created in another network namespace). Everything here is synchronous
+ * on the calling (main) thread, which is what makes the setns window safe: no other JavaScript
+ * and no libuv socket creation can run between entering a namespace and leaving it.
+ */
+const libc = koffi.load('libc.so.6');
+
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const setsockoptFn = libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
+const getsockoptFn = libc.func('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ uint32_t *len)');
+const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t len)');
+const listenFn = libc.func('int listen(int fd, int backlog)');
+const closeFn = libc.func('int close(int fd)');
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+export const CLONE_NEWNET = 0x40000000;
+
+export const SOL_SOCKET = 1;
+export const SOL_IP = 0;
+export const SOL_IPV6 = 41;
+export const IPPROTO_TCP = 6;
+
+export const SO_REUSEADDR = 2;
+export const SO_KEEPALIVE = 9;
+export const SO_REUSEPORT = 15;
+export const SO_MARK = 36;
+export const TCP_NODELAY = 1;
+export const IPV6_V6ONLY = 26;
+/** SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST share the number 80. */
+export const SO_ORIGINAL_DST = 80;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+function check(result: number, syscall: string, detail?: string): number {
+  if (result < 0) {
+    const errno = koffi.errno();
+    throw new SyscallError(syscall, errnoName(errno), errno, detail);
+  }
+  return result;
+}
+
+export function setns(fd: number, nstype: number, detail?: string): void {
+  check(setnsFn(fd, nstype) as number, 'setns', detail);
+}
+
+/** A non-blocking, close-on-exec stream socket, the flags libuv expects of an adopted fd. */
+export function streamSocket(family: number): number {
+  return check(socketFn(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, 'socket');
+}
+
+export function setIntOption(fd: number, level: number, name: number, value: number, label: string): void {
+  const buf = Buffer.alloc(4);
+  buf.writeInt32LE(value);
+  check(setsockoptFn(fd, level, name, buf, 4) as number, 'setsockopt', label);
+}
+
+export function getIntOption(fd: number, level: number, name: number, label: string): number {
+  const buf = Buffer.alloc(4);
+  check(getsockoptFn(fd, level, name, buf, [4]) as number, 'getsockopt', label);
+  return buf.readInt32LE(0);
+}
+
+/** getsockopt into a raw buffer; returns the filled length, or the errno name on failure. */
+export function getRawOption(fd: number, level: number, name: number, buf: Buffer): number | string {
+  const len = [buf.length];
+  const result = getsockoptFn(fd, level, name, buf, len) as number;
+  return result < 0 ? errnoName(koffi.errno()) : len[0]!;
+}
+
+export function bind(fd: number, sockaddr: Buffer, detail: string): void {
+  check(bindFn(fd, sockaddr, sockaddr.length) as number, 'bind', detail);
+}
+
+export function listen(fd: number, backlog: number): void {
+  check(listenFn(fd, backlog) as number, 'listen');
+}
+
+/** Closes an fd that was never handed to Node (error paths only). */
+export function closeFd(fd: number): void {
+  closeFn(fd);
+}

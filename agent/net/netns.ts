@@ -1,0 +1,235 @@
+import net from 'node:net';
+import { closeSync, openSync } from 'node:fs';
+import {
+  AF_INET, AF_INET6, CLONE_NEWNET, IPV6_V6ONLY, SOL_IPV6, SOL_SOCKET, SO_KEEPALIVE, SO_MARK,
+  SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption, setns, streamSocket,
+} from './libc.js';
+import { NetnsError, SyscallError } from './errors.js';
+import { encodeSockaddr, familyOf } from './sockaddr.js';
+import { createLogger } from '../telemetry/log.js';
+
+/** SO_MARK carried by every socket the agent makes in a pod netns; the pod's rules skip it. */
+export const MESH_MARK = 0x539;
+/** TCP keepalive idle time for every socket the agent makes or accepts. */
+export const KEEPALIVE_IDLE_MS = 60_000;
+const LISTEN_BACKLOG = 128;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface ListenOptions {
+  /** Address to bind; default all addresses (dual-stack `[::]`, or `0.0.0.0` without IPv6). */
+  host?: string;
+  /** Serve with this server (e.g. a tls.Server) instead of a fresh net.Server. */
+  server?: net.Server;
+}
+
+export interface ConnectOptions {
+  /** SO_MARK for the socket; pod handles default to MESH_MARK, the agent's own netns to none. */
+  mark?: number;
+  localAddress?: string;
+  /** Fail with ETIMEDOUT when the connection is not established in time (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * A network namespace the agent can make sockets in. Listeners and connections made through a
+ * handle live in its namespace for life, whatever namespace the agent itself is in; the handle
+ * only has to stay open while new sockets are being made.
+ */
+export interface NetnsHandle {
+  /** The netns file (undefined for the agent's own namespace). */
+  readonly path: string | undefined;
+  listen(port: number, opts?: ListenOptions): Promise<net.Server>;
+  connect(host: string, port: number, opts?: ConnectOptions): Promise<net.Socket>;
+  /** Releases the namespace fd; sockets already made keep working. Idempotent. */
+  close(): void;
+}
+
+const log = createLogger('net');
+let ownNetnsFd: number | undefined;
+
+/** The agent's own netns, opened once from the main thread before it ever leaves it. */
+function ownNetns(): number {
+  ownNetnsFd ??= openSync('/proc/thread-self/ns/net', 'r');
+  return ownNetnsFd;
+}
+
+/**
+ * Runs `fn` synchronously inside the netns `fd` and always returns to the agent's own netns.
+ * Failing to return would leave every later socket of the process in a pod's namespace, so that
+ * is fatal.
+ */
+export function inNetns<T>(fd: number, path: string, fn: () => T): T {
+  const own = ownNetns();
+  try {
+    setns(fd, CLONE_NEWNET, path);
+  } catch (err) {
+    throw new NetnsError(path, 'invalid', err);
+  }
+  try {
+    return fn();
+  } finally {
+    try {
+      setns(own, CLONE_NEWNET, 'return to the agent netns');
+    } catch (err) {
+      log.error('cannot return to the agent network namespace; exiting', { error: err });
+      process.exit(70);
+    }
+  }
+}
+
+function listenerFd(family: number, host: string, port: number, mark: number | undefined): number {
+  const fd = streamSocket(family);
+  try {
+    if (mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, mark, 'SO_MARK');
+    setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
+    // A restarted agent binds the pod ports while the old one still drains (reliability §1.1).
+    setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    setIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
+    if (family === AF_INET6 && host === '::') setIntOption(fd, SOL_IPV6, IPV6_V6ONLY, 0, 'IPV6_V6ONLY');
+    bind(fd, encodeSockaddr(family, host, port), `${host.includes(':') ? `[${host}]` : host}:${port}`);
+    listen(fd, LISTEN_BACKLOG);
+    return fd;
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+}
+
+/** Dual-stack wildcard first; a netns without IPv6 support gets an IPv4 wildcard. */
+function wildcardListenerFd(port: number, mark: number | undefined): number {
+  try {
+    return listenerFd(AF_INET6, '::', port, mark);
+  } catch (err) {
+    if (err instanceof SyscallError && (err.errnoName === 'EAFNOSUPPORT' || err.errnoName === 'EADDRNOTAVAIL')) {
+      return listenerFd(AF_INET, '0.0.0.0', port, mark);
+    }
+    throw err;
+  }
+}
+
+function connectionFd(family: number, mark: number | undefined): number {
+  const fd = streamSocket(family);
+  try {
+    if (mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, mark, 'SO_MARK');
+    return fd;
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+}
+
+function tuneSocket(socket: net.Socket): void {
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+}
+
+function serve(fd: number, server: net.Server): Promise<net.Server> {
+  // Accepted sockets inherit the listener's mark; Nagle and keepalive are per socket.
+  server.prependListener('connection', tuneSocket);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function establish(socket: net.Socket, host: string, port: number, opts: ConnectOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error(`connect ${host}:${port} timed out after ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+      socket.destroy(err);
+    }, timeoutMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+    // The adopted fd already lives in the target netns; Node connects it (non-blocking) there.
+    socket.connect({ host, port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+class Namespace implements NetnsHandle {
+  private fd: number | undefined;
+
+  constructor(readonly path: string | undefined, fd: number | undefined, private readonly defaultMark: number | undefined) {
+    this.fd = fd;
+  }
+
+  /** Runs socket creation in this namespace (no setns for the agent's own). */
+  private within<T>(fn: () => T): T {
+    if (this.path === undefined) return fn();
+    if (this.fd === undefined) throw new NetnsError(this.path, 'closed');
+    return inNetns(this.fd, this.path, fn);
+  }
+
+  listen(port: number, opts: ListenOptions = {}): Promise<net.Server> {
+    const host = opts.host;
+    const family = host === undefined ? undefined : familyOf(host);
+    if (host !== undefined && family === undefined) {
+      return Promise.reject(new TypeError(`listen host "${host}" is not an IP address`));
+    }
+    try {
+      const fd = this.within(() => host === undefined || family === undefined
+        ? wildcardListenerFd(port, this.defaultMark)
+        : listenerFd(family, host, port, this.defaultMark));
+      return serve(fd, opts.server ?? net.createServer());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  connect(host: string, port: number, opts: ConnectOptions = {}): Promise<net.Socket> {
+    const family = familyOf(host);
+    if (family === undefined) return Promise.reject(new TypeError(`connect host "${host}" is not an IP address`));
+    let socket: net.Socket;
+    try {
+      const fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark));
+      socket = new net.Socket({ fd, readable: true, writable: true });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    tuneSocket(socket);
+    return establish(socket, host, port, opts);
+  }
+
+  close(): void {
+    if (this.fd === undefined || this.path === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
+ * Opens a pod network namespace file (e.g. `/var/run/netns/x` or `/proc/<pid>/ns/net`). Every
+ * socket made through the handle carries MESH_MARK. Throws NetnsError when the path is missing or
+ * is not a network namespace (it is entered once here to find out).
+ */
+export function openNetns(path: string): NetnsHandle {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new NetnsError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'invalid', err);
+  }
+  try {
+    inNetns(fd, path, () => undefined);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return new Namespace(path, fd, MESH_MARK);
+}
+
+/** The agent's own network namespace: sockets are made without setns and unmarked by default. */
+export function currentNetns(): NetnsHandle {
+  return new Namespace(undefined, undefined, undefined);
+}
