@@ -8,5 +8,5 @@ export interface RegisteredPod {
   readonly name: string;
   /** Path of the pod's network namespace file. */
   readonly netns: string;
-  readonly ips: readonly string[];
+  readonly ips: string[];
 }
