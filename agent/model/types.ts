@@ -38,7 +38,13 @@ export interface Workload {
   readonly namedPorts: ReadonlyMap<string, number>;
   /** Selector-scoped Authorization keys (`ns/name`) that apply to this workload. */
   readonly authorizationPolicies: readonly string[];
+  /** The Pod's `metadata.uid` when the config has one (the CNI plugin knows pods by it). */
+  readonly podUid?: string;
+  /** istio.workload.NetworkMode: host-network pods share the node's IP and are never captured. */
+  readonly networkMode?: NetworkMode;
 }
+
+export type NetworkMode = 'Standard' | 'HostNetwork';
 
 export interface ServicePort {
   readonly name: string;
@@ -52,10 +58,12 @@ export interface Service {
   readonly kind: 'Service' | 'ServiceEntry';
   readonly name: string;
   readonly namespace: string;
-  /** `<name>.<ns>.svc.<domain>` for Services, the first host for ServiceEntries. */
+  /** `<name>.<ns>.svc.<domain>` for Services; one of the hosts for ServiceEntries (one Service per host, as istiod does). */
   readonly hostname: string;
   /** Canonical virtual IPs (clusterIPs, ServiceEntry addresses). */
   readonly vips: readonly string[];
+  /** ServiceEntry `addresses` given as CIDRs shorter than a single address. */
+  readonly cidrVips?: readonly Cidr[];
   readonly ports: readonly ServicePort[];
   /** Extra identities acceptable for this service's endpoints (secure naming). */
   readonly subjectAltNames: readonly string[];
@@ -93,6 +101,9 @@ export interface Match {
   readonly notDestinationPorts: readonly number[];
   readonly serviceAccounts: readonly ServiceAccountMatch[];
   readonly notServiceAccounts: readonly ServiceAccountMatch[];
+  /** Extended-API `trustDomains`, matched on the identity's trust domain (authz-semantics §6.6). */
+  readonly trustDomains?: readonly StringMatch[];
+  readonly notTrustDomains?: readonly StringMatch[];
 }
 
 /** A clause matches when any of its matches does. */
@@ -125,6 +136,8 @@ export interface Authorization {
 export interface MeshSettings {
   readonly trustDomain: string;
   readonly rootNamespace: string;
+  /** Kubernetes DNS suffix for Service hostnames; `cluster.local` when absent. */
+  readonly domainSuffix?: string;
 }
 
 /**
