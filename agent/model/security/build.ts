@@ -53,7 +53,7 @@ export function buildAuthorizations(
   for (const w of workloads) {
     const local = w.namespace === settings.rootNamespace ? [] : selectorPolicies.get(w.namespace) ?? [];
     const keys = [...rootSelectors, ...local].filter((s) => selects(s.selector, w.labels)).map((s) => s.key);
-    const peer = peerAuthnPolicyFor(peerIndex.viewFor(w.namespace, w.labels), settings);
+    const peer = peerAuthnPolicyFor(peerIndex.viewFor(w.namespace, w.labels));
     if (peer === 'static') keys.push(staticStrictKey(settings));
     else if (peer) {
       const key = `${peer.namespace}/${peer.name}`;

@@ -1,5 +1,5 @@
 import type { Problems } from '../../config/problems.js';
-import type { Authorization, MeshSettings } from '../types.js';
+import type { Authorization, Clause, MeshSettings } from '../types.js';
 import { EMPTY_MATCH, PRESENCE } from './matchers.js';
 import type { MtlsMode, ParsedPeerAuthentication } from './types.js';
 
@@ -53,7 +53,7 @@ export function staticStrictPolicy(settings: MeshSettings): Authorization {
  * policy, a per-workload-policy converted one when ports differ from the workload-wide mode, or
  * none when every port accepts plaintext.
  */
-export function peerAuthnPolicyFor(view: PeerAuthnView, settings: MeshSettings): Authorization | 'static' | undefined {
+export function peerAuthnPolicyFor(view: PeerAuthnView): Authorization | 'static' | undefined {
   const base = workloadMode(view);
   const ports = [...(view.workload?.portLevelMtls ?? new Map<number, MtlsMode>())]
     .filter(([, m]) => l4(m) !== undefined && l4(m) !== base).map(([port]) => port).sort((a, b) => a - b);
@@ -66,7 +66,7 @@ export function peerAuthnPolicyFor(view: PeerAuthnView, settings: MeshSettings):
 }
 
 function denyPlaintext(namespace: string, name: string, ports: { destinationPorts?: number[]; notDestinationPorts?: number[] }): Authorization {
-  const clauses = [{ matches: [{ ...EMPTY_MATCH, notPrincipals: [PRESENCE] }] }];
+  const clauses: Clause[] = [{ matches: [{ ...EMPTY_MATCH, notPrincipals: [PRESENCE] }] }];
   if (ports.destinationPorts || ports.notDestinationPorts) clauses.push({ matches: [{ ...EMPTY_MATCH, ...ports }] });
   return {
     name, namespace, scope: 'WorkloadSelector', action: 'Deny', rules: [{ clauses }], dryRun: false, origin: 'PeerAuthentication',
