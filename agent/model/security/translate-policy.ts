@@ -27,6 +27,7 @@ export function translatePolicy(p: ParsedAuthorizationPolicy, settings: MeshSett
     const http = httpAttributes(rule);
     if (http.length > 0 && p.action === 'ALLOW') {
       warn(`spec.rules[${i}]`, `ztunnel does not support HTTP attributes (found: ${http.join(', ')}); this ALLOW rule is discarded`);
+      rules.push(DISCARDED_RULE);
       return;
     }
     if (http.length > 0) warn(`spec.rules[${i}]`, `HTTP attributes (found: ${http.join(', ')}) are dropped from this DENY rule; its L4 remainder is enforced`);
@@ -41,6 +42,12 @@ export function translatePolicy(p: ParsedAuthorizationPolicy, settings: MeshSett
     rules, dryRun: p.dryRun, origin: 'AuthorizationPolicy',
   };
 }
+
+/**
+ * A discarded ALLOW rule stays as a rule that can never match, so that rule numbers in decisions
+ * are the YAML's; a policy whose rules all never match behaves exactly like one with zero rules.
+ */
+const DISCARDED_RULE: Rule = { clauses: [{ matches: [EMPTY_MATCH] }] };
 
 /** §5.1: one to-clause, one from-clause, one clause per `when`. */
 function translateRule(rule: ParsedRule, policyNamespace: string): Rule {
