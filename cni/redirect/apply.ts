@@ -1,0 +1,150 @@
+import { existsSync } from 'node:fs';
+import { inNetns, type ExecResult } from './exec.js';
+import {
+  CHAIN_OUTPUT, CHAIN_PREROUTING, RULE_TABLES, renderInpodRules, restoreText,
+  type InpodRouting, type InpodRuleOptions, type RenderedFamily,
+} from './rules.js';
+import { chainRules, parseIptablesSave, type SavedTable } from './saved-rules.js';
+
+/** Applying or removing the in-pod rules failed; `message` names the step and the tool's error. */
+export class RedirectError extends Error {
+  readonly code = 'ERR_REDIRECT';
+  constructor(message: string, readonly netnsMissing = false) {
+    super(message);
+    this.name = 'RedirectError';
+  }
+}
+
+const tool = (family: 4 | 6, name: 'save' | 'restore') => `${family === 4 ? 'iptables' : 'ip6tables'}-${name}`;
+
+function failed(step: string, r: ExecResult): string {
+  return `${step} exited with ${r.code}${r.stderr ? `: ${r.stderr.split('\n').slice(0, 3).join(' | ')}` : ''}`;
+}
+
+async function save(netnsPath: string, family: 4 | 6): Promise<Map<string, SavedTable>> {
+  const r = await inNetns(netnsPath, tool(family, 'save'), []);
+  if (r.code !== 0) throw new RedirectError(failed(tool(family, 'save'), r));
+  return parseIptablesSave(r.stdout);
+}
+
+function requireNetns(netnsPath: string): void {
+  if (!existsSync(netnsPath)) throw new RedirectError(`network namespace ${netnsPath} does not exist`, true);
+}
+
+/** The jump lines already present, so a second ADD does not duplicate them. */
+function presentJumps(rendered: RenderedFamily, saved: Map<string, SavedTable>): Set<string> {
+  const present = new Set<string>();
+  for (const t of rendered.tables) {
+    for (const j of t.jumps) if (saved.get(t.table)?.rules.includes(j)) present.add(`${t.table} ${j}`);
+  }
+  return present;
+}
+
+async function applyFamily(netnsPath: string, rendered: RenderedFamily): Promise<void> {
+  const saved = await save(netnsPath, rendered.family);
+  const text = restoreText(rendered.tables, presentJumps(rendered, saved));
+  const r = await inNetns(netnsPath, tool(rendered.family, 'restore'), ['--noflush'], text);
+  if (r.code !== 0) throw new RedirectError(failed(`${tool(rendered.family, 'restore')} --noflush`, r));
+}
+
+async function applyRouting(netnsPath: string, routing: InpodRouting): Promise<void> {
+  const batch = `route replace ${routing.route.join(' ')}\nrule add ${routing.rule.join(' ')}\n`;
+  const r = await inNetns(netnsPath, 'ip', [`-${routing.family}`, '-force', '-batch', '-'], batch);
+  // `ip rule` has no replace: an existing identical rule ("File exists") is what we want.
+  const errors = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('Command failed') && !l.includes('File exists'));
+  if (r.code !== 0 && errors.length > 0) throw new RedirectError(`ip -${routing.family} policy routing: ${errors.join(' | ')}`);
+}
+
+/**
+ * Installs the redirection rules and policy routing in the pod netns. Each table is committed
+ * atomically by iptables-restore; if any step fails, everything already applied is removed again,
+ * so the pod is never left half-captured.
+ */
+export async function applyInpodRules(netnsPath: string, opts: InpodRuleOptions): Promise<void> {
+  requireNetns(netnsPath);
+  const rendered = renderInpodRules(opts);
+  try {
+    for (const family of rendered.families) await applyFamily(netnsPath, family);
+    for (const routing of rendered.routes) await applyRouting(netnsPath, routing);
+  } catch (err) {
+    await removeInpodRules(netnsPath).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Removal as one restore per family, built from what is actually present (no failing -D/-X). */
+function removalText(saved: Map<string, SavedTable>): string | undefined {
+  const ours = [CHAIN_PREROUTING, CHAIN_OUTPUT];
+  const lines: string[] = [];
+  for (const table of RULE_TABLES) {
+    const t = saved.get(table);
+    if (!t) continue;
+    const jumps = t.rules.filter((r) => ours.some((c) => r.endsWith(` -j ${c}`)) && !ours.some((c) => r.startsWith(`-A ${c} `)));
+    const chains = ours.filter((c) => t.chains.has(c));
+    if (jumps.length === 0 && chains.length === 0) continue;
+    lines.push(`*${table}`, ...jumps.map((j) => j.replace(/^-A /, '-D ')), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
+  }
+  return lines.length > 0 ? lines.join('\n') + '\n' : undefined;
+}
+
+/**
+ * Removes our chains, jumps and policy routing from the pod netns. Succeeds when they are already
+ * gone and when the netns itself no longer exists (CNI DEL semantics).
+ */
+export async function removeInpodRules(netnsPath: string): Promise<void> {
+  if (!existsSync(netnsPath)) return;
+  const problems: string[] = [];
+  for (const family of [4, 6] as const) {
+    const saved = await save(netnsPath, family).catch((err: Error) => { problems.push(err.message); return undefined; });
+    const text = saved && removalText(saved);
+    if (!text) continue;
+    const r = await inNetns(netnsPath, tool(family, 'restore'), ['--noflush'], text);
+    if (r.code !== 0) problems.push(failed(`${tool(family, 'restore')} --noflush (removal)`, r));
+  }
+  for (const family of [4, 6] as const) {
+    const routing = renderInpodRules({ ipv6: true }).routes.find((r) => r.family === family)!;
+    const batch = `rule del ${routing.rule.join(' ')}\nroute del ${routing.route.join(' ')}\n`;
+    await inNetns(netnsPath, 'ip', [`-${family}`, '-force', '-batch', '-'], batch); // absent is fine
+  }
+  if (problems.length > 0 && existsSync(netnsPath)) throw new RedirectError(problems.join('; '));
+}
+
+/**
+ * Lists what is missing or different from the expected rules and routing ([] = all present).
+ * Chains are compared rule by rule in order, so a deleted or reordered rule is caught.
+ */
+export async function checkInpodRules(netnsPath: string, opts: InpodRuleOptions): Promise<string[]> {
+  requireNetns(netnsPath);
+  const rendered = renderInpodRules(opts);
+  const problems: string[] = [];
+  for (const family of rendered.families) {
+    const saved = await save(netnsPath, family.family);
+    for (const t of family.tables) {
+      const have = saved.get(t.table);
+      for (const j of t.jumps) if (!have?.rules.includes(j)) problems.push(`${tool(family.family, 'save')}: ${t.table} is missing "${j}"`);
+      for (const chain of t.chains) {
+        const want = t.rules.filter((r) => r.startsWith(`-A ${chain} `));
+        const got = chainRules(have, chain);
+        if (want.join('\n') !== got.join('\n')) {
+          const missing = want.filter((w) => !got.includes(w));
+          problems.push(`${tool(family.family, 'save')}: ${t.table} ${chain} differs from the expected rules` +
+            (missing.length > 0 ? ` (missing "${missing.join('", "')}")` : ' (order or extra rules)'));
+        }
+      }
+    }
+  }
+  for (const routing of rendered.routes) problems.push(...await checkRouting(netnsPath, routing));
+  return problems;
+}
+
+async function checkRouting(netnsPath: string, routing: InpodRouting): Promise<string[]> {
+  const f = `-${routing.family}`;
+  const rules = await inNetns(netnsPath, 'ip', [f, 'rule', 'show', 'pref', routing.rule[3]!]);
+  const routes = await inNetns(netnsPath, 'ip', [f, 'route', 'show', 'table', routing.route[5]!]);
+  const problems: string[] = [];
+  if (!rules.stdout.includes(`fwmark ${routing.rule[1]} lookup ${routing.rule[5]}`)) {
+    problems.push(`ip ${f} rule "${routing.rule.join(' ')}" is missing`);
+  }
+  if (!/^local default dev lo\b/m.test(routes.stdout)) problems.push(`ip ${f} route "${routing.route.join(' ')}" is missing`);
+  return problems;
+}

@@ -1,0 +1,119 @@
+/**
+ * The in-pod redirection rules (ztunnel-spec §4.1, without the DNS capture rules: the agent runs
+ * no DNS proxy on 15053, so the two DNS REDIRECTs and the raw-table conntrack zones are left out).
+ *
+ * Pure: renders the exact `iptables-restore` text. Every rule is written in the canonical form
+ * `iptables-save` prints, so the same strings serve to apply (restore) and to verify (CHECK).
+ */
+
+/** SO_MARK the agent puts on every socket it creates in a pod netns; never redirected. */
+export const MESH_MARK = '0x539/0xfff';
+/** Connmark/fwmark for connections the agent opened to the local app (reply routing). */
+export const TPROXY_MARK = '0x111/0xfff';
+export const ROUTE_TABLE = '100';
+export const RULE_PRIORITY = '32764';
+export const OUTBOUND_PORT = 15001;
+export const INBOUND_PLAINTEXT_PORT = 15006;
+export const INBOUND_HBONE_PORT = 15008;
+/** Kubelet probes are SNATed to these on the host (deploy/) and exempted inside the pod. */
+export const DEFAULT_PROBE_ADDRESS = '169.254.7.127';
+export const DEFAULT_PROBE_ADDRESS_V6 = 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff';
+
+export const CHAIN_PREROUTING = 'ISTIO_PRERT';
+export const CHAIN_OUTPUT = 'ISTIO_OUTPUT';
+export const RULE_TABLES = ['mangle', 'nat'] as const;
+export type RuleTable = (typeof RULE_TABLES)[number];
+
+export interface InpodRuleOptions {
+  readonly ipv6: boolean;
+  readonly probeAddress?: string;
+  readonly probeAddressV6?: string;
+}
+
+/** One table's part of the ruleset: our chains, the jumps into them, and the chains' rules. */
+export interface TableRules {
+  readonly table: RuleTable;
+  readonly chains: readonly string[];
+  /** `-A <builtin> -j <ours>` lines. */
+  readonly jumps: readonly string[];
+  /** `-A <ours> ...` lines, in order. */
+  readonly rules: readonly string[];
+}
+
+/** Policy routing that delivers replies to the agent's transparent sockets locally. */
+export interface InpodRouting {
+  readonly family: 4 | 6;
+  /** Arguments after `ip -<family> rule add|del`. */
+  readonly rule: readonly string[];
+  /** Arguments after `ip -<family> route replace|del`. */
+  readonly route: readonly string[];
+}
+
+export interface RenderedFamily {
+  readonly family: 4 | 6;
+  readonly tables: readonly TableRules[];
+}
+
+export interface RenderedInpodRules {
+  readonly iptables: string;
+  readonly ip6tables?: string;
+  readonly routes: readonly InpodRouting[];
+  readonly families: readonly RenderedFamily[];
+}
+
+function tablesFor(loopback: string, probe: string): TableRules[] {
+  const chains = [CHAIN_PREROUTING, CHAIN_OUTPUT];
+  const jumps = [`-A PREROUTING -j ${CHAIN_PREROUTING}`, `-A OUTPUT -j ${CHAIN_OUTPUT}`];
+  return [
+    {
+      table: 'mangle', chains, jumps,
+      rules: [
+        `-A ${CHAIN_PREROUTING} -m mark --mark ${MESH_MARK} -j CONNMARK --set-xmark ${TPROXY_MARK}`,
+        `-A ${CHAIN_OUTPUT} -m connmark --mark ${TPROXY_MARK} -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff`,
+      ],
+    },
+    {
+      table: 'nat', chains, jumps,
+      rules: [
+        `-A ${CHAIN_PREROUTING} -s ${probe} -p tcp -m tcp -j ACCEPT`,
+        `-A ${CHAIN_PREROUTING} ! -d ${loopback} -p tcp -m tcp ! --dport ${INBOUND_HBONE_PORT} -m mark ! --mark ${MESH_MARK} -j REDIRECT --to-ports ${INBOUND_PLAINTEXT_PORT}`,
+        `-A ${CHAIN_OUTPUT} -d ${probe} -p tcp -m tcp -j ACCEPT`,
+        `-A ${CHAIN_OUTPUT} -p tcp -m mark --mark ${TPROXY_MARK} -j ACCEPT`,
+        `-A ${CHAIN_OUTPUT} ! -d ${loopback} -o lo -j ACCEPT`,
+        `-A ${CHAIN_OUTPUT} ! -d ${loopback} -p tcp -m mark ! --mark ${MESH_MARK} -j REDIRECT --to-ports ${OUTBOUND_PORT}`,
+      ],
+    },
+  ];
+}
+
+/** `iptables-restore --noflush` input: declaring a chain creates it, or flushes it if it exists. */
+export function restoreText(tables: readonly TableRules[], skipLines: ReadonlySet<string> = new Set()): string {
+  const out: string[] = [];
+  for (const t of tables) {
+    out.push(`*${t.table}`, ...t.chains.map((c) => `:${c} - [0:0]`));
+    out.push(...t.jumps.filter((j) => !skipLines.has(`${t.table} ${j}`)), ...t.rules, 'COMMIT');
+  }
+  return out.join('\n') + '\n';
+}
+
+function routing(family: 4 | 6): InpodRouting {
+  return {
+    family,
+    rule: ['fwmark', TPROXY_MARK, 'pref', RULE_PRIORITY, 'lookup', ROUTE_TABLE],
+    route: ['local', family === 4 ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', ROUTE_TABLE],
+  };
+}
+
+export function renderInpodRules(opts: InpodRuleOptions): RenderedInpodRules {
+  const v4: RenderedFamily = { family: 4, tables: tablesFor('127.0.0.1/32', `${opts.probeAddress ?? DEFAULT_PROBE_ADDRESS}/32`) };
+  if (!opts.ipv6) {
+    return { iptables: restoreText(v4.tables), routes: [routing(4)], families: [v4] };
+  }
+  const v6: RenderedFamily = { family: 6, tables: tablesFor('::1/128', `${opts.probeAddressV6 ?? DEFAULT_PROBE_ADDRESS_V6}/128`) };
+  return {
+    iptables: restoreText(v4.tables),
+    ip6tables: restoreText(v6.tables),
+    routes: [routing(4), routing(6)],
+    families: [v4, v6],
+  };
+}
