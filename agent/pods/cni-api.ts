@@ -1,0 +1,146 @@
+import http from 'node:http';
+import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from '../telemetry/log.js';
+import { podRegistrations, type PodResult } from '../../metrics/agent.js';
+import { PodRegistrationError } from './errors.js';
+import { HttpError, readJson, sendJson } from './http-json.js';
+import { POD_LISTENER_PORTS, type Enrollment, type PodRegistry } from './registry.js';
+import { PodBodyError, parsePodBody } from './validate.js';
+
+export const DEFAULT_CNI_SOCKET = '/var/run/meshnode/cni.sock';
+
+export interface CniApiDeps {
+  readonly registry: PodRegistry;
+  readonly enrollment: (namespace: string, name: string) => Enrollment;
+  readonly log: Logger;
+}
+
+const POD_PATH = /^\/v1\/pods\/([^/]+)$/;
+
+function resultOf(err: unknown): PodResult {
+  if (err instanceof PodBodyError || err instanceof HttpError) return 'bad_request';
+  if (err instanceof PodRegistrationError) {
+    return err.failure === 'not-enrolled' ? 'not_enrolled' : err.failure === 'listeners-failed' ? 'failed' : 'netns_missing';
+  }
+  return 'failed';
+}
+
+async function addPod(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  try {
+    const pod = parsePodBody(await readJson(req));
+    await deps.registry.register(pod);
+    podRegistrations.inc({ operation: 'add', result: 'success' });
+    sendJson(res, 200, { uid: pod.uid, listeners: POD_LISTENER_PORTS });
+  } catch (err) {
+    podRegistrations.inc({ operation: 'add', result: resultOf(err) });
+    throw err;
+  }
+}
+
+async function deletePod(deps: CniApiDeps, uid: string, res: http.ServerResponse): Promise<void> {
+  try {
+    const { removed } = await deps.registry.unregister(uid);
+    podRegistrations.inc({ operation: 'delete', result: 'success' });
+    sendJson(res, 200, { uid, removed });
+  } catch (err) {
+    podRegistrations.inc({ operation: 'delete', result: 'failed' });
+    throw err;
+  }
+}
+
+function enrollment(deps: CniApiDeps, url: URL, res: http.ServerResponse): void {
+  const namespace = url.searchParams.get('namespace');
+  const name = url.searchParams.get('name');
+  if (!namespace) throw new HttpError(400, 'query parameter "namespace" is required');
+  if (!name) throw new HttpError(400, 'query parameter "name" is required');
+  const verdict = deps.enrollment(namespace, name);
+  sendJson(res, 200, { enrolled: verdict.enrolled, reason: verdict.reason });
+}
+
+function route(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | void {
+  const url = new URL(req.url ?? '/', 'http://cni');
+  const method = req.method ?? 'GET';
+  if (url.pathname === '/v1/enrollment') {
+    if (method !== 'GET') throw new HttpError(405, 'use GET /v1/enrollment?namespace=NS&name=NAME');
+    return enrollment(deps, url, res);
+  }
+  if (url.pathname === '/v1/pods') {
+    if (method === 'POST') return addPod(deps, req, res);
+    if (method === 'GET') return sendJson(res, 200, deps.registry.list());
+    throw new HttpError(405, 'use POST /v1/pods or GET /v1/pods');
+  }
+  const m = POD_PATH.exec(url.pathname);
+  if (!m) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
+  const uid = decodeURIComponent(m[1]!);
+  if (method === 'DELETE') return deletePod(deps, uid, res);
+  if (method !== 'GET') throw new HttpError(405, 'use GET or DELETE /v1/pods/{uid}');
+  const pod = deps.registry.get(uid);
+  if (!pod) throw new HttpError(404, `pod ${uid} is not registered`);
+  return sendJson(res, 200, pod);
+}
+
+function statusOf(err: unknown): number {
+  if (err instanceof HttpError || err instanceof PodRegistrationError) return err.status;
+  if (err instanceof PodBodyError) return 400;
+  return 500;
+}
+
+/**
+ * The CNI-facing API: HTTP/1.1 on a unix socket (mode 0600, so only root — the CNI plugin —
+ * can reach it). Every error answers `{error}` with a message the plugin can pass on.
+ */
+export class CniApiServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly deps: CniApiDeps, readonly socketPath: string) {
+    this.server = http.createServer((req, res) => {
+      Promise.resolve()
+        .then(() => route(deps, req, res))
+        .catch((err: unknown) => {
+          const status = statusOf(err);
+          if (status >= 500) deps.log.error('cni api request failed', { method: req.method, url: req.url, error: err });
+          else deps.log.info('cni api request refused', { method: req.method, url: req.url, status, reason: (err as Error).message });
+          if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
+        });
+    });
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 60_000;
+  }
+
+  /** Binds the socket, replacing a stale one left by a previous agent. */
+  async start(): Promise<void> {
+    await mkdir(dirname(this.socketPath), { recursive: true, mode: 0o755 });
+    const stale = await lstat(this.socketPath).catch(() => undefined);
+    if (stale?.isSocket()) await rm(this.socketPath);
+    else if (stale) throw new Error(`${this.socketPath} exists and is not a socket; refusing to replace it`);
+    const listening = new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.once('listening', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    // Node binds the path synchronously inside listen(); the umask covers the moment between
+    // bind() and chmod(), so the socket is never reachable by other users.
+    const umask = process.umask(0o177);
+    try {
+      this.server.listen(this.socketPath);
+    } finally {
+      process.umask(umask);
+    }
+    await listening;
+    await chmod(this.socketPath, 0o600);
+    this.deps.log.info('cni api listening', { socket: this.socketPath });
+  }
+
+  /** Stops accepting, closes idle connections, removes the socket file. */
+  async close(): Promise<void> {
+    if (!this.server.listening) return;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+    await rm(this.socketPath, { force: true });
+  }
+}

@@ -1,0 +1,19 @@
+/** Why a pod registration was refused; `status` is the HTTP status the CNI API answers with. */
+export type RegistrationFailure = 'not-enrolled' | 'netns-missing' | 'netns-invalid' | 'listeners-failed';
+
+const STATUS: Record<RegistrationFailure, number> = {
+  'not-enrolled': 409,
+  'netns-missing': 422,
+  'netns-invalid': 422,
+  'listeners-failed': 500,
+};
+
+export class PodRegistrationError extends Error {
+  readonly code = 'ERR_POD_REGISTRATION';
+  readonly status: number;
+  constructor(readonly failure: RegistrationFailure, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'PodRegistrationError';
+    this.status = STATUS[failure];
+  }
+}

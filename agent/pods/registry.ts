@@ -1,0 +1,201 @@
+import { existsSync } from 'node:fs';
+import { NetnsError, openNetns as openRealNetns, type NetnsHandle } from '../net/index.js';
+import type { Logger } from '../telemetry/log.js';
+import { podsRestored, registeredPods } from '../../metrics/agent.js';
+import { PodRegistrationError } from './errors.js';
+import type { RegisteredPod } from './registered-pod.js';
+import type { PodStore } from './store.js';
+
+/** The per-pod proxies, as the registry needs them (PodProxies implements this). */
+export interface PodListeners {
+  /** Resolves once the pod's listeners accept connections. */
+  add(pod: RegisteredPod, netns: NetnsHandle): Promise<void>;
+  /** Closes the pod's listeners and connections at once. */
+  remove(uid: string): Promise<void>;
+}
+
+export interface Enrollment {
+  readonly enrolled: boolean;
+  readonly reason: string;
+}
+
+export interface PodRegistryDeps {
+  readonly store: PodStore;
+  readonly listeners: PodListeners;
+  /** The mesh model's verdict, read at call time so config reloads apply. */
+  readonly enrollment: (namespace: string, name: string) => Enrollment;
+  readonly log: Logger;
+  readonly openNetns?: (path: string) => NetnsHandle;
+  /** Called after the set of registered pods changed (identities follow it). */
+  readonly onChange?: () => void;
+}
+
+/** The ports PodProxies opens in every registered pod, reported to the CNI plugin. */
+export const POD_LISTENER_PORTS: readonly number[] = [15001, 15006, 15008];
+
+export interface PodState extends RegisteredPod {
+  readonly listeners: readonly number[];
+  readonly registeredAt: string;
+}
+
+interface Entry {
+  readonly pod: RegisteredPod;
+  readonly netns: NetnsHandle;
+  readonly registeredAt: Date;
+}
+
+function samePod(a: RegisteredPod, b: RegisteredPod): boolean {
+  return a.namespace === b.namespace && a.name === b.name && a.netns === b.netns
+    && a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]);
+}
+
+/**
+ * Pods registered by the CNI plugin: uid → pod, its open netns and its listeners. Operations on
+ * one uid run one after another, so a repeated or concurrent ADD/DEL for the same pod is
+ * idempotent. Every registration is persisted before it is acknowledged and reopened by
+ * `restore()` after a restart.
+ */
+export class PodRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly openNetns: (path: string) => NetnsHandle;
+
+  constructor(private readonly deps: PodRegistryDeps) {
+    this.openNetns = deps.openNetns ?? openRealNetns;
+  }
+
+  private serialize<T>(uid: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.queues.get(uid) ?? Promise.resolve()).then(fn, fn);
+    const tail = next.then(() => undefined, () => undefined);
+    this.queues.set(uid, tail);
+    void tail.then(() => { if (this.queues.get(uid) === tail) this.queues.delete(uid); });
+    return next;
+  }
+
+  private changed(): void {
+    registeredPods.set(this.entries.size);
+    this.deps.onChange?.();
+  }
+
+  /** Opens the pod's netns and listeners; PodRegistrationError says what went wrong. */
+  private async open(pod: RegisteredPod): Promise<void> {
+    let netns: NetnsHandle;
+    try {
+      netns = this.openNetns(pod.netns);
+    } catch (err) {
+      const missing = err instanceof NetnsError && err.reason === 'missing';
+      throw new PodRegistrationError(missing ? 'netns-missing' : 'netns-invalid', (err as Error).message, err);
+    }
+    try {
+      await this.deps.listeners.add(pod, netns);
+    } catch (err) {
+      await this.deps.listeners.remove(pod.uid).catch(() => undefined);
+      netns.close();
+      throw new PodRegistrationError('listeners-failed',
+        `cannot open listeners for pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, err);
+    }
+    this.entries.set(pod.uid, { pod, netns, registeredAt: new Date() });
+  }
+
+  private async teardown(entry: Entry): Promise<void> {
+    this.entries.delete(entry.pod.uid);
+    try {
+      await this.deps.listeners.remove(entry.pod.uid);
+    } finally {
+      entry.netns.close();
+    }
+  }
+
+  /**
+   * Registers a pod; resolves only after its listeners are open and the registration is on
+   * disk. Registering the same pod again changes nothing; a changed netns or IP list reopens it.
+   */
+  register(pod: RegisteredPod): Promise<{ changed: boolean }> {
+    return this.serialize(pod.uid, async () => {
+      const verdict = this.deps.enrollment(pod.namespace, pod.name);
+      if (!verdict.enrolled) {
+        throw new PodRegistrationError('not-enrolled', `pod ${pod.namespace}/${pod.name} is not enrolled in the mesh: ${verdict.reason}`);
+      }
+      const existing = this.entries.get(pod.uid);
+      if (existing && samePod(existing.pod, pod)) return { changed: false };
+      if (existing) await this.teardown(existing);
+      await this.open(pod);
+      try {
+        await this.deps.store.save(pod);
+      } catch (err) {
+        await this.teardown(this.entries.get(pod.uid)!);
+        throw new PodRegistrationError('listeners-failed', `cannot persist the registration: ${(err as Error).message}`, err);
+      }
+      this.deps.log.info('pod registered', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns, ips: pod.ips });
+      this.changed();
+      return { changed: true };
+    });
+  }
+
+  /** Unregisters a pod: listeners and connections close at once. Unknown uids are fine. */
+  unregister(uid: string): Promise<{ removed: boolean }> {
+    return this.serialize(uid, async () => {
+      const entry = this.entries.get(uid);
+      if (entry) await this.teardown(entry);
+      await this.deps.store.remove(uid);
+      if (!entry) return { removed: false };
+      this.deps.log.info('pod unregistered', { uid, pod: `${entry.pod.namespace}/${entry.pod.name}` });
+      this.changed();
+      return { removed: true };
+    });
+  }
+
+  get(uid: string): PodState | undefined {
+    const entry = this.entries.get(uid);
+    return entry && { ...entry.pod, listeners: POD_LISTENER_PORTS, registeredAt: entry.registeredAt.toISOString() };
+  }
+
+  list(): PodState[] {
+    return [...this.entries.keys()].sort().map((uid) => this.get(uid)!);
+  }
+
+  /**
+   * After a restart: reopens the listeners of every persisted pod whose netns still exists and
+   * forgets the others. A pod whose listeners fail to open stays on disk for the next start.
+   */
+  async restore(): Promise<{ reopened: number; forgotten: number; failed: number }> {
+    const { pods, problems } = await this.deps.store.load();
+    for (const p of problems) this.deps.log.warn('unreadable pod registration dropped', { file: p.file, reason: p.reason });
+    const counts = { reopened: 0, forgotten: 0, failed: 0 };
+    await Promise.all(pods.map((pod) => this.serialize(pod.uid, async () => {
+      const result = await this.restoreOne(pod);
+      counts[result]++;
+      podsRestored.inc({ result });
+    })));
+    this.changed();
+    return counts;
+  }
+
+  private async restoreOne(pod: RegisteredPod): Promise<'reopened' | 'forgotten' | 'failed'> {
+    const fields = { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns };
+    if (!existsSync(pod.netns)) {
+      await this.deps.store.remove(pod.uid);
+      this.deps.log.info('forgot pod whose netns is gone', fields);
+      return 'forgotten';
+    }
+    try {
+      await this.open(pod);
+    } catch (err) {
+      const gone = err instanceof PodRegistrationError && err.failure !== 'listeners-failed';
+      if (gone) await this.deps.store.remove(pod.uid);
+      this.deps.log.error(gone ? 'forgot pod whose netns is unusable' : 'cannot reopen pod listeners', { ...fields, error: err });
+      return gone ? 'forgotten' : 'failed';
+    }
+    const verdict = this.deps.enrollment(pod.namespace, pod.name);
+    if (!verdict.enrolled) this.deps.log.warn('reopened pod is no longer enrolled in the mesh config', { ...fields, reason: verdict.reason });
+    this.deps.log.info('pod reopened', fields);
+    return 'reopened';
+  }
+
+  /** Releases every netns handle; listeners are closed by their owner (PodProxies.close()). */
+  close(): void {
+    for (const entry of this.entries.values()) entry.netns.close();
+    this.entries.clear();
+    registeredPods.set(0);
+  }
+}

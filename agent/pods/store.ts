@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, writeFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RegisteredPod } from './registered-pod.js';
+import { parsePodBody } from './validate.js';
+
+/** A persisted registration that could not be read back. */
+export interface StoreProblem {
+  readonly file: string;
+  readonly reason: string;
+}
+
+/**
+ * Pod registrations on disk: one JSON file per pod in `<state-dir>/pods/`, written atomically
+ * (temporary file, fsync, rename), mode 0600. File names are a hash of the uid, so any uid the
+ * CNI sends is a safe file name.
+ */
+export class PodStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'pods');
+  }
+
+  private file(uid: string): string {
+    return join(this.dir, `${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.json`);
+  }
+
+  async save(pod: RegisteredPod): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const target = this.file(pod.uid);
+    const tmp = `${target}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(pod) + '\n', { mode: 0o600 });
+    const handle = await open(tmp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  }
+
+  async remove(uid: string): Promise<void> {
+    await rm(this.file(uid), { force: true });
+  }
+
+  /** Every readable registration, plus the files that were not (which are deleted). */
+  async load(): Promise<{ pods: RegisteredPod[]; problems: StoreProblem[] }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { pods: [], problems: [] };
+      throw err;
+    }
+    const pods: RegisteredPod[] = [];
+    const problems: StoreProblem[] = [];
+    for (const name of names.sort()) {
+      const file = join(this.dir, name);
+      if (!name.endsWith('.json')) {
+        await rm(file, { force: true }); // an interrupted write
+        continue;
+      }
+      try {
+        pods.push(parsePodBody(JSON.parse(await readFile(file, 'utf8'))));
+      } catch (err) {
+        problems.push({ file, reason: (err as Error).message });
+        await rm(file, { force: true });
+      }
+    }
+    return { pods, problems };
+  }
+}

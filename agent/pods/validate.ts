@@ -1,0 +1,55 @@
+import { isAbsolute } from 'node:path';
+import { canonicalIp } from '../model/ip.js';
+import type { RegisteredPod } from './registered-pod.js';
+
+/** A pod registration body that cannot be accepted; `field` is the JSON path at fault. */
+export class PodBodyError extends Error {
+  readonly code = 'ERR_POD_BODY';
+  constructor(readonly field: string, reason: string) {
+    super(`field "${field}": ${reason}`);
+    this.name = 'PodBodyError';
+  }
+}
+
+const MAX_TEXT = 253;
+
+function text(body: Record<string, unknown>, field: string, max = MAX_TEXT): string {
+  const value = body[field];
+  if (value === undefined) throw new PodBodyError(field, 'is required');
+  if (typeof value !== 'string') throw new PodBodyError(field, `must be a string, not ${JSON.stringify(value)}`);
+  if (value === '') throw new PodBodyError(field, 'must not be empty');
+  if (value.length > max) throw new PodBodyError(field, `is longer than ${max} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new PodBodyError(field, 'contains control characters');
+  return value;
+}
+
+function ips(body: Record<string, unknown>): string[] {
+  const value = body.ips;
+  if (value === undefined) throw new PodBodyError('ips', 'is required');
+  if (!Array.isArray(value)) throw new PodBodyError('ips', 'must be an array of IP addresses');
+  const out: string[] = [];
+  value.forEach((item: unknown, i) => {
+    const ip = typeof item === 'string' ? canonicalIp(item) : undefined;
+    if (ip === undefined) throw new PodBodyError(`ips[${i}]`, `${JSON.stringify(item)} is not an IP address`);
+    if (!out.includes(ip)) out.push(ip);
+  });
+  return out;
+}
+
+/**
+ * Checks a `POST /v1/pods` body (or a persisted registration) and returns the pod with canonical
+ * IPs. Throws PodBodyError naming the first field at fault. Unknown fields are ignored so a newer
+ * CNI plugin can talk to an older agent.
+ */
+export function parsePodBody(value: unknown): RegisteredPod {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PodBodyError('$', 'the body must be a JSON object');
+  }
+  const body = value as Record<string, unknown>;
+  const uid = text(body, 'uid', 256);
+  const namespace = text(body, 'namespace');
+  const name = text(body, 'name');
+  const netns = text(body, 'netns', 4096);
+  if (!isAbsolute(netns)) throw new PodBodyError('netns', `"${netns}" is not an absolute path`);
+  return { uid, namespace, name, netns, ips: ips(body) };
+}
