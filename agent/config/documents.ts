@@ -46,7 +46,8 @@ export function parseFile(file: string, text: string, problems: Problems): Sourc
     const base: DocLocation = { file, index, line, kind: '', namespace: '', name: '' };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
-        const at = e.linePos?.[0]?.line ?? line;
+        // prettyErrors is off, so linePos is unset; the offset still locates the error.
+        const at = e.linePos?.[0]?.line ?? lines.linePos(e.pos[0]).line;
         problems.error({ ...base, line: at }, '', `YAML syntax: ${e.message.split('\n')[0]}`);
       }
       return;

@@ -1,0 +1,49 @@
+import { ENROLL_LABEL, ENROLL_VALUES } from '../enrollment.js';
+import type { ObjectReader } from './reader.js';
+
+export interface Metadata {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly uid: string | undefined;
+}
+
+/** RFC 1123 subdomain (object names) and label (namespace names), as the API server checks them. */
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * `metadata` of any object. A missing namespace means `default`, where `kubectl apply` would put
+ * the object. Returns undefined when the object cannot be named (no usable metadata.name).
+ */
+export function readMetadata(r: ObjectReader, namespaced: boolean): Metadata | undefined {
+  const meta = r.record(r.doc.body.metadata, 'metadata') ?? {};
+  const name = r.string(meta.name, 'metadata.name');
+  const namespace = namespaced ? r.string(meta.namespace, 'metadata.namespace') ?? 'default' : '';
+  const labels = r.stringMap(meta.labels, 'metadata.labels');
+  const annotations = r.stringMap(meta.annotations, 'metadata.annotations');
+  const uid = r.string(meta.uid, 'metadata.uid');
+  checkEnrollLabel(r, labels);
+  if (namespaced && !(namespace.length <= 63 && LABEL.test(namespace))) {
+    r.error('metadata.namespace', `"${namespace}" is not a valid namespace name (lower-case letters, digits and "-", at most 63)`);
+  }
+  if (name === undefined || name === '') {
+    r.error('metadata.name', 'is required');
+    return undefined;
+  }
+  const pattern = namespaced ? SUBDOMAIN : LABEL;
+  if (!(name.length <= (namespaced ? 253 : 63) && pattern.test(name))) {
+    r.error('metadata.name', `"${name}" is not a valid name (lower-case letters, digits, "-"${namespaced ? ' and "."' : ''})`);
+    return undefined;
+  }
+  return { name, namespace, labels, annotations, uid };
+}
+
+/** A misspelt enrolment value would silently leave workloads outside the mesh, so say so. */
+function checkEnrollLabel(r: ObjectReader, labels: Readonly<Record<string, string>>): void {
+  const value = labels[ENROLL_LABEL];
+  if (value !== undefined && !ENROLL_VALUES.includes(value)) {
+    r.warn(`metadata.labels.${ENROLL_LABEL}`, `unknown value "${value}" (expected ${ENROLL_VALUES.join(' or ')}); treated as absent`, 'metadata.labels');
+  }
+}

@@ -1,0 +1,112 @@
+import type { SourceDoc } from '../../config/documents.js';
+import type { DocLocation, Problems } from '../../config/problems.js';
+import { canonicalIp } from '../ip.js';
+
+/**
+ * Reading the Kubernetes and Istio networking objects (Namespace, Pod, Service, WorkloadEntry,
+ * ServiceEntry). Unlike security objects these are read leniently: `kubectl get -o yaml` output
+ * carries many fields the mesh does not use, and they are ignored. A field the mesh does use must
+ * have the right type, or it is an error naming its path.
+ */
+export class ObjectReader {
+  constructor(readonly doc: SourceDoc, private readonly problems: Problems) {}
+
+  /** `linePath` locates the line when `path` has keys YAML paths cannot express (dotted labels). */
+  error(path: string, message: string, linePath = path): void {
+    this.problems.error({ ...this.doc.location, line: this.doc.lineOf(linePath) }, path, message);
+  }
+
+  warn(path: string, message: string, linePath = path): void {
+    this.problems.warn({ ...this.doc.location, line: this.doc.lineOf(linePath) }, path, message);
+  }
+
+  /** An optional object; undefined when absent (or wrongly typed, with an error). */
+  record(value: unknown, path: string): Record<string, unknown> | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      this.error(path, `must be an object, got ${describe(value)}`);
+      return undefined;
+    }
+    return value as Record<string, unknown>;
+  }
+
+  /** An optional list; absent and null read as []. */
+  list(value: unknown, path: string): unknown[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      this.error(path, `must be a list, got ${describe(value)}`);
+      return [];
+    }
+    return value;
+  }
+
+  string(value: unknown, path: string): string | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string') {
+      this.error(path, `must be a string, got ${describe(value)}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  boolean(value: unknown, path: string): boolean | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'boolean') {
+      this.error(path, `must be true or false, got ${describe(value)}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** A list of strings; wrong entries are reported and dropped. */
+  strings(value: unknown, path: string): string[] {
+    const out: string[] = [];
+    this.list(value, path).forEach((item, i) => {
+      const text = this.string(item, `${path}[${i}]`);
+      if (text !== undefined) out.push(text);
+    });
+    return out;
+  }
+
+  /** A string → string map such as labels; Kubernetes rejects non-string values, so do we. */
+  stringMap(value: unknown, path: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const record = this.record(value, path);
+    for (const [k, v] of Object.entries(record ?? {})) {
+      if (typeof v === 'string') out[k] = v;
+      else this.error(`${path}.${k}`, `must be a string, got ${describe(v)} (quote it)`, path);
+    }
+    return out;
+  }
+
+  /** An optional port number, 1-65535. */
+  port(value: unknown, path: string): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+      this.error(path, `must be a port number 1-65535, got ${describe(value)}`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /** An optional IP address, canonicalised (IPv4-mapped IPv6 becomes IPv4). */
+  ip(value: unknown, path: string): string | undefined {
+    const text = this.string(value, path);
+    if (text === undefined) return undefined;
+    const ip = canonicalIp(text);
+    if (ip === undefined || text.includes('%')) this.error(path, `"${text}" is not an IP address`);
+    return text.includes('%') ? undefined : ip;
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** `file:line (document N)`, to name a second place in a problem message. */
+export function placeOf(l: DocLocation): string {
+  return `${l.file}:${l.line} (document ${l.index})`;
+}
