@@ -1,0 +1,40 @@
+import { status } from '@grpc/grpc-js';
+
+/**
+ * A refused CreateCertificate call. The caller sees only `grpcCode` and `publicMessage`; `reason`
+ * is the exact cause, written to the CA log (for authentication failures the two differ on
+ * purpose, as istiod's do: a caller probing tokens or grants learns nothing).
+ */
+export class CaRequestError extends Error {
+  readonly code = 'ERR_CA_REQUEST';
+  constructor(readonly grpcCode: status, readonly publicMessage: string, readonly reason: string) {
+    super(reason);
+    this.name = 'CaRequestError';
+  }
+}
+
+export function unauthenticated(reason: string): CaRequestError {
+  return new CaRequestError(status.UNAUTHENTICATED, 'request authenticate failure', reason);
+}
+
+export function impersonationRefused(reason: string): CaRequestError {
+  return new CaRequestError(status.UNAUTHENTICATED, 'request impersonation authentication failure', reason);
+}
+
+/** The caller's own request is wrong: it gets the reason, worded like istiod's CSR errors. */
+export function invalidArgument(reason: string): CaRequestError {
+  return new CaRequestError(status.INVALID_ARGUMENT, `CSR signing error (${reason})`, reason);
+}
+
+export function internal(reason: string): CaRequestError {
+  return new CaRequestError(status.INTERNAL, `CSR signing error (${reason})`, reason);
+}
+
+/** Key material in the CA directory is missing, partial or inconsistent; fatal at start-up. */
+export class CaKeyMaterialError extends Error {
+  readonly code = 'ERR_CA_KEY_MATERIAL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CaKeyMaterialError';
+  }
+}

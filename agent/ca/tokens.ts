@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js';
+import { CaKeyMaterialError } from './errors.js';
+
+/**
+ * The `--tokens FILE` table: `[{token, identity, impersonate?}]`. Tokens are kept only as SHA-256
+ * digests, so the lookup does not compare secrets byte by byte and a heap dump holds no token.
+ */
+
+export interface TokenGrant {
+  /** The caller's own SPIFFE id. */
+  readonly identity: SpiffeId;
+  /** Identity patterns it may request via `ImpersonatedIdentity`; `*` is one whole segment. */
+  readonly impersonate: readonly string[];
+}
+
+export class TokenFileError extends CaKeyMaterialError {}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+
+function checkPattern(pattern: unknown, where: string): string {
+  if (typeof pattern !== 'string' || !pattern.startsWith('spiffe://')) throw new TokenFileError(`${where}: must be a SPIFFE id pattern`);
+  const segments = pattern.slice('spiffe://'.length).split('/');
+  if (segments.some((seg) => seg.includes('*') && seg !== '*')) {
+    throw new TokenFileError(`${where}: "${pattern}": * must stand for a whole segment`);
+  }
+  const parsed = parseSpiffeId('spiffe://' + segments.map((seg) => (seg === '*' ? 'x' : seg)).join('/'));
+  if (typeof parsed === 'string') throw new TokenFileError(`${where}: "${pattern}" must have the form spiffe://<td>/ns/<ns>/sa/<sa>`);
+  return pattern;
+}
+
+function checkEntry(entry: unknown, i: number): [string, TokenGrant] {
+  const where = `entry ${i + 1}`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new TokenFileError(`${where}: must be a mapping`);
+  const { token, identity, impersonate, ...rest } = entry as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new TokenFileError(`${where}: unknown field ${unknown.join(', ')}`);
+  if (typeof token !== 'string' || token.length < 16) throw new TokenFileError(`${where}: token must be a string of at least 16 characters`);
+  if (typeof identity !== 'string' || typeof parseSpiffeId(identity) === 'string') {
+    throw new TokenFileError(`${where}: identity must be a SPIFFE id spiffe://<td>/ns/<ns>/sa/<sa>`);
+  }
+  if (impersonate !== undefined && !Array.isArray(impersonate)) throw new TokenFileError(`${where}: impersonate must be a list`);
+  const patterns = (impersonate ?? []).map((p, j) => checkPattern(p, `${where}.impersonate[${j}]`));
+  return [digest(token), { identity: identity as SpiffeId, impersonate: patterns }];
+}
+
+export class TokenTable {
+  private constructor(private readonly grants: ReadonlyMap<string, TokenGrant>) {}
+
+  static empty(): TokenTable {
+    return new TokenTable(new Map());
+  }
+
+  static parse(text: string, file: string): TokenTable {
+    let doc: unknown;
+    try {
+      doc = parse(text);
+    } catch (err) {
+      throw new TokenFileError(`${file}: not YAML (${(err as Error).message})`);
+    }
+    if (doc === null || doc === undefined) return TokenTable.empty();
+    if (!Array.isArray(doc)) throw new TokenFileError(`${file}: must be a list of {token, identity, impersonate}`);
+    const grants = new Map<string, TokenGrant>();
+    doc.forEach((entry, i) => {
+      try {
+        const [key, grant] = checkEntry(entry, i);
+        if (grants.has(key)) throw new TokenFileError(`entry ${i + 1}: duplicate token`);
+        grants.set(key, grant);
+      } catch (err) {
+        throw new TokenFileError(`${file}: ${(err as Error).message}`);
+      }
+    });
+    return new TokenTable(grants);
+  }
+
+  static load(file: string): TokenTable {
+    return TokenTable.parse(readFileSync(file, 'utf8'), file);
+  }
+
+  get size(): number {
+    return this.grants.size;
+  }
+
+  lookup(token: string): TokenGrant | undefined {
+    return this.grants.get(digest(token));
+  }
+}
+
+/** Whether `id` matches `pattern` segment by segment, `*` standing for exactly one whole segment. */
+export function matchesPattern(pattern: string, id: string): boolean {
+  const p = pattern.slice('spiffe://'.length).split('/');
+  const s = id.slice('spiffe://'.length).split('/');
+  if (!pattern.startsWith('spiffe://') || !id.startsWith('spiffe://') || p.length !== s.length) return false;
+  return p.every((seg, i) => seg === '*' ? s[i] !== '' : seg === s[i]);
+}

@@ -1,0 +1,62 @@
+import { createLogger } from '../telemetry/log.js';
+import { CaServer } from '../ca/server.js';
+import { CaKeyMaterialError } from '../ca/errors.js';
+import { parseDuration, parseFlags, parseHostPort, requireFlag } from './flags.js';
+import { UsageError } from './usage-error.js';
+
+export const usage = `usage: meshnode ca --dir DIR [--listen HOST:PORT] [--trust-domain TD] [--tokens FILE]
+                   [--hostname NAME]... [--default-ttl DURATION] [--max-ttl DURATION]
+
+Runs the built-in CA serving the Istio CA API (istio.v1.auth.IstioCertificateService) over gRPC/TLS.
+
+  --dir DIR               key material: Istio's plug-in set (ca-cert.pem, ca-key.pem, cert-chain.pem,
+                          root-cert.pem) or, when absent, a self-signed root created here and reused
+  --listen HOST:PORT      address to serve on (default 0.0.0.0:15012; port 0 picks a free port)
+  --trust-domain TD       trust domain, the O of a new self-signed root (default cluster.local)
+  --tokens FILE           YAML list of {token, identity, impersonate?} bearer-token grants
+  --hostname NAME         extra DNS name or IP for the CA's serving certificate (repeatable)
+  --default-ttl DURATION  lifetime when a request asks for none (default 24h)
+  --max-ttl DURATION      longest lifetime granted (default 90d)
+
+Logs one JSON line {"msg":"listening","port":N} once serving, and one audit line per certificate.`;
+
+const FLAGS = {
+  dir: { type: 'string' },
+  listen: { type: 'string', default: '0.0.0.0:15012' },
+  'trust-domain': { type: 'string', default: 'cluster.local' },
+  tokens: { type: 'string' },
+  hostname: { type: 'string', multiple: true },
+  'default-ttl': { type: 'string', default: '24h' },
+  'max-ttl': { type: 'string', default: '90d' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseFlags(argv, FLAGS);
+  const trustDomain = values['trust-domain'];
+  if (!/^[a-z0-9._-]+$/.test(trustDomain)) throw new UsageError(`--trust-domain: "${trustDomain}" is not a valid trust domain`);
+  const defaultTtlMs = parseDuration(values['default-ttl'], 'default-ttl');
+  const maxTtlMs = parseDuration(values['max-ttl'], 'max-ttl');
+  if (defaultTtlMs > maxTtlMs) throw new UsageError('--default-ttl must not exceed --max-ttl');
+  const log = createLogger('ca');
+  let server: CaServer;
+  try {
+    server = await CaServer.start({
+      dir: requireFlag(values.dir, 'dir'), listen: parseHostPort(values.listen, 'listen'), trustDomain,
+      tokensFile: values.tokens, hostnames: values.hostname ?? [], defaultTtlMs, maxTtlMs, log,
+    });
+  } catch (err) {
+    if (!(err instanceof CaKeyMaterialError)) throw err;
+    log.error('cannot start', { error: err.message });
+    process.stderr.write(`meshnode ca: ${err.message}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal });
+      void server.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+
+/**
+ * The Istio CA API (`proto/ca.proto`), loaded at run time. Shared by `meshnode ca` (server) and
+ * the certificate manager (client) so both speak exactly the same messages.
+ */
+
+export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
+
+/** `google.protobuf.Struct` as proto-loader presents it (keepCase, oneofs). */
+export interface StructValue {
+  readonly string_value?: string;
+  readonly kind?: string;
+}
+export interface Struct {
+  readonly fields?: Record<string, StructValue>;
+}
+
+export interface IstioCertificateRequest {
+  csr: string;
+  validity_duration: number;
+  metadata?: Struct | null;
+}
+
+export interface IstioCertificateResponse {
+  cert_chain: string[];
+}
+
+/** Finds `proto/ca.proto` walking up from this module (works from the source tree and dist/). */
+function protoPath(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'proto', 'ca.proto');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error('proto/ca.proto not found above ' + fileURLToPath(import.meta.url));
+  }
+}
+
+interface Loaded {
+  readonly service: grpc.ServiceDefinition;
+  readonly Client: grpc.ServiceClientConstructor;
+}
+
+let loaded: Loaded | undefined;
+
+export function caApi(): Loaded {
+  if (!loaded) {
+    const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+    };
+    const Client = pkg.istio.v1.auth.IstioCertificateService;
+    loaded = { service: Client.service, Client };
+  }
+  return loaded;
+}
+
+/** A string value from request metadata, or undefined when absent or not a string. */
+export function metadataString(metadata: Struct | null | undefined, key: string): string | undefined {
+  const value = metadata?.fields?.[key];
+  return value?.kind === 'string_value' && typeof value.string_value === 'string' ? value.string_value : undefined;
+}
+
+export function stringStruct(values: Record<string, string>): Struct {
+  return { fields: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { string_value: v }])) };
+}

@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
+import { IdentityError } from './errors.js';
+import { WatchedPemFile } from './trust-bundle.js';
+
+export interface CaClientOptions {
+  readonly address: { readonly host: string; readonly port: number };
+  /** PEM root(s) that verify the CA's serving certificate. */
+  readonly caRootFile: string;
+  /** Bearer token file, re-read on every request (a projected token rotates underneath us). */
+  readonly tokenFile?: string | undefined;
+  readonly clusterId: string;
+  readonly requestTimeoutMs: number;
+}
+
+type Unary = (req: IstioCertificateRequest, md: grpc.Metadata, opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: IstioCertificateResponse) => void) => grpc.ClientUnaryCall;
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  // The manager keeps its own per-identity backoff; the channel should reconnect promptly when
+  // the CA comes back instead of sitting out grpc's default of up to two minutes.
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.max_receive_message_length': 1024 * 1024,
+};
+
+function classify(err: grpc.ServiceError): IdentityError {
+  const name = grpc.status[err.code] ?? String(err.code);
+  const message = `CA: ${name}: ${err.details || err.message}`;
+  switch (err.code) {
+    case grpc.status.UNAVAILABLE: case grpc.status.DEADLINE_EXCEEDED: case grpc.status.CANCELLED:
+      return new IdentityError('ca_unavailable', message);
+    case grpc.status.UNAUTHENTICATED: case grpc.status.PERMISSION_DENIED:
+      return new IdentityError('unauthenticated', message);
+    default:
+      return new IdentityError('rejected', message);
+  }
+}
+
+/**
+ * Calls CreateCertificate on istiod or `meshnode ca` over TLS, verifying the CA with
+ * `caRootFile`. The channel is rebuilt on the next call after that file changes (ztunnel#1775).
+ */
+export class CaClient {
+  private client: grpc.Client | undefined;
+  private readonly root: WatchedPemFile;
+
+  constructor(private readonly options: CaClientOptions) {
+    this.root = new WatchedPemFile(options.caRootFile);
+  }
+
+  private async channel(): Promise<grpc.Client> {
+    const { certs, changed } = await this.root.read();
+    if (this.client && !changed) return this.client;
+    this.client?.close();
+    const { host, port } = this.options.address;
+    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const rootPem = Buffer.from(certs.map((c) => c.toString()).join('\n'));
+    const { Client } = caApi();
+    const client = new Client(target, grpc.credentials.createSsl(rootPem), CHANNEL_OPTIONS);
+    this.client = client;
+    return client;
+  }
+
+  private async metadata(): Promise<grpc.Metadata> {
+    const md = new grpc.Metadata();
+    md.set('clusterid', this.options.clusterId);
+    if (this.options.tokenFile === undefined) return md;
+    let token: string;
+    try {
+      token = (await readFile(this.options.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      throw new IdentityError('token', `cannot read token file ${this.options.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (token === '') throw new IdentityError('token', `token file ${this.options.tokenFile} is empty`);
+    md.set('authorization', `Bearer ${token}`);
+    return md;
+  }
+
+  /** Sends one CSR asking for `impersonate`'s certificate; resolves to the raw cert_chain. */
+  async createCertificate(csrPem: string, ttlSeconds: number, impersonate: string): Promise<string[]> {
+    const [client, md] = await Promise.all([this.channel(), this.metadata()]);
+    const request: IstioCertificateRequest = {
+      csr: csrPem, validity_duration: ttlSeconds, metadata: stringStruct({ ImpersonatedIdentity: impersonate }),
+    };
+    const call = (client as unknown as { CreateCertificate: Unary }).CreateCertificate.bind(client);
+    return new Promise((resolve, reject) => {
+      call(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
+        if (err) reject(classify(err));
+        else resolve(res?.cert_chain ?? []);
+      });
+    });
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}

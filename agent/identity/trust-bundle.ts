@@ -1,0 +1,51 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { IdentityError } from './errors.js';
+import { pemDecodeAll, pemEncode } from './pem.js';
+
+/**
+ * A PEM file that may be replaced on disk (a rotated CA root, a ConfigMap update). `read()` is
+ * cheap when nothing changed: one stat; the file is re-read only when its identity or size or
+ * mtime changes, so old and new roots are picked up without a restart.
+ */
+export class WatchedPemFile {
+  private stamp = '';
+  private roots: X509Certificate[] = [];
+
+  constructor(readonly path: string) {}
+
+  /** The certificates in the file and whether they changed since the last call. */
+  async read(): Promise<{ certs: X509Certificate[]; changed: boolean }> {
+    let stamp: string;
+    try {
+      const s = await stat(this.path);
+      stamp = `${s.ino}:${s.size}:${s.mtimeMs}`;
+      if (stamp === this.stamp) return { certs: this.roots, changed: false };
+      this.roots = parseRoots(await readFile(this.path, 'utf8'), this.path);
+    } catch (err) {
+      if (err instanceof IdentityError) throw err;
+      throw new IdentityError('trust_bundle', `cannot read ${this.path}: ${(err as Error).message}`);
+    }
+    this.stamp = stamp;
+    return { certs: this.roots, changed: true };
+  }
+
+  /** The last successfully read certificates (empty before the first read). */
+  get current(): readonly X509Certificate[] {
+    return this.roots;
+  }
+}
+
+export function parseRoots(text: string, source: string): X509Certificate[] {
+  const ders = pemDecodeAll(text, 'CERTIFICATE');
+  if (ders.length === 0) throw new IdentityError('trust_bundle', `${source} holds no PEM certificate`);
+  try {
+    return ders.map((d) => new X509Certificate(d));
+  } catch (err) {
+    throw new IdentityError('trust_bundle', `${source}: ${(err as Error).message}`);
+  }
+}
+
+export function certsToPem(certs: readonly X509Certificate[]): string[] {
+  return certs.map((c) => pemEncode(c.raw, 'CERTIFICATE'));
+}
