@@ -1,0 +1,104 @@
+import { identityFlagSpecs, parseIdentityOptions } from '../identity/options.js';
+import { checkNetPrivileges } from '../net/index.js';
+import { DEFAULT_CNI_SOCKET } from '../pods/cni-api.js';
+import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
+import { ConfigLoadError } from '../lifecycle/config-reload.js';
+import { handleSignals } from '../lifecycle/shutdown.js';
+import { createLogger } from '../telemetry/log.js';
+import { parseDuration, parseFlags, parseHostPort, requireFlag } from './flags.js';
+import { UsageError } from './usage-error.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
+/** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
+export const EXIT_BAD_CONFIG = 64;
+
+export const usage = `usage: meshnode agent --config PATH --node NAME --ca-address HOST:PORT [flags]
+
+Runs the node agent: certificates for the node's workloads, per-pod capture listeners
+(15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
+Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
+
+  --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
+  --node NAME                this node's name (workloads with nodeName / meshnode.io/node NAME)
+  --ca-address HOST:PORT     CA serving the Istio CA API
+  --ca-root FILE             root that verifies the CA's serving certificate
+  --ca-token-file FILE       bearer token for the CA, re-read on every request
+  --cluster-id ID            sent to the CA as clusterid
+  --trust-bundle FILE        roots trusted for peers (default: the CA root)
+  --cert-ttl DURATION        requested certificate lifetime
+  --cert-dir DIR             also write <ns>/<sa>/{cert-chain,key,root-cert}.pem here
+  --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
+  --state-dir DIR            persisted pod registrations (default ${DEFAULT_STATE_DIR})
+  --admin-address HOST:PORT  admin API (default 127.0.0.1:15000)
+  --metrics-address HOST:PORT  Prometheus /metrics (default 0.0.0.0:15020)
+  --readiness-address HOST:PORT  /healthz/ready (default 0.0.0.0:15021)
+  --trust-domain TD          mesh trust domain (default cluster.local)
+  --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
+  --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
+
+Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
+
+const agentFlagSpecs = {
+  config: { type: 'string' },
+  'cni-socket': { type: 'string', default: DEFAULT_CNI_SOCKET },
+  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
+  'admin-address': { type: 'string', default: '127.0.0.1:15000' },
+  'metrics-address': { type: 'string', default: '0.0.0.0:15020' },
+  'readiness-address': { type: 'string', default: '0.0.0.0:15021' },
+  'trust-domain': { type: 'string', default: 'cluster.local' },
+  'root-namespace': { type: 'string', default: 'istio-system' },
+  'drain-deadline': { type: 'string' },
+} as const;
+
+function parseAgentFlags(argv: string[]) {
+  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs });
+  const node = requireFlag(values.node as string | undefined, 'node');
+  const drain = values['drain-deadline'];
+  return {
+    configPath: requireFlag(values.config, 'config'),
+    node,
+    settings: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
+    identity: parseIdentityOptions(values),
+    cniSocket: values['cni-socket'],
+    stateDir: values['state-dir'],
+    admin: parseHostPort(values['admin-address'], 'admin-address'),
+    metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
+    readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
+    drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const options = parseAgentFlags(argv);
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.settings.trustDomain)) {
+    throw new UsageError(`--trust-domain: "${options.settings.trustDomain}" is not a valid trust domain`);
+  }
+  const log = createLogger('agent');
+  const missing = checkNetPrivileges();
+  if (missing.length > 0) {
+    for (const err of missing) process.stderr.write(`meshnode agent: ${err.message}\n`);
+    return 1;
+  }
+  // Loaded after the privilege check so an unprivileged start fails fast and plainly.
+  const { buildApp } = await import('../app.js');
+  let bound;
+  try {
+    bound = await buildApp(options, log);
+  } catch (err) {
+    if (err instanceof ConfigLoadError) {
+      process.stderr.write(`meshnode agent: ${err.message}\n`);
+      return EXIT_BAD_CONFIG;
+    }
+    process.stderr.write(`meshnode agent: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const unhandle = handleSignals(bound.trigger, log);
+  const onHup = () => void bound.reload();
+  process.on('SIGHUP', onHup);
+  const reason = await bound.shutdownRequested;
+  log.info('shutting down', { reason });
+  await bound.shutdown();
+  unhandle();
+  process.off('SIGHUP', onHup);
+  return 0;
+}

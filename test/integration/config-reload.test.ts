@@ -1,0 +1,79 @@
+import test from 'ava';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMeshConfig } from '../../agent/model/load.js';
+import type { MeshSnapshot } from '../../agent/model/types.js';
+import { ConfigLoadError, MeshConfig } from '../../agent/lifecycle/config-reload.js';
+import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+import { registry } from '../../metrics/registry.js';
+import { eventually } from '../helpers/eventually.js';
+
+const lines: string[] = [];
+setLogSink((line) => lines.push(line));
+const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
+
+const mesh = (pods: string[]) => [
+  'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
+  ...pods.map((name, i) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  nodeName: n1\nstatus:\n  podIP: 10.1.0.${i + 1}`),
+].join('\n---\n') + '\n';
+
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+/** eventually() needs a throwing check; ava assertions record failures instead of throwing. */
+function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  return eventually(async () => { if (!(await cond())) throw new Error(`timed out waiting for ${what}`); });
+}
+
+async function setup(t: { teardown(fn: () => unknown): void }, text: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'd1-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'mesh.yaml');
+  await writeFile(path, text);
+  const applied: MeshSnapshot[] = [];
+  const config = new MeshConfig({ path, settings, load: loadMeshConfig, log: createLogger('test'), onChange: (s) => applied.push(s), debounceMs: 20 });
+  t.teardown(() => config.close());
+  return { dir, path, config, applied };
+}
+
+test.serial('an invalid config at start-up fails with every problem listed', async (t) => {
+  const { config } = await setup(t, 'apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: shop\nspec:\n  nodeName: [1]\n');
+  const err = await t.throwsAsync(config.initial(), { instanceOf: ConfigLoadError });
+  t.regex(err!.message, /mesh\.yaml:\d+/);
+  t.true(err!.problems.length >= 1);
+});
+
+test.serial('a changed file is reloaded, an invalid one is rejected and the last good config keeps serving', async (t) => {
+  const { path, dir, config, applied } = await setup(t, mesh(['a']));
+  t.is((await config.initial()).workloads.size, 1);
+  config.watch();
+  const failuresBefore = await metric('meshnode_config_reloads_total', { result: 'failure' });
+
+  // An atomic replace (write + rename), as editors and ConfigMaps do.
+  await writeFile(join(dir, 'next.tmp'), mesh(['a', 'b']));
+  await rename(join(dir, 'next.tmp'), path);
+  await until(() => applied.length === 1, 'the new config');
+  t.is(config.current.workloads.size, 2);
+  t.is(await metric('meshnode_config_last_reload_successful'), 1);
+
+  await writeFile(path, 'apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: shop}\nspec: {nodeName: [}\n');
+  await until(async () => await metric('meshnode_config_reloads_total', { result: 'failure' }) === failuresBefore + 1, 'the rejection');
+  t.is(config.current.workloads.size, 2, 'the last good snapshot is still current');
+  t.is(await metric('meshnode_config_last_reload_successful'), 0);
+  t.true(lines.some((l) => l.includes('keeping the last good config')));
+  t.is(applied.length, 1);
+});
+
+test.serial('overlapping reloads coalesce into at most one more load', async (t) => {
+  const { config, applied } = await setup(t, mesh(['a']));
+  await config.initial();
+  const results = await Promise.all([config.reload(), config.reload(), config.reload()]);
+  t.deepEqual(results, [true, true, true]);
+  await until(() => applied.length === 2, 'the coalesced follow-up load');
+  t.is(await config.reload(), true);
+  t.is(applied.length, 3, 'three calls while one was running made exactly one more load');
+});
