@@ -1,0 +1,106 @@
+import test from 'ava';
+import http from 'node:http';
+import { AdminServer } from '../../agent/admin/server.js';
+import { ReadinessServer } from '../../agent/lifecycle/readiness-server.js';
+import { Readiness } from '../../agent/lifecycle/readiness.js';
+import { MetricsServer } from '../../metrics/server.js';
+import { configReloads } from '../../metrics/agent.js';
+import { createLogger, getLogLevel, setLogLevel, setLogSink } from '../../agent/telemetry/log.js';
+
+setLogSink(() => undefined);
+const log = createLogger('test');
+
+function request(port: number, method: string, path: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('readiness answers 500 naming the pending blockers, then 200 ready, and 405/404 otherwise', async (t) => {
+  const readiness = new Readiness(log);
+  const release = readiness.block('pod registry');
+  const server = new ReadinessServer(readiness);
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  t.like(await request(port, 'GET', '/healthz/ready'), { status: 500, body: 'not ready, pending: pod registry\n' });
+  release();
+  t.like(await request(port, 'GET', '/healthz/ready'), { status: 200, body: 'ready\n' });
+  t.is((await request(port, 'POST', '/healthz/ready')).status, 405);
+  t.is((await request(port, 'GET', '/other')).status, 404);
+});
+
+test('a closed readiness server refuses connections, so probes fail', async (t) => {
+  const server = new ReadinessServer(new Readiness(log));
+  const { port } = await server.start('127.0.0.1', 0);
+  await server.close();
+  const err = await t.throwsAsync(request(port, 'GET', '/healthz/ready'));
+  t.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+});
+
+test('metrics are served on /metrics and /stats/prometheus in the Prometheus text format', async (t) => {
+  configReloads.inc({ result: 'success' }, 0);
+  const server = new MetricsServer();
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  for (const path of ['/metrics', '/stats/prometheus']) {
+    const res = await request(port, 'GET', path);
+    t.is(res.status, 200);
+    t.regex(res.type, /^text\/plain/);
+    t.regex(res.body, /# TYPE meshnode_config_reloads_total counter/);
+  }
+  t.is((await request(port, 'GET', '/nope')).status, 404);
+});
+
+function admin(shutdowns: string[]) {
+  return new AdminServer({
+    certs: () => [{ identity: 'spiffe://cluster.local/ns/shop/sa/cart', state: 'Available' }],
+    configDump: () => ({ workloads: [], services: new Map([['a', 1]]) }),
+    pods: () => [{ uid: 'u1' }],
+    shutdown: (reason) => shutdowns.push(reason),
+    log,
+  });
+}
+
+test('admin serves certs, pods and config_dump as JSON (Maps printed as objects)', async (t) => {
+  const server = admin([]);
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  const certs = await request(port, 'GET', '/certs');
+  t.is(certs.type, 'application/json');
+  t.deepEqual(JSON.parse(certs.body), [{ identity: 'spiffe://cluster.local/ns/shop/sa/cart', state: 'Available' }]);
+  t.deepEqual(JSON.parse((await request(port, 'GET', '/pods')).body), [{ uid: 'u1' }]);
+  t.deepEqual(JSON.parse((await request(port, 'GET', '/config_dump')).body), { workloads: [], services: { a: 1 } });
+  t.regex((await request(port, 'GET', '/')).body, /\/quitquitquit/);
+  t.is((await request(port, 'GET', '/missing')).status, 404);
+});
+
+test('admin /logging shows and changes the level, refusing unknown levels and non-POST', async (t) => {
+  const before = getLogLevel();
+  t.teardown(() => { setLogLevel(before); });
+  const server = admin([]);
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  t.like(await request(port, 'POST', '/logging'), { status: 200, body: `current log level is ${before}\n` });
+  t.like(await request(port, 'POST', '/logging?level=debug'), { status: 200, body: 'current log level is debug\n' });
+  t.is(getLogLevel(), 'debug');
+  t.is((await request(port, 'POST', '/logging?level=loud')).status, 400);
+  t.is((await request(port, 'GET', '/logging')).status, 405);
+});
+
+test('admin /quitquitquit starts a drain on POST only', async (t) => {
+  const shutdowns: string[] = [];
+  const server = admin(shutdowns);
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  t.is((await request(port, 'GET', '/quitquitquit')).status, 405);
+  t.deepEqual(shutdowns, []);
+  t.like(await request(port, 'POST', '/quitquitquit'), { status: 200, body: 'shutdown now\n' });
+  t.deepEqual(shutdowns, ['admin /quitquitquit']);
+});
