@@ -4,8 +4,7 @@ import type { MeshSettings, MeshSnapshot } from './model/types.js';
 import { loadMeshConfig } from './model/load.js';
 import { MeshIndex } from './model/mesh-index.js';
 import { compilePolicies, type CompiledPolicies } from './authz/index.js';
-import { createCertManager, type CertManager } from './identity/cert-manager.js';
-import type { CertManagerOptions } from './identity/options.js';
+import { createCertManager, type CertManager, type CertManagerOptions } from './identity/cert-manager.js';
 import type { SpiffeId } from './identity/spiffe-id.js';
 import { PodProxies } from './proxy/pod-proxies.js';
 import { PodStore } from './pods/store.js';
@@ -24,6 +23,7 @@ import { collectProcessMetrics } from '../metrics/registry.js';
 
 export interface AgentOptions {
   readonly configPath: string;
+  /** Also `identity.node`; kept here because pods and certificates both key on it. */
   readonly node: string;
   readonly settings: MeshSettings;
   readonly identity: CertManagerOptions;
@@ -107,7 +107,7 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
     state = derive(await meshConfig.initial());
     configReady();
 
-    const certs: CertManager = createCertManager(options.identity);
+    const certs: CertManager = createCertManager({ ...options.identity, log: log.child('certs') });
     stops.push(() => certs.close());
     certs.setIdentities(wantedIdentities(state, options.node, undefined));
 

@@ -1,4 +1,4 @@
-import { identityFlagSpecs, parseIdentityOptions } from '../identity/options.js';
+import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from '../identity/options.js';
 import { checkNetPrivileges } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/cni-api.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
@@ -19,14 +19,7 @@ Runs the node agent: certificates for the node's workloads, per-pod capture list
 Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
-  --node NAME                this node's name (workloads with nodeName / meshnode.io/node NAME)
-  --ca-address HOST:PORT     CA serving the Istio CA API
-  --ca-root FILE             root that verifies the CA's serving certificate
-  --ca-token-file FILE       bearer token for the CA, re-read on every request
-  --cluster-id ID            sent to the CA as clusterid
-  --trust-bundle FILE        roots trusted for peers (default: the CA root)
-  --cert-ttl DURATION        requested certificate lifetime
-  --cert-dir DIR             also write <ns>/<sa>/{cert-chain,key,root-cert}.pem here
+${identityFlagsUsage}
   --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
   --state-dir DIR            persisted pod registrations (default ${DEFAULT_STATE_DIR})
   --admin-address HOST:PORT  admin API (default 127.0.0.1:15000)
@@ -52,13 +45,13 @@ const agentFlagSpecs = {
 
 function parseAgentFlags(argv: string[]) {
   const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs });
-  const node = requireFlag(values.node as string | undefined, 'node');
   const drain = values['drain-deadline'];
+  const identity = parseIdentityOptions(values);
   return {
     configPath: requireFlag(values.config, 'config'),
-    node,
+    node: identity.node,
     settings: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
-    identity: parseIdentityOptions(values),
+    identity,
     cniSocket: values['cni-socket'],
     stateDir: values['state-dir'],
     admin: parseHostPort(values['admin-address'], 'admin-address'),
