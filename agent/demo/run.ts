@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MESHNODE_MAIN, SAMPLE_APP, startAgent, startCa, tail } from './control-plane.js';
+import { meshConfigYaml } from './mesh-config.js';
+import { createNodes, createPod } from './network.js';
+import { preflight } from './preflight.js';
+import { STEPS, type DemoState } from './steps.js';
+import { Resources, exec, startDaemon, waitFor, type Daemon } from './system.js';
+import { topology, type DemoPod, type Topology } from './topology.js';
+import { bold, dim, green, pause, progress, red, say } from './ui.js';
+
+export interface DemoOptions {
+  readonly keep: boolean;
+  readonly interactive: boolean;
+}
+
+const CNI_MAIN = fileURLToPath(new URL('../../cni/main.js', import.meta.url));
+
+async function captured(pod: DemoPod): Promise<boolean> {
+  const save = await exec('nsenter', [`--net=/var/run/netns/${pod.netns}`, 'iptables-save', '-t', 'nat']);
+  return save.includes('-j ISTIO_OUTPUT');
+}
+
+async function startServer(pod: DemoPod, res: Resources, dir: string): Promise<Daemon> {
+  const d = startDaemon(res, `${pod.name} app`, pod.netns, [process.execPath, SAMPLE_APP, 'serve', '--name', `${pod.namespace}/${pod.name}`, '--port', String(pod.serves)], `${dir}/${pod.name}-app.log`);
+  await waitFor(`${pod.name}'s server`, 10_000, () => {
+    if (d.exited) throw new Error(`${pod.name}'s server exited:\n${tail(d.log())}`);
+    return d.log().includes('"listening"') ? true : undefined;
+  });
+  return d;
+}
+
+async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoState> {
+  say(bold('Setting up'));
+  writeFileSync(`${dir}/mesh.yaml`, meshConfigYaml(t));
+  mkdirSync(`${dir}/bin`);
+  symlinkSync(CNI_MAIN, `${dir}/bin/meshnode-cni`);
+  for (const node of t.nodes) mkdirSync(`${dir}/${node.name}`);
+  await progress('two nodes: network namespaces joined by a veth (192.168.77.0/24)', () => createNodes(t, res));
+  await progress(`built-in CA (meshnode ca) on node-a at ${t.caAddress}`, () => startCa(t, res, dir));
+  const agents = new Map<string, Daemon>();
+  for (const node of t.nodes) {
+    agents.set(node.name, await progress(`meshnode agent on ${node.name}`, () => startAgent(t, node, res, dir), () => 'ready'));
+  }
+  for (const pod of t.pods) {
+    await progress(`pod ${pod.namespace}/${pod.name} on ${pod.node.name}, ${pod.ip}: bridge + static IPAM + meshnode-cni`,
+      async () => ({ ...(await createPod(pod, res, dir, `${dir}/bin`)), captured: await captured(pod) }),
+      (r) => r.captured ? `→ in the mesh, traffic captured (CNI ADD ${Math.round(r.ms)} ms)` : '→ not in the mesh, left untouched');
+  }
+  const servers = new Map<string, Daemon>();
+  for (const pod of t.pods.filter((p) => p.serves !== undefined)) {
+    servers.set(pod.name, await progress(`sample server in ${pod.namespace}/${pod.name} on :${pod.serves}`, () => startServer(pod, res, dir)));
+  }
+  return { topology: t, agents, servers };
+}
+
+async function runSteps(state: DemoState, opts: DemoOptions): Promise<number> {
+  let failed = 0;
+  for (const [i, step] of STEPS.entries()) {
+    if (opts.interactive) await pause('\npress Enter for the next step ');
+    say();
+    say(bold(`${i + 1}. ${step.title}`));
+    say(dim(`   ${step.expect}`));
+    const outcome = await step.run(state).catch((err: Error) => ({ ok: false, lines: [`error: ${err.message}`] }));
+    for (const line of outcome.lines) say(`   ${line}`);
+    say(outcome.ok ? `   ${green('✓ as expected')}` : `   ${red('✗ not what should happen')}`);
+    if (!outcome.ok) failed++;
+  }
+  return failed;
+}
+
+function tryCommands(t: Topology, dir: string): void {
+  const [frontend, cart] = [t.pods.find((p) => p.name === 'frontend')!, t.pods.find((p) => p.name === 'cart')!];
+  const app = `${process.execPath} ${SAMPLE_APP}`;
+  say();
+  say(bold('The mesh keeps running. Try:'));
+  say(`  ip netns exec ${frontend.netns} ${app} call ${cart.ip}:${cart.serves}`);
+  say(`  ip netns exec ${t.nodes[1].netns} ${app} get http://127.0.0.1:15000/certs`);
+  say(`  ip netns exec ${t.nodes[1].netns} ${app} get http://127.0.0.1:15020/metrics`);
+  say(`  nsenter --net=/var/run/netns/${cart.netns} iptables-save -t nat`);
+  say(`  tail -f ${dir}/node-b/agent.log`);
+  say(`  edit ${dir}/mesh.yaml (the agents reload it), e.g. delete the cart-callers policy`);
+  say(`  node ${MESHNODE_MAIN} authz check --config ${dir}/mesh.yaml --to shop/cart --port ${cart.serves} --from-ip ${frontend.ip} --from-identity spiffe://${t.trustDomain}/ns/shop/sa/reviews`);
+  say(dim('Press Ctrl-C to remove everything.'));
+}
+
+/** `meshnode demo`: set up, show each step, clean up (also on Ctrl-C). Exit 0 only if every step behaved. */
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const problems = preflight();
+  if (problems.length > 0) {
+    for (const p of problems) process.stderr.write(`meshnode demo: ${p}\n`);
+    return 1;
+  }
+  // Chained plugins are started with the runtime's PATH; meshnode-cni needs `node` on it.
+  process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+  const t = topology(randomBytes(2).toString('hex'));
+  const dir = mkdtempSync(join(tmpdir(), 'meshnode-demo-'));
+  const res = new Resources();
+  res.add(`remove ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () => cleaning ??= (async () => {
+    say();
+    await progress('removing everything the demo created', () => res.releaseAll((what, err) => process.stderr.write(`  could not ${what}: ${err.message}\n`)));
+  })();
+  const interrupted = new Promise<number>((resolve) => {
+    const onSignal = () => { void cleanUp().then(() => resolve(130)); };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  say(bold(`meshnode demo`) + dim(` — a two-node mesh in network namespaces (run ${t.id}, files in ${dir})`));
+  say();
+  const main = (async () => {
+    try {
+      const state = await setUp(t, res, dir);
+      const failed = await runSteps(state, opts);
+      say();
+      say(failed === 0 ? green(bold('Every step behaved as shown.')) : red(bold(`${failed} step(s) did not behave as expected; logs are in ${dir}`)));
+      if (opts.keep) {
+        tryCommands(t, dir);
+        return interrupted;
+      }
+      await cleanUp();
+      return failed === 0 ? 0 : 1;
+    } catch (err) {
+      process.stderr.write(`\nmeshnode demo: ${(err as Error).message}\n`);
+      await cleanUp();
+      return 1;
+    }
+  })();
+  return Promise.race([main, interrupted]);
+}

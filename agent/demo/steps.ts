@@ -1,0 +1,149 @@
+import { inNetns, jsonLines } from './control-plane.js';
+import type { Daemon } from './system.js';
+import { waitFor } from './system.js';
+import { podNamed, SERVER_PORT, spiffeOf, type DemoPod, type Topology } from './topology.js';
+
+export interface DemoState {
+  readonly topology: Topology;
+  readonly agents: ReadonlyMap<string, Daemon>;
+  readonly servers: ReadonlyMap<string, Daemon>;
+}
+
+export interface StepOutcome {
+  readonly ok: boolean;
+  readonly lines: readonly string[];
+}
+
+export interface Step {
+  readonly title: string;
+  /** What the step shows and what should happen, printed before it runs. */
+  readonly expect: string;
+  run(s: DemoState): Promise<StepOutcome>;
+}
+
+interface CallResult {
+  connected: boolean;
+  reply: string;
+  ended: string;
+  error?: string;
+}
+
+async function call(from: DemoPod, to: DemoPod): Promise<CallResult> {
+  return JSON.parse(await inNetns(from.netns, ['call', `${to.ip}:${to.serves ?? SERVER_PORT}`, '--timeout', '6000'])) as CallResult;
+}
+
+function describeCall(r: CallResult): string {
+  if (r.reply) return `the app got an answer: "${r.reply.split('\n')[0]}"`;
+  if (!r.connected) return `the connection failed (${r.error ?? r.ended})`;
+  return `the connection was closed without a byte of answer (${r.ended}${r.error ? `: ${r.error}` : ''})`;
+}
+
+function mentions(value: unknown, needle: string): boolean {
+  if (typeof value === 'string') return value.includes(needle);
+  if (typeof value === 'object' && value !== null) return Object.values(value).some((v) => mentions(v, needle));
+  return false;
+}
+
+/** The agent's log lines about a connection from `source` (access log and authorization). */
+function logLinesAbout(agent: Daemon, needles: string[]): Record<string, unknown>[] {
+  return jsonLines(agent.log()).filter((l) => needles.every((n) => mentions(l, n)));
+}
+
+function summarize(line: Record<string, unknown>): string {
+  const skip = new Set(['time', 'level', 'component']);
+  const fields = Object.entries(line).filter(([k, v]) => !skip.has(k) && v !== undefined && v !== null && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`);
+  return fields.join(' ');
+}
+
+function serverConnections(server: Daemon | undefined): number {
+  return server ? jsonLines(server.log()).filter((l) => l.event === 'connection').length : 0;
+}
+
+async function expectLogLine(agent: Daemon, needles: string[]): Promise<Record<string, unknown> | undefined> {
+  return waitFor('the agent to log the connection', 5000, () => logLinesAbout(agent, needles).at(-1)).catch(() => undefined);
+}
+
+const allowedCall: Step = {
+  title: 'An allowed call across nodes',
+  expect: 'shop/frontend on node-a calls shop/cart on node-b. Both pods are in the mesh, so the call is carried over HBONE (mTLS) and the cart\'s agent authorizes the frontend\'s identity.',
+  async run(s) {
+    const [frontend, cart] = [podNamed(s.topology, 'frontend'), podNamed(s.topology, 'cart')];
+    const r = await call(frontend, cart);
+    const lines = [`frontend → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`];
+    const ok = r.reply.startsWith(`hello from shop/cart`);
+    const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, frontend), cart.ip]);
+    lines.push(line
+      ? `node-b's agent log, the identity it authorized: ${spiffeOf(s.topology, frontend)}\n      ${summarize(line)}`
+      : `node-b's agent logged nothing about ${spiffeOf(s.topology, frontend)}`);
+    return { ok: ok && line !== undefined, lines };
+  },
+};
+
+const deniedCall: Step = {
+  title: 'A call denied by an AuthorizationPolicy',
+  expect: 'shop/reviews is in the mesh too, but the policy shop/cart-callers only lets the frontend\'s service account in. The cart\'s agent refuses the tunnel; the cart app never sees the connection.',
+  async run(s) {
+    const [reviews, cart] = [podNamed(s.topology, 'reviews'), podNamed(s.topology, 'cart')];
+    const before = serverConnections(s.servers.get('cart'));
+    const r = await call(reviews, cart);
+    const reached = serverConnections(s.servers.get('cart')) - before;
+    const lines = [`reviews → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
+    const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, reviews)]);
+    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
+    return { ok: r.reply === '' && reached === 0, lines };
+  },
+};
+
+const plaintextCall: Step = {
+  title: 'Plaintext from outside the mesh, refused under STRICT',
+  expect: 'legacy/batch is not in the mesh, so it sends plain TCP straight to the cart. Inside the cart\'s pod the redirection rules hand it to the agent (port 15006), and mesh-wide STRICT mTLS refuses it.',
+  async run(s) {
+    const [batch, cart] = [podNamed(s.topology, 'batch'), podNamed(s.topology, 'cart')];
+    const before = serverConnections(s.servers.get('cart'));
+    const r = await call(batch, cart);
+    const reached = serverConnections(s.servers.get('cart')) - before;
+    const lines = [`batch → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
+    const line = await expectLogLine(s.agents.get(cart.node.name)!, [batch.ip]);
+    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
+    return { ok: r.reply === '' && reached === 0, lines };
+  },
+};
+
+interface CertStatusLine {
+  identity?: string;
+  serial?: string;
+  notAfter?: string;
+  state?: string;
+}
+
+const certificates: Step = {
+  title: 'Certificates in use (admin API, GET /certs)',
+  expect: 'Each agent holds one certificate per identity of the pods on its node, issued by the built-in CA.',
+  async run(s) {
+    const lines: string[] = [];
+    let ok = true;
+    for (const node of s.topology.nodes) {
+      const body = JSON.parse(await inNetns(node.netns, ['get', 'http://127.0.0.1:15000/certs'])) as unknown;
+      const certs = (Array.isArray(body) ? body : ((body as { certificates?: unknown[] }).certificates ?? [])) as CertStatusLine[];
+      const wanted = s.topology.pods.filter((p) => p.node === node && p.namespace !== 'legacy').map((p) => spiffeOf(s.topology, p));
+      for (const c of certs) lines.push(`${node.name}: ${c.identity}  serial ${c.serial?.slice(0, 16)}…  valid until ${c.notAfter}  (${c.state})`);
+      ok &&= wanted.every((id) => certs.some((c) => c.identity === id));
+    }
+    return { ok, lines };
+  },
+};
+
+const metrics: Step = {
+  title: 'A few metrics (GET :15020/metrics on node-b)',
+  expect: 'Istio-compatible connection metrics, labelled with the workloads and identities involved.',
+  async run(s) {
+    const text = await inNetns(s.topology.nodes[1].netns, ['get', 'http://127.0.0.1:15020/metrics']);
+    const interesting = text.split('\n').filter((l) => /^(istio_tcp_connections_opened_total|istio_tcp_connections_closed_total|istio_tcp_received_bytes_total|meshnode_\w*(denied|denial)\w*)/.test(l));
+    const short = interesting.map((l) => l.replace(/\{(.*)\}/, (_, labels: string) =>
+      `{${labels.split(/,(?=\w+=)/).filter((kv) => /^(reporter|source_principal|destination_workload|connection_security_policy|reason)=/.test(kv)).join(',')}}`));
+    return { ok: interesting.some((l) => l.startsWith('istio_tcp_connections_opened_total') && !/ 0$/.test(l)), lines: short.slice(0, 10) };
+  },
+};
+
+export const STEPS: readonly Step[] = [allowedCall, deniedCall, plaintextCall, certificates, metrics];
