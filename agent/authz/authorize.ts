@@ -38,9 +38,8 @@ const CONVERTED = 'converted_peer_authentication_';
 
 function strictReason(p: CompiledPolicy, port: number): string {
   const { name, namespace } = p.authorization;
-  const source = name.startsWith(CONVERTED)
-    ? `PeerAuthentication ${namespace}/${name.slice(CONVERTED.length)}`
-    : `mesh, namespace or workload PeerAuthentication; ${p.key}`;
+  // The shared static policy stands for whichever mesh/namespace/workload policy made it STRICT.
+  const source = name.startsWith(CONVERTED) ? `PeerAuthentication ${namespace}/${name.slice(CONVERTED.length)}` : p.key;
   return `plaintext connection refused: PeerAuthentication STRICT for port ${port} (${source})`;
 }
 
