@@ -1,6 +1,6 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, parseAllDocuments, isMap, type Document, type Node } from 'yaml';
+import { LineCounter, parseAllDocuments, isMap, isScalar, type Document, type Node } from 'yaml';
 import { Problems, type DocLocation } from './problems.js';
 
 /** One YAML document that looks like a Kubernetes object. */
@@ -52,7 +52,8 @@ export function parseFile(file: string, text: string, problems: Problems): Sourc
       }
       return;
     }
-    if (doc.contents === null) return; // empty document between `---` separators
+    // An empty document (`---` at the end of a file, or only comments) parses as a null scalar.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
     if (!isMap(doc.contents)) {
       problems.error(base, '', 'document is not a mapping (expected a Kubernetes object)');
       return;

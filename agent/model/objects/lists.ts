@@ -38,7 +38,10 @@ function listItems(doc: SourceDoc, problems: Problems): SourceDoc[] {
       apiVersion: typeof body.apiVersion === 'string' ? body.apiVersion : '',
       kind,
       body,
-      lineOf: (path) => doc.lineOf(path ? `${prefix}.${path}` : prefix),
+      lineOf: (path) => {
+        const found = doc.lineOf(path ? `${prefix}.${path}` : prefix);
+        return found === doc.location.line ? line : found;
+      },
     }];
   });
 }

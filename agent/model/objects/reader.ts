@@ -13,11 +13,22 @@ export class ObjectReader {
 
   /** `linePath` locates the line when `path` has keys YAML paths cannot express (dotted labels). */
   error(path: string, message: string, linePath = path): void {
-    this.problems.error({ ...this.doc.location, line: this.doc.lineOf(linePath) }, path, message);
+    this.problems.error({ ...this.doc.location, line: this.lineNear(linePath) }, path, message);
   }
 
   warn(path: string, message: string, linePath = path): void {
-    this.problems.warn({ ...this.doc.location, line: this.doc.lineOf(linePath) }, path, message);
+    this.problems.warn({ ...this.doc.location, line: this.lineNear(linePath) }, path, message);
+  }
+
+  /** The line of `path`, or of its closest parent that exists (a missing field's object). */
+  lineNear(path: string): number {
+    const docLine = this.doc.location.line;
+    for (let p = path; ; ) {
+      const line = this.doc.lineOf(p);
+      const cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
+      if (line !== docLine || cut <= 0) return line;
+      p = p.slice(0, cut);
+    }
   }
 
   /** An optional object; undefined when absent (or wrongly typed, with an error). */

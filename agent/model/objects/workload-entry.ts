@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { readMetadata } from './metadata.js';
 import type { ParsedWorkloadEntry } from './parsed.js';
 import type { ObjectReader } from './reader.js';
@@ -35,7 +34,8 @@ function readAddress(r: ObjectReader, value: unknown): string | undefined {
     if (value === undefined || text === '') r.error('spec.address', 'is required (the workload IP)');
     return undefined;
   }
-  if (isIP(text.split('%')[0]!) === 0) {
+  // Anything that could be a mistyped IP (10.1.1, fd00::g) is checked as an IP, not taken for a DNS name.
+  if (!/^[\d.]+$/.test(text) && !text.includes(':')) {
     r.warn('spec.address', `"${text}" is not an IP address; DNS addresses are not resolved, so this entry is skipped`);
     return undefined;
   }
