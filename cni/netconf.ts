@@ -24,6 +24,8 @@ export interface NetConf {
   readonly excludeNamespaces: readonly string[];
   readonly probeAddress: string;
   readonly probeAddressV6: string;
+  /** Maintain the host-side probe SNAT rules (ztunnel-spec §4.2) in the runtime's netns. */
+  readonly hostProbeSnat: boolean;
   readonly prevResult?: PrevResult;
 }
 
@@ -57,6 +59,13 @@ class Reader {
     const v = this.doc[key];
     if (v === undefined) return fallback;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) return this.bad(key, 'must be a positive number', v, fallback);
+    return v;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const v = this.doc[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') return this.bad(key, 'must be true or false', v, fallback);
     return v;
   }
 
@@ -121,6 +130,7 @@ export function parseNetConf(text: string): NetConf {
     excludeNamespaces: r.stringList('excludeNamespaces'),
     probeAddress: r.ip('probeAddress', 4, DEFAULT_PROBE_ADDRESS),
     probeAddressV6: r.ip('probeAddressV6', 6, DEFAULT_PROBE_ADDRESS_V6),
+    hostProbeSnat: r.boolean('hostProbeSnat', true),
     prevResult: parsePrevResult(doc.prevResult, r.problems),
   };
   if (r.problems.length > 0) {

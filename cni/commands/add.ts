@@ -1,5 +1,6 @@
 import { CniCode, CniError } from '../errors.js';
 import { RedirectError, applyInpodRules, removeInpodRules } from '../redirect/apply.js';
+import { addProbeSnat, removeProbeSnat } from '../redirect/host-probe.js';
 import { agentFailure, passThrough, podOf, redirectOptions, type CommandContext } from './context.js';
 
 /**
@@ -28,17 +29,24 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     throw new CniError(CniCode.NotChained, 'no pod IPs in prevResult',
       'meshnode-cni must be the last plugin of a conflist, after the plugin that gives the pod its IPs');
   }
+  const uid = pod.uid;
+  const undo = async () => {
+    await removeInpodRules(ctx.env.netns).catch((e: Error) => log.error('removing the in-pod rules after a failure failed', { err: e }));
+    if (ctx.conf.hostProbeSnat) await removeProbeSnat(uid).catch((e: Error) => log.error('removing the probe SNAT rules after a failure failed', { err: e }));
+  };
   try {
     await applyInpodRules(ctx.env.netns, redirectOptions(ctx.conf, ips));
+    if (ctx.conf.hostProbeSnat) await addProbeSnat(ips, uid, { v4: ctx.conf.probeAddress, v6: ctx.conf.probeAddressV6 });
   } catch (err) {
+    await undo();
     const netns = err instanceof RedirectError && err.netnsMissing;
-    throw new CniError(CniCode.RedirectFailed, netns ? `pod network namespace ${ctx.env.netns} does not exist` : 'cannot install the in-pod redirection rules',
+    throw new CniError(CniCode.RedirectFailed, netns ? `pod network namespace ${ctx.env.netns} does not exist` : 'cannot install the redirection rules',
       err instanceof Error ? err.message : String(err));
   }
   try {
-    await ctx.agent.register({ uid: pod.uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips });
+    await ctx.agent.register({ uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips });
   } catch (err) {
-    await removeInpodRules(ctx.env.netns).catch((e: Error) => log.error('removing rules after a failed registration failed', { err: e }));
+    await undo();
     throw agentFailure(err, ctx, 'the pod could not be registered, so it is not started');
   }
   log.info('pod captured', { uid: pod.uid, ips });

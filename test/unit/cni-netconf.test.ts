@@ -19,6 +19,7 @@ test('a minimal config gets the documented defaults', (t) => {
   t.is(c.logFile, undefined);
   t.deepEqual(c.excludeNamespaces, []);
   t.is(c.probeAddress, '169.254.7.127');
+  t.true(c.hostProbeSnat);
   t.is(c.prevResult, undefined);
 });
 
@@ -57,6 +58,7 @@ const invalid: [string, Record<string, unknown>, RegExp][] = [
   ['relative log file', { ...base, logFile: 'cni.log' }, /^logFile: must be an absolute path/],
   ['excludeNamespaces not a list', { ...base, excludeNamespaces: 'kube-system' }, /^excludeNamespaces: must be a list of strings/],
   ['excludeNamespaces entry', { ...base, excludeNamespaces: ['a', 3] }, /^excludeNamespaces\[1\]: must be a non-empty string, got 3$/],
+  ['hostProbeSnat as a string', { ...base, hostProbeSnat: 'yes' }, /^hostProbeSnat: must be true or false, got "yes"$/],
   ['IPv6 probeAddress', { ...base, probeAddress: 'fd00::1' }, /^probeAddress: must be an IPv4 address/],
   ['prevResult not an object', { ...base, prevResult: [] }, /^prevResult: must be an object/],
   ['prevResult.ips not a list', { ...base, prevResult: { ips: {} } }, /^prevResult.ips: must be a list$/],
