@@ -1,0 +1,204 @@
+import test from 'ava';
+import http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMeshConfig } from '../../agent/model/load.js';
+import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { compilePolicies } from '../../agent/authz/index.js';
+import { createCertManager } from '../../agent/identity/cert-manager.js';
+import { PodProxies } from '../../agent/proxy/pod-proxies.js';
+import { PodStore } from '../../agent/pods/store.js';
+import { PodRegistry } from '../../agent/pods/registry.js';
+import { CniApiServer } from '../../agent/pods/cni-api.js';
+import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+import { registry as metricsRegistry } from '../../metrics/registry.js';
+import { privilegedTest, uniqueName } from '../helpers/privileged.js';
+
+setLogSink(() => undefined);
+const log = createLogger('test');
+const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
+
+const MESH = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: legacy}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cart-0, namespace: shop}
+spec: {nodeName: n1, serviceAccountName: cart}
+status: {podIP: 10.77.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: batch-0, namespace: legacy}
+spec: {nodeName: n1}
+status: {podIP: 10.77.0.3}
+`;
+
+interface Reply { status: number; body: Record<string, unknown> & { error?: string } }
+
+function call(socketPath: string, method: string, path: string, body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Reply['body'] }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function agentParts(t: { teardown(fn: () => unknown): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'd1-pods-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'mesh.yaml'), MESH);
+  const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
+  if (!loaded.snapshot) throw new Error(`test config invalid: ${JSON.stringify(loaded.problems)}`);
+  const mesh = new MeshIndex(loaded.snapshot);
+  const policies = compilePolicies(loaded.snapshot);
+  // No CA is running: listeners open regardless; connections would wait for a certificate.
+  const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
+  t.teardown(() => certs.close());
+  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: settings.trustDomain, log });
+  t.teardown(() => proxies.close());
+  const store = new PodStore(join(dir, 'state'));
+  const pods = new PodRegistry({ store, listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
+  t.teardown(() => pods.close());
+  const socketPath = join(dir, 'run', 'cni.sock');
+  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log }, socketPath);
+  await api.start();
+  t.teardown(() => api.close());
+  return { dir, socketPath, store, api, pods };
+}
+
+async function counter(labels: Record<string, string>): Promise<number> {
+  const m = await metricsRegistry.getSingleMetric('meshnode_pod_registrations_total')?.get();
+  return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+}
+
+test.serial('the API socket is created with mode 0600 and removed on close', async (t) => {
+  const { socketPath, api } = await agentParts(t);
+  t.is((await stat(socketPath)).mode & 0o777, 0o600);
+  await api.close();
+  await t.throwsAsync(stat(socketPath), { code: 'ENOENT' });
+});
+
+test.serial('a stale socket is replaced, but a regular file at the socket path is not', async (t) => {
+  const { dir, socketPath, api, pods } = await agentParts(t);
+  await api.close();
+  const stale = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), log }, socketPath);
+  await stale.start();
+  const again = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: 'x' }), log }, socketPath);
+  // The first server still holds the old socket inode; the new one replaces the path.
+  await again.start();
+  t.teardown(() => again.close());
+  t.is((await call(socketPath, 'GET', '/v1/enrollment?namespace=a&name=b')).body.reason, 'x');
+  await stale.close().catch(() => undefined);
+  const file = join(dir, 'not-a-socket');
+  await writeFile(file, 'x');
+  const blocked = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), log }, file);
+  await t.throwsAsync(blocked.start(), { message: /is not a socket/ });
+});
+
+test.serial('enrollment follows the mesh config and missing parameters are named', async (t) => {
+  const { socketPath } = await agentParts(t);
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=shop&name=cart-0'), { status: 200, body: { enrolled: true } });
+  const legacy = await call(socketPath, 'GET', '/v1/enrollment?namespace=legacy&name=batch-0');
+  t.like(legacy, { status: 200, body: { enrolled: false } });
+  t.is(typeof legacy.body.reason, 'string');
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=shop&name=ghost'), { status: 200, body: { enrolled: false } });
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?name=cart-0'), { status: 400, body: { error: 'query parameter "namespace" is required' } });
+  t.is((await call(socketPath, 'POST', '/v1/enrollment')).status, 405);
+});
+
+const badBodies: [string, string, string][] = [
+  ['invalid JSON', '{"uid": "u1",', 'body is not valid JSON'],
+  ['an empty body', '', 'body is empty'],
+  ['a missing netns', JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', ips: [] }), 'field "netns": is required'],
+  ['a bad IP', JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: '/run/netns/x', ips: ['10.0.0.1', 'nope'] }), 'field "ips[1]": "nope" is not an IP address'],
+  ['a JSON array', '[]', 'field "$"'],
+];
+
+for (const [what, body, message] of badBodies) {
+  test.serial(`POST /v1/pods with ${what} answers 400 naming the problem`, async (t) => {
+    const { socketPath } = await agentParts(t);
+    const before = await counter({ operation: 'add', result: 'bad_request' });
+    const reply = await call(socketPath, 'POST', '/v1/pods', body);
+    t.is(reply.status, 400);
+    t.true(reply.body.error?.startsWith(message), reply.body.error);
+    t.is(await counter({ operation: 'add', result: 'bad_request' }), before + 1);
+  });
+}
+
+test.serial('POST for a pod that is not enrolled answers 409 and for a missing netns 422', async (t) => {
+  const { socketPath, store } = await agentParts(t);
+  const legacy = await call(socketPath, 'POST', '/v1/pods', JSON.stringify({ uid: 'u2', namespace: 'legacy', name: 'batch-0', netns: '/run/netns/none', ips: ['10.77.0.3'] }));
+  t.is(legacy.status, 409);
+  t.regex(legacy.body.error ?? '', /not enrolled/);
+  const missing = await call(socketPath, 'POST', '/v1/pods', JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: '/run/netns/d1-missing-netns', ips: ['10.77.0.2'] }));
+  t.is(missing.status, 422);
+  t.regex(missing.body.error ?? '', /does not exist/);
+  t.deepEqual((await store.load()).pods, [], 'nothing refused is persisted');
+});
+
+test.serial('GET of an unknown pod is 404, DELETE of an unknown pod is 200, other routes 404/405', async (t) => {
+  const { socketPath } = await agentParts(t);
+  t.is((await call(socketPath, 'GET', '/v1/pods/nope')).status, 404);
+  t.like(await call(socketPath, 'DELETE', '/v1/pods/nope'), { status: 200, body: { uid: 'nope', removed: false } });
+  t.like(await call(socketPath, 'DELETE', '/v1/pods/nope'), { status: 200, body: { removed: false } });
+  t.is((await call(socketPath, 'PUT', '/v1/pods/nope')).status, 405);
+  t.is((await call(socketPath, 'GET', '/v2/things')).status, 404);
+});
+
+/** Listening sockets per pod port inside the netns (SO_REUSEPORT would allow duplicates). */
+function sockets(ns: string): Record<number, number> {
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'ss', '-Htln'], { encoding: 'utf8' });
+  const count = (p: number) => out.split('\n').filter((l) => l.includes(`:${p} `)).length;
+  return { 15001: count(15001), 15006: count(15006), 15008: count(15008) };
+}
+
+function listening(ns: string): number[] {
+  return Object.entries(sockets(ns)).filter(([, n]) => n > 0).map(([p]) => Number(p));
+}
+
+privilegedTest('POST opens the listeners in the pod netns before answering, and POST/DELETE are idempotent', async (t) => {
+  const { socketPath, store } = await agentParts(t);
+  const ns = uniqueName('d1pod');
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ } });
+  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+
+  const first = await call(socketPath, 'POST', '/v1/pods', body);
+  t.deepEqual(first, { status: 200, body: { uid: 'u1', listeners: [15001, 15006, 15008] } });
+  t.deepEqual(listening(ns), [15001, 15006, 15008], 'listeners are open when the answer arrives');
+  t.deepEqual(await call(socketPath, 'POST', '/v1/pods', body), first);
+  t.like(await call(socketPath, 'GET', '/v1/pods/u1'), { status: 200, body: { uid: 'u1', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] } });
+  t.is((await store.load()).pods.length, 1);
+
+  t.like(await call(socketPath, 'DELETE', '/v1/pods/u1'), { status: 200, body: { removed: true } });
+  t.deepEqual(listening(ns), []);
+  t.like(await call(socketPath, 'DELETE', '/v1/pods/u1'), { status: 200, body: { removed: false } });
+  t.is((await call(socketPath, 'GET', '/v1/pods/u1')).status, 404);
+  t.deepEqual(await readdir(store.dir), []);
+}, ['ip', 'ss']);
+
+privilegedTest('concurrent POSTs for one pod open its listeners once', async (t) => {
+  const { socketPath, pods } = await agentParts(t);
+  const ns = uniqueName('d1pod');
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ } });
+  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+  const replies = await Promise.all([1, 2, 3].map(() => call(socketPath, 'POST', '/v1/pods', body)));
+  t.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
+  t.is(pods.list().length, 1);
+  t.deepEqual(sockets(ns), { 15001: 1, 15006: 1, 15008: 1 });
+}, ['ip', 'ss']);
