@@ -1,5 +1,5 @@
 import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from '../identity/options.js';
-import { checkNetPrivileges } from '../net/index.js';
+import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/cni-api.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../lifecycle/config-reload.js';
@@ -72,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const err of missing) process.stderr.write(`meshnode agent: ${err.message}\n`);
     return 1;
   }
+  log.info('open-files limit', raiseFileLimit());
   // Loaded after the privilege check so an unprivileged start fails fast and plainly.
   const { buildApp } = await import('../app.js');
   let bound;

@@ -7,4 +7,5 @@ export { MESH_MARK, KEEPALIVE_IDLE_MS, openNetns, currentNetns } from './netns.j
 export type { NetnsHandle, ListenOptions, ConnectOptions } from './netns.js';
 export { originalDst, readSocketOptions, socketFd } from './sockopts.js';
 export { checkNetPrivileges } from './privileges.js';
+export { raiseFileLimit } from './limits.js';
 export { NetnsError, PrivilegeError, SyscallError } from './errors.js';

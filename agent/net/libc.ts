@@ -17,6 +17,8 @@ const getsockoptFn = libc.func('int getsockopt(int fd, int level, int name, _Out
 const bindFn = libc.func('int bind(int fd, const void *addr, uint32_t len)');
 const listenFn = libc.func('int listen(int fd, int backlog)');
 const closeFn = libc.func('int close(int fd)');
+const getrlimitFn = libc.func('int getrlimit(int resource, _Out_ void *rlim)');
+const setrlimitFn = libc.func('int setrlimit(int resource, const void *rlim)');
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -92,4 +94,20 @@ export function listen(fd: number, backlog: number): void {
 /** Closes an fd that was never handed to Node (error paths only). */
 export function closeFd(fd: number): void {
   closeFn(fd);
+}
+
+const RLIMIT_NOFILE = 7;
+
+/** The open-files limit: `soft` applies now, `hard` is the most it may be raised to. */
+export function getFileLimit(): { soft: bigint; hard: bigint } {
+  const buf = Buffer.alloc(16);
+  check(getrlimitFn(RLIMIT_NOFILE, buf) as number, 'getrlimit', 'RLIMIT_NOFILE');
+  return { soft: buf.readBigUInt64LE(0), hard: buf.readBigUInt64LE(8) };
+}
+
+export function setFileLimit(soft: bigint, hard: bigint): void {
+  const buf = Buffer.alloc(16);
+  buf.writeBigUInt64LE(soft, 0);
+  buf.writeBigUInt64LE(hard, 8);
+  check(setrlimitFn(RLIMIT_NOFILE, buf) as number, 'setrlimit', 'RLIMIT_NOFILE');
 }

@@ -66,3 +66,13 @@ test('binding a port already bound without SO_REUSEPORT fails with EADDRINUSE na
   const port = (plain.address() as net.AddressInfo).port;
   await t.throwsAsync(currentNetns().listen(port, { host: '127.0.0.1' }), { message: `bind (127.0.0.1:${port}) failed: EADDRINUSE` });
 });
+
+test('the open-files soft limit is raised to the hard limit', async (t) => {
+  const { raiseFileLimit } = await import('../../agent/net/index.js');
+  const { execFileSync } = await import('node:child_process');
+  const { after, before } = raiseFileLimit();
+  t.true(after >= before);
+  const hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
+  if (Number.isFinite(hard)) t.is(after, hard);
+  t.deepEqual(raiseFileLimit(), { before: after, after });
+});
