@@ -17,6 +17,9 @@ Exit status: 0 no errors (warnings allowed), 1 the config has errors, 2 bad flag
   --domain-suffix SUFFIX  DNS suffix of Service hostnames (default cluster.local)
   -o, --output FORMAT     text (default) or json: one object {valid, problems, counts}`;
 
+/** SPIFFE trust domain characters (ztunnel-spec §5.1). */
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
     config: { type: 'string' },
@@ -27,6 +30,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   const path = requireFlag(flags.config, 'config');
   if (flags.output !== 'text' && flags.output !== 'json') throw new UsageError(`-o: "${flags.output}" is not text or json`);
+  if (!TRUST_DOMAIN.test(flags['trust-domain'])) {
+    throw new UsageError(`--trust-domain: "${flags['trust-domain']}" is not a valid trust domain (lower-case letters, digits, ".", "-", "_")`);
+  }
   await access(path, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(`--config: cannot read "${path}": ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
   });
