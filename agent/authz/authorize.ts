@@ -12,7 +12,7 @@ import type { ConnectionAttributes, Decision } from './types.js';
 export function authorize(policies: CompiledPolicies, workload: Workload, conn: ConnectionAttributes): Decision {
   const applicable = policies.applicable(workload);
   const view = peerView(conn);
-  const dryRun = applicable.dryRun.map((p) => ({ policy: p.key, matched: firstMatchingRule(p, view) >= 0 }));
+  const dryRun = applicable.dryRun.length === 0 ? [] : applicable.dryRun.map((p) => ({ policy: p.key, matched: firstMatchingRule(p, view) >= 0 }));
   for (const p of applicable.deny) {
     const rule = firstMatchingRule(p, view);
     if (rule >= 0) return deny('deny-matched', p.key, `denied by DENY policy ${p.key} rule ${rule}`, dryRun);
@@ -59,12 +59,15 @@ function peerView(conn: ConnectionAttributes): PeerView {
   const src = parseAddress(conn.srcIp);
   const dst = parseAddress(conn.dstIp);
   const id = conn.identity;
-  const parts = id !== undefined && id.startsWith(SPIFFE) ? id.slice(SPIFFE.length).split('/') : undefined;
-  if (!parts || parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa') {
-    return { principal: undefined, trustDomain: '', namespace: '', serviceAccount: '', src, dst, port: conn.dstPort };
-  }
-  return {
-    principal: id!.slice(SPIFFE.length), trustDomain: parts[0]!, namespace: parts[2]!,
-    serviceAccount: `${parts[2]}/${parts[4]}`, src, dst, port: conn.dstPort,
-  };
+  const plaintext: PeerView = { principal: undefined, trustDomain: '', namespace: '', serviceAccount: '', src, dst, port: conn.dstPort };
+  if (id === undefined || !id.startsWith(SPIFFE)) return plaintext;
+  // spiffe://<td>/ns/<ns>/sa/<sa>, split by hand: this runs once per connection.
+  const td = id.indexOf('/', SPIFFE.length);
+  const nsEnd = td < 0 || !id.startsWith('/ns/', td) ? -1 : id.indexOf('/', td + 4);
+  if (nsEnd < 0 || !id.startsWith('/sa/', nsEnd) || id.indexOf('/', nsEnd + 4) >= 0) return plaintext;
+  const trustDomain = id.slice(SPIFFE.length, td);
+  const namespace = id.slice(td + 4, nsEnd);
+  const serviceAccount = id.slice(nsEnd + 4);
+  if (trustDomain === '' || namespace === '' || serviceAccount === '') return plaintext;
+  return { principal: id.slice(SPIFFE.length), trustDomain, namespace, serviceAccount, src, dst, port: conn.dstPort };
 }

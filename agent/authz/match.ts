@@ -7,7 +7,6 @@ export interface PeerView {
   readonly principal: string | undefined;
   readonly trustDomain: string;
   readonly namespace: string;
-  /** `ns/sa` for service-account matching. */
   readonly serviceAccount: string;
   readonly src: Address;
   readonly dst: Address;
@@ -31,8 +30,8 @@ export interface CompiledMatch {
   readonly notNamespaces?: StringSet;
   readonly trustDomains?: StringSet;
   readonly notTrustDomains?: StringSet;
-  readonly serviceAccounts?: ReadonlySet<string>;
-  readonly notServiceAccounts?: ReadonlySet<string>;
+  readonly serviceAccounts?: AccountSet;
+  readonly notServiceAccounts?: AccountSet;
   readonly sourceIps?: readonly CompiledCidr[];
   readonly notSourceIps?: readonly CompiledCidr[];
   readonly destinationIps?: readonly CompiledCidr[];
@@ -56,8 +55,19 @@ function strings(list: readonly StringMatch[] | undefined): StringSet | undefine
   return { exact, prefixes, suffixes, presence };
 }
 
-function accounts(list: readonly ServiceAccountMatch[]): ReadonlySet<string> | undefined {
-  return list.length === 0 ? undefined : new Set(list.map((sa) => `${sa.namespace}/${sa.serviceAccount}`));
+/** namespace → service accounts, so a lookup needs no string building per connection. */
+type AccountSet = ReadonlyMap<string, ReadonlySet<string>>;
+
+function accounts(list: readonly ServiceAccountMatch[]): AccountSet | undefined {
+  if (list.length === 0) return undefined;
+  const out = new Map<string, Set<string>>();
+  for (const sa of list) out.set(sa.namespace, (out.get(sa.namespace) ?? new Set()).add(sa.serviceAccount));
+  return out;
+}
+
+/** Plaintext has no (namespace, service account) pair and matches no entry (§6.3). */
+function hasAccount(set: AccountSet, v: PeerView): boolean {
+  return v.principal !== undefined && set.get(v.namespace)?.has(v.serviceAccount) === true;
 }
 
 function cidrs(list: readonly { address: string; prefixLength: number }[]): readonly CompiledCidr[] | undefined {
@@ -107,15 +117,14 @@ export function matchHolds(m: CompiledMatch, v: PeerView): boolean {
   const plain = v.principal === undefined;
   const ns = plain ? undefined : v.namespace;
   const td = plain ? undefined : v.trustDomain;
-  const sa = plain ? undefined : v.serviceAccount;
   if (m.principals && !anyString(m.principals, v.principal)) return false;
   if (m.notPrincipals && anyString(m.notPrincipals, v.principal)) return false;
   if (m.namespaces && !anyString(m.namespaces, ns)) return false;
   if (m.notNamespaces && anyString(m.notNamespaces, ns)) return false;
   if (m.trustDomains && !anyString(m.trustDomains, td)) return false;
   if (m.notTrustDomains && anyString(m.notTrustDomains, td)) return false;
-  if (m.serviceAccounts && (sa === undefined || !m.serviceAccounts.has(sa))) return false;
-  if (m.notServiceAccounts && sa !== undefined && m.notServiceAccounts.has(sa)) return false;
+  if (m.serviceAccounts && !hasAccount(m.serviceAccounts, v)) return false;
+  if (m.notServiceAccounts && hasAccount(m.notServiceAccounts, v)) return false;
   if (m.ports && !m.ports.has(v.port)) return false;
   if (m.notPorts && m.notPorts.has(v.port)) return false;
   if (m.sourceIps && !anyCidr(m.sourceIps, v.src)) return false;
