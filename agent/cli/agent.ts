@@ -94,5 +94,8 @@ export async function run(argv: string[]): Promise<number> {
   await bound.shutdown();
   unhandle();
   process.off('SIGHUP', onHup);
+  // Whatever a component failed to release (a stuck socket, a client channel) must not keep a
+  // drained agent alive; the timer itself does not hold the process open.
+  setTimeout(() => process.exit(0), 1_000).unref();
   return 0;
 }
