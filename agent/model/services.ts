@@ -39,7 +39,10 @@ export function buildServices(
     }
   }
   const endpoints = new Map<string, Map<string, PortMap>>();
-  for (const [key, entry] of entries) attachEndpoints(key, entry.source, drafts, endpoints, problems);
+  const byNamespace = groupByNamespace(drafts);
+  for (const [key, entry] of entries) {
+    attachEndpoints(key, entry.source, byNamespace.get(entry.source.namespace) ?? [], endpoints, problems);
+  }
   return { services: new Map([...entries].map(([k, e]) => [k, e.service])), endpoints };
 }
 
@@ -69,13 +72,24 @@ function claimVips(entry: Entry, vips: Map<string, Entry>, problems: Problems): 
   }
 }
 
+/** Selectors only reach their own namespace; grouping keeps a large mesh from going quadratic. */
+function groupByNamespace(drafts: readonly WorkloadDraft[]): Map<string, WorkloadDraft[]> {
+  const groups = new Map<string, WorkloadDraft[]>();
+  for (const d of drafts) {
+    const group = groups.get(d.namespace);
+    if (group) group.push(d);
+    else groups.set(d.namespace, [d]);
+  }
+  return groups;
+}
+
 function attachEndpoints(
-  key: string, source: ParsedServiceSource, drafts: readonly WorkloadDraft[], endpoints: Map<string, Map<string, PortMap>>, problems: Problems,
+  key: string, source: ParsedServiceSource, candidates: readonly WorkloadDraft[], endpoints: Map<string, Map<string, PortMap>>, problems: Problems,
 ): void {
   const selector = source.selector;
   if (!selector || Object.keys(selector).length === 0) return;
-  for (const w of drafts) {
-    if (w.namespace !== source.namespace || !selects(selector, w.labels)) continue;
+  for (const w of candidates) {
+    if (!selects(selector, w.labels)) continue;
     const ports = new Map<number, number>();
     for (const port of source.ports) {
       const target = source.kind === 'Service' ? serviceTarget(port, w) : serviceEntryTarget(port, w);
