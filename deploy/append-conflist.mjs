@@ -1,0 +1,37 @@
+// Appends the meshnode-cni plugin to the node's primary CNI config (ca-cni-spec §3.1): the
+// lexicographically first *.conf / *.conflist in the CNI conf dir. A single-plugin .conf becomes a
+// .conflist with the old plugin first. An existing meshnode-cni entry is replaced, so re-running
+// after an upgrade is safe. The file is replaced atomically (write to a temp file, rename).
+//
+// usage: node append-conflist.mjs CONF_DIR PLUGIN_JSON
+import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [confDir, pluginJson] = process.argv.slice(2);
+if (!confDir || !pluginJson) {
+  process.stderr.write('usage: append-conflist.mjs CONF_DIR PLUGIN_JSON\n');
+  process.exit(2);
+}
+const plugin = JSON.parse(pluginJson);
+const candidates = readdirSync(confDir).filter((f) => /\.(conf|conflist|json)$/.test(f)).sort();
+if (candidates.length === 0) {
+  process.stderr.write(`no CNI config in ${confDir} yet: the node's network plugin must be installed first (this step is retried)\n`);
+  process.exit(1);
+}
+const file = candidates[0];
+const doc = JSON.parse(readFileSync(join(confDir, file), 'utf8'));
+let list;
+let target = file;
+if (Array.isArray(doc.plugins)) {
+  list = doc;
+} else {
+  const { cniVersion, name, ...first } = doc;
+  list = { cniVersion, name, plugins: [first] };
+  target = file.replace(/\.(conf|json)$/, '.conflist');
+}
+list.plugins = list.plugins.filter((p) => p.type !== plugin.type).concat(plugin);
+const tmp = join(confDir, `.${target}.meshnode-tmp`);
+writeFileSync(tmp, JSON.stringify(list, null, 2) + '\n');
+renameSync(tmp, join(confDir, target));
+if (target !== file) unlinkSync(join(confDir, file));
+process.stdout.write(`meshnode-cni appended to ${join(confDir, target)} (cniVersion ${list.cniVersion}, ${list.plugins.length} plugins)\n`);
