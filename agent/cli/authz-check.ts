@@ -1,10 +1,12 @@
 import { access, constants } from 'node:fs/promises';
 import { authorize, compilePolicies, type Decision } from '../authz/index.js';
-import { formatProblem } from '../config/problems.js';
+import { readDocuments } from '../config/documents.js';
+import { formatProblem, Problems } from '../config/problems.js';
 import { parseSpiffeId } from '../identity/spiffe-id.js';
 import { canonicalIp } from '../model/ip.js';
 import { loadMeshConfig } from '../model/load.js';
 import { MeshIndex } from '../model/mesh-index.js';
+import { explainPeerAuthentication, isSecurityKind, parseSecurityDoc, type SecurityObject } from '../model/security/index.js';
 import type { Workload } from '../model/types.js';
 import { parseFlags, parsePort, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
@@ -58,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   const dstIp = destinationIp(workload, req.toIp);
   if (typeof dstIp !== 'string') return fail(dstIp.error);
   const conn = { srcIp: req.fromIp, dstIp, dstPort: req.port, ...(req.identity ? { identity: req.identity } : {}) };
-  const decision = authorize(compilePolicies(loaded.snapshot), workload, conn);
+  const decision = await explain(req, workload, authorize(compilePolicies(loaded.snapshot), workload, conn));
   process.stdout.write(req.json ? JSON.stringify(jsonDecision(decision)) + '\n' : textDecision(decision));
   return 0;
 }
@@ -103,6 +105,19 @@ function destinationIp(w: Workload, wanted: string | undefined): string | { erro
   if (w.addresses.includes(wanted)) return wanted;
   const known = w.addresses.length > 0 ? w.addresses.join(', ') : 'none';
   return { error: `--to-ip: ${wanted} is not an address of ${w.kind} ${key} (its addresses: ${known})` };
+}
+
+/**
+ * The engine's STRICT refusal names the shared static policy; an operator needs the
+ * PeerAuthentication behind it, which only the source objects know.
+ */
+async function explain(req: Request, workload: Workload, decision: Decision): Promise<Decision> {
+  if (decision.code !== 'peer-authn-strict' || !decision.policy?.endsWith('/istio_converted_static_strict')) return decision;
+  const quiet = new Problems();
+  const objects = (await readDocuments(req.config, quiet)).filter((d) => isSecurityKind(d.apiVersion, d.kind))
+    .map((d) => parseSecurityDoc(d, quiet)).filter((o): o is SecurityObject => o !== undefined);
+  const source = explainPeerAuthentication(objects, workload, req.port, req.settings);
+  return source ? { ...decision, reason: `plaintext connection refused: ${source} for port ${req.port}` } : decision;
 }
 
 function fail(message: string): number {

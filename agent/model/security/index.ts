@@ -8,3 +8,4 @@ export type {
 } from './types.js';
 export { isSecurityKind, parseSecurityDoc } from './parse.js';
 export { buildAuthorizations, type SecurityWorkload, type BuiltAuthorizations } from './build.js';
+export { explainPeerAuthentication } from './explain.js';

@@ -39,6 +39,20 @@ export function effectiveMode(view: PeerAuthnView, port: number): L4Mode {
   return (override && l4(override)) ?? workloadMode(view);
 }
 
+export interface ModeSource {
+  readonly policy: ParsedPeerAuthentication;
+  readonly level: 'mesh-wide' | 'namespace-wide' | 'workload' | 'port-level';
+}
+
+/** Which PeerAuthentication set the effective mode for a port; undefined = default PERMISSIVE. */
+export function modeSource(view: PeerAuthnView, port: number): ModeSource | undefined {
+  const override = view.workload?.portLevelMtls.get(port);
+  if (view.workload && override && l4(override)) return { policy: view.workload, level: 'port-level' };
+  const levels = [[view.workload, 'workload'], [view.namespace, 'namespace-wide'], [view.mesh, 'mesh-wide']] as const;
+  for (const [policy, level] of levels) if (policy && l4(policy.mode)) return { policy, level };
+  return undefined;
+}
+
 export function staticStrictKey(settings: MeshSettings): string {
   return `${settings.rootNamespace}/istio_converted_static_strict`;
 }
