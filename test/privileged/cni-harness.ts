@@ -15,15 +15,25 @@ import { uniqueName } from '../helpers/privileged.js';
 export const DEBIAN_CNI = '/usr/lib/cni';
 export const CNI_TOOLS = ['ip', 'nsenter', 'iptables-save', 'iptables-restore', `${DEBIAN_CNI}/bridge`, `${DEBIAN_CNI}/host-local`];
 
+export interface PlannedPod extends CniPod {
+  /** Fixed address (static IPAM), known before the pod exists so a mesh config can list it. */
+  readonly ip: string;
+  readonly netnsName: string;
+}
+
 export interface CniNode {
   readonly name: string;
   readonly dir: string;
   readonly opts: ChainOptions;
-  conflist(meshnode: Record<string, unknown>): ConfList;
-  /** Creates a pod netns (`ip netns add`) and brings its loopback up; removed on teardown. */
-  newPod(name: string, namespace: string): Promise<CniPod>;
-  /** Creates the pod and runs the whole conflist ADD for it. */
-  addPod(name: string, namespace: string, meshnode: Record<string, unknown>): Promise<{ pod: CniPod; result: unknown }>;
+  /** bridge + IPAM (static when `ip` is given, host-local otherwise) + meshnode-cni. */
+  conflist(meshnode: Record<string, unknown>, ip?: string): ConfList;
+  /** Names, uid and address for a pod, without creating anything. */
+  plan(name: string, namespace: string): PlannedPod;
+  /** Creates the pod netns (`ip netns add`) and brings its loopback up; removed on teardown. */
+  create(pod: PlannedPod): Promise<void>;
+  newPod(name: string, namespace: string): Promise<PlannedPod>;
+  /** Creates the planned pod and runs the whole conflist ADD for it. */
+  addPod(pod: PlannedPod, meshnode: Record<string, unknown>): Promise<unknown>;
 }
 
 export function sh(cmd: string, args: string[], input?: string): string {
@@ -50,28 +60,36 @@ export function createCniNode(t: ExecutionContext): CniNode {
   const opts: ChainOptions = { cniPath: [DEBIAN_CNI, bin], runIn: name };
   // The plugins run with the PATH the runtime gives; meshnode-cni needs `node` on it.
   process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+  let nextHost = 10;
+  const ipam = (ip?: string) => ip
+    ? { type: 'static', addresses: [{ address: `${ip}/24`, gateway: '10.77.0.1' }], routes: [{ dst: '0.0.0.0/0', gw: '10.77.0.1' }] }
+    : { type: 'host-local', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.77.0.0/24', gateway: '10.77.0.1', rangeStart: '10.77.0.100' }]], routes: [{ dst: '0.0.0.0/0' }] };
   const node: CniNode = {
     name, dir, opts,
-    conflist: (meshnode) => ({
+    conflist: (meshnode, ip) => ({
       cniVersion: '1.0.0', name: 'mntest',
       plugins: [
-        { type: 'bridge', bridge: 'mnbr0', isGateway: true, ipMasq: false,
-          ipam: { type: 'host-local', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.77.0.0/24', gateway: '10.77.0.1' }]], routes: [{ dst: '0.0.0.0/0' }] } },
+        { type: 'bridge', bridge: 'mnbr0', isGateway: true, ipMasq: false, ipam: ipam(ip) },
         { type: 'meshnode-cni', logFile: join(dir, 'cni.log'), ...meshnode },
       ],
     }),
-    async newPod(podName, namespace) {
+    plan(podName, namespace) {
       const netnsName = uniqueName('mncp');
-      sh('ip', ['netns', 'add', netnsName]);
-      pods.push(netnsName);
-      const pod: CniPod = { netns: `/var/run/netns/${netnsName}`, containerId: `ctr-${netnsName}`, ifname: 'eth0', namespace, name: podName, uid: `uid-${netnsName}` };
+      return { netns: `/var/run/netns/${netnsName}`, netnsName, containerId: `ctr-${netnsName}`, ifname: 'eth0', namespace, name: podName, uid: `uid-${netnsName}`, ip: `10.77.0.${nextHost++}` };
+    },
+    async create(pod) {
+      sh('ip', ['netns', 'add', pod.netnsName]);
+      pods.push(pod.netnsName);
       await loopbackUp(pod, opts);
+    },
+    async newPod(podName, namespace) {
+      const pod = node.plan(podName, namespace);
+      await node.create(pod);
       return pod;
     },
-    async addPod(podName, namespace, meshnode) {
-      const pod = await node.newPod(podName, namespace);
-      const { result } = await chainAdd(node.conflist(meshnode), pod, opts);
-      return { pod, result };
+    async addPod(pod, meshnode) {
+      await node.create(pod);
+      return (await chainAdd(node.conflist(meshnode, pod.ip), pod, opts)).result;
     },
   };
   return node;
