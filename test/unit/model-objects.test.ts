@@ -217,7 +217,6 @@ spec:
     env: [{name: A, value: b}]
     ports: [{containerPort: 80, protocol: TCP, hostPort: 8080}]
   tolerations: [{operator: Exists}]
-  someFutureField: {nested: true}
 status:
   qosClass: BestEffort
   podIP: 10.0.0.1
@@ -225,3 +224,25 @@ status:
   t.deepEqual(errors, []);
   t.deepEqual(warnings, []);
 });
+
+const typos: Array<[string, string]> = [
+  ['apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  serviceAcountName: api\n',
+    'mesh.yaml:5 (document 0) Pod p: warning: spec.serviceAcountName: unknown field "serviceAcountName"; did you mean "serviceAccountName"? (ignored)'],
+  ['apiVersion: v1\nkind: Pod\nmetadata: {name: p, lables: {a: b}}\n',
+    'mesh.yaml:3 (document 0) Pod p: warning: metadata.lables: unknown field "lables"; did you mean "labels"? (ignored)'],
+  ['apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports:\n  - port: 80\n    targetport: 8080\n',
+    'mesh.yaml:7 (document 0) Service s: warning: spec.ports[0].targetport: unknown field "targetport"; did you mean "targetPort"? (ignored)'],
+  ['apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n  name: vm\n  annotations: {meshnode.io/node: n}\nspec:\n  address: 10.0.0.1\n  serviceaccount: db\n',
+    'mesh.yaml:8 (document 0) WorkloadEntry vm: warning: spec.serviceaccount: unknown field "serviceaccount"; did you mean "serviceAccount"? (ignored)'],
+  ['apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se}\nspec:\n  hosts: [a.example]\n  workloadSelectors: {labels: {app: a}}\n',
+    'mesh.yaml:6 (document 0) ServiceEntry se: warning: spec.workloadSelectors: unknown field "workloadSelectors"; did you mean "workloadSelector"? (ignored)'],
+  ['apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  someFutureField: true\n',
+    'mesh.yaml:5 (document 0) Pod p: warning: spec.someFutureField: unknown field "someFutureField" (ignored)'],
+];
+for (const [yaml, warning] of typos) {
+  test(`a field Kubernetes does not have is a warning: ${warning.split(': ')[2]}`, (t) => {
+    const { snapshot, warnings } = loadYaml(yaml);
+    t.truthy(snapshot);
+    t.deepEqual(warnings, [warning]);
+  });
+}

@@ -1,4 +1,5 @@
 import { ENROLL_LABEL, ENROLL_VALUES } from '../enrollment.js';
+import { KNOWN, warnUnknownFields } from './known-fields.js';
 import type { ObjectReader } from './reader.js';
 
 export interface Metadata {
@@ -19,6 +20,8 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 export function readMetadata(r: ObjectReader, namespaced: boolean): Metadata | undefined {
   const meta = r.record(r.doc.body.metadata, 'metadata') ?? {};
+  warnUnknownFields(r, r.doc.body, '', KNOWN.object);
+  warnUnknownFields(r, meta, 'metadata', KNOWN.metadata);
   const name = r.string(meta.name, 'metadata.name');
   const namespace = namespaced ? r.string(meta.namespace, 'metadata.namespace') ?? 'default' : '';
   const labels = r.stringMap(meta.labels, 'metadata.labels');

@@ -1,3 +1,4 @@
+import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';
 import type { ParsedPod } from './parsed.js';
 import type { ObjectReader } from './reader.js';
@@ -10,6 +11,7 @@ export function parsePod(r: ObjectReader): ParsedPod | undefined {
   const meta = readMetadata(r, true);
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
   const status = r.record(r.doc.body.status, 'status') ?? {};
+  warnUnknownFields(r, spec, 'spec', KNOWN.podSpec);
   const serviceAccount = r.string(spec.serviceAccountName, 'spec.serviceAccountName')
     ?? r.string(spec.serviceAccount, 'spec.serviceAccount') ?? 'default';
   const node = r.string(spec.nodeName, 'spec.nodeName') ?? '';
@@ -36,6 +38,7 @@ function readNamedPorts(r: ObjectReader, spec: Record<string, unknown>): Map<str
       r.list(container.ports, `spec.${group}[${i}].ports`).forEach((p, j) => {
         const path = `spec.${group}[${i}].ports[${j}]`;
         const port = r.record(p, path) ?? {};
+        warnUnknownFields(r, port, path, KNOWN.containerPort);
         const name = r.string(port.name, `${path}.name`);
         const number = r.port(port.containerPort, `${path}.containerPort`);
         if (port.containerPort === undefined) r.error(`${path}.containerPort`, 'is required');

@@ -1,5 +1,6 @@
 import { bytesToIp, parseCidr } from '../ip.js';
 import type { Cidr, ServicePort } from '../types.js';
+import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';
 import type { ParsedServiceEntry } from './parsed.js';
 import type { ObjectReader } from './reader.js';
@@ -11,12 +12,14 @@ import type { ObjectReader } from './reader.js';
 export function parseServiceEntry(r: ObjectReader): ParsedServiceEntry | undefined {
   const meta = readMetadata(r, true);
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
+  warnUnknownFields(r, spec, 'spec', KNOWN.serviceEntrySpec);
   const hosts = r.strings(spec.hosts, 'spec.hosts');
   if (hosts.length === 0) r.error('spec.hosts', 'at least one host is required');
   hosts.forEach((h, i) => { if (h === '') r.error(`spec.hosts[${i}]`, 'empty host'); });
   const { vips, cidrVips } = readAddresses(r, spec.addresses);
   const ports = readPorts(r, spec.ports);
   const selectorObject = r.record(spec.workloadSelector, 'spec.workloadSelector');
+  warnUnknownFields(r, selectorObject, 'spec.workloadSelector', KNOWN.workloadSelector);
   const selector = selectorObject && r.stringMap(selectorObject.labels, 'spec.workloadSelector.labels');
   if (r.list(spec.endpoints, 'spec.endpoints').length > 0) {
     r.warn('spec.endpoints', 'inline endpoints are not supported and are ignored; use WorkloadEntry objects and spec.workloadSelector');
@@ -48,6 +51,7 @@ function readPorts(r: ObjectReader, value: unknown): ServicePort[] {
   r.list(value, 'spec.ports').forEach((item, i) => {
     const path = `spec.ports[${i}]`;
     const p = r.record(item, path) ?? {};
+    warnUnknownFields(r, p, path, KNOWN.serviceEntryPort);
     const port = r.port(p.number, `${path}.number`);
     if (p.number === undefined) r.error(`${path}.number`, 'is required');
     const name = r.string(p.name, `${path}.name`) ?? '';

@@ -1,4 +1,5 @@
 import type { ServicePort } from '../types.js';
+import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';
 import type { ParsedService } from './parsed.js';
 import { describe, type ObjectReader } from './reader.js';
@@ -7,6 +8,7 @@ import { describe, type ObjectReader } from './reader.js';
 export function parseService(r: ObjectReader): ParsedService | undefined {
   const meta = readMetadata(r, true);
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
+  warnUnknownFields(r, spec, 'spec', KNOWN.serviceSpec);
   const vips = readClusterIps(r, spec);
   const ports = readPorts(r, spec.ports);
   const selector = spec.selector === undefined || spec.selector === null ? undefined : r.stringMap(spec.selector, 'spec.selector');
@@ -37,6 +39,7 @@ const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 function readPort(r: ObjectReader, value: unknown, path: string): ServicePort | undefined {
   const p = r.record(value, path);
   if (!p) return undefined;
+  warnUnknownFields(r, p, path, KNOWN.servicePort);
   const name = r.string(p.name, `${path}.name`) ?? '';
   const port = r.port(p.port, `${path}.port`);
   if (p.port === undefined) r.error(`${path}.port`, 'is required');

@@ -1,3 +1,4 @@
+import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';
 import type { ParsedWorkloadEntry } from './parsed.js';
 import type { ObjectReader } from './reader.js';
@@ -13,6 +14,7 @@ export const NODE_ANNOTATION = 'meshnode.io/node';
 export function parseWorkloadEntry(r: ObjectReader): ParsedWorkloadEntry | undefined {
   const meta = readMetadata(r, true);
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
+  warnUnknownFields(r, spec, 'spec', KNOWN.workloadEntrySpec);
   const labels = { ...meta?.labels, ...r.stringMap(spec.labels, 'spec.labels') };
   const serviceAccount = r.string(spec.serviceAccount, 'spec.serviceAccount') || 'default';
   const ports = readPorts(r, spec.ports);
