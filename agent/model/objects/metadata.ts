@@ -14,6 +14,15 @@ export interface Metadata {
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** A service account name becomes part of a SPIFFE identity, so it must be a valid name too. */
+export function readServiceAccount(r: ObjectReader, value: unknown, path: string): string | undefined {
+  const name = r.string(value, path);
+  if (name === undefined || name === '') return undefined;
+  if (name.length <= 253 && SUBDOMAIN.test(name)) return name;
+  r.error(path, `"${name}" is not a valid service account name (lower-case letters, digits, "-" and ".")`);
+  return undefined;
+}
+
 /**
  * `metadata` of any object. A missing namespace means `default`, where `kubectl apply` would put
  * the object. Returns undefined when the object cannot be named (no usable metadata.name).

@@ -1,5 +1,5 @@
 import { KNOWN, warnUnknownFields } from './known-fields.js';
-import { readMetadata } from './metadata.js';
+import { readMetadata, readServiceAccount } from './metadata.js';
 import type { ParsedPod } from './parsed.js';
 import type { ObjectReader } from './reader.js';
 
@@ -12,8 +12,8 @@ export function parsePod(r: ObjectReader): ParsedPod | undefined {
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
   const status = r.record(r.doc.body.status, 'status') ?? {};
   warnUnknownFields(r, spec, 'spec', KNOWN.podSpec);
-  const serviceAccount = r.string(spec.serviceAccountName, 'spec.serviceAccountName')
-    ?? r.string(spec.serviceAccount, 'spec.serviceAccount') ?? 'default';
+  const serviceAccount = readServiceAccount(r, spec.serviceAccountName, 'spec.serviceAccountName')
+    ?? readServiceAccount(r, spec.serviceAccount, 'spec.serviceAccount') ?? 'default';
   const node = r.string(spec.nodeName, 'spec.nodeName') ?? '';
   const hostNetwork = r.boolean(spec.hostNetwork, 'spec.hostNetwork') ?? false;
   const namedPorts = readNamedPorts(r, spec);

@@ -1,5 +1,5 @@
 import { KNOWN, warnUnknownFields } from './known-fields.js';
-import { readMetadata } from './metadata.js';
+import { readMetadata, readServiceAccount } from './metadata.js';
 import type { ParsedWorkloadEntry } from './parsed.js';
 import type { ObjectReader } from './reader.js';
 
@@ -16,7 +16,7 @@ export function parseWorkloadEntry(r: ObjectReader): ParsedWorkloadEntry | undef
   const spec = r.record(r.doc.body.spec, 'spec') ?? {};
   warnUnknownFields(r, spec, 'spec', KNOWN.workloadEntrySpec);
   const labels = { ...meta?.labels, ...r.stringMap(spec.labels, 'spec.labels') };
-  const serviceAccount = r.string(spec.serviceAccount, 'spec.serviceAccount') || 'default';
+  const serviceAccount = readServiceAccount(r, spec.serviceAccount, 'spec.serviceAccount') ?? 'default';
   const ports = readPorts(r, spec.ports);
   const node = meta?.annotations[NODE_ANNOTATION] ?? '';
   if (meta && node === '') {
