@@ -3,22 +3,33 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { exec, startDaemon, waitFor, type Daemon, type Resources } from './system.js';
-import type { DemoNode, Topology } from './topology.js';
 
+/**
+ * Starting the real control plane inside a netns: `meshnode ca` and `meshnode agent`, as child
+ * processes run with `ip netns exec`. Shared by the demo, the privileged CNI tests and bench/cni.
+ */
 export const MESHNODE_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 export const SAMPLE_APP = fileURLToPath(new URL('./sample-app.js', import.meta.url));
-export const AGENT_IDENTITY = (t: Topology) => `spiffe://${t.trustDomain}/ns/meshnode-system/sa/meshnode-agent`;
 
-/** `meshnode ca` on node-a, with one bearer token that both agents use to impersonate workloads. */
-export async function startCa(t: Topology, res: Resources, dir: string): Promise<Daemon> {
-  const caDir = `${dir}/ca`;
+export interface CaSpec {
+  readonly netns: string;
+  /** Working directory: the CA keeps its keys in DIR/ca, agents read DIR/agent-token. */
+  readonly dir: string;
+  readonly listen: string;
+  readonly trustDomain: string;
+}
+
+/** `meshnode ca` with one bearer token that lets agents impersonate any workload identity. */
+export async function startCa(res: Resources, spec: CaSpec): Promise<Daemon> {
+  const caDir = `${spec.dir}/ca`;
   mkdirSync(caDir, { recursive: true });
   const token = randomBytes(24).toString('hex');
-  writeFileSync(`${dir}/agent-token`, token, { mode: 0o600 });
-  writeFileSync(`${dir}/ca-tokens.yaml`, stringify([{ token, identity: AGENT_IDENTITY(t), impersonate: [`spiffe://${t.trustDomain}/ns/*/sa/*`] }]), { mode: 0o600 });
-  const [host] = t.caAddress.split(':');
-  const ca = startDaemon(res, 'meshnode ca', t.nodes[0].netns, [process.execPath, MESHNODE_MAIN, 'ca', '--dir', caDir,
-    '--listen', t.caAddress, '--tokens', `${dir}/ca-tokens.yaml`, '--hostname', host!, '--trust-domain', t.trustDomain], `${dir}/ca.log`);
+  writeFileSync(`${spec.dir}/agent-token`, token, { mode: 0o600 });
+  const grants = [{ token, identity: `spiffe://${spec.trustDomain}/ns/meshnode-system/sa/meshnode-agent`, impersonate: [`spiffe://${spec.trustDomain}/ns/*/sa/*`] }];
+  writeFileSync(`${spec.dir}/ca-tokens.yaml`, stringify(grants), { mode: 0o600 });
+  const host = spec.listen.slice(0, spec.listen.lastIndexOf(':'));
+  const ca = startDaemon(res, 'meshnode ca', spec.netns, [process.execPath, MESHNODE_MAIN, 'ca', '--dir', caDir,
+    '--listen', spec.listen, '--tokens', `${spec.dir}/ca-tokens.yaml`, '--hostname', host, '--trust-domain', spec.trustDomain], `${spec.dir}/ca.log`);
   await waitFor('the CA to listen', 20_000, () => {
     if (ca.exited) throw new Error(`meshnode ca exited (${ca.exited.code ?? ca.exited.signal}):\n${tail(ca.log())}`);
     return /"msg":"listening"/.test(ca.log()) && existsSync(`${caDir}/root-cert.pem`) ? true : undefined;
@@ -26,27 +37,50 @@ export async function startCa(t: Topology, res: Resources, dir: string): Promise
   return ca;
 }
 
-export function agentArgs(t: Topology, node: DemoNode, dir: string): string[] {
-  return [process.execPath, MESHNODE_MAIN, 'agent', '--config', `${dir}/mesh.yaml`, '--node', node.name,
-    '--ca-address', t.caAddress, '--ca-root', `${dir}/ca/root-cert.pem`, '--ca-token-file', `${dir}/agent-token`,
-    '--cni-socket', `${dir}/${node.name}/cni.sock`, '--state-dir', `${dir}/${node.name}/state`,
-    '--trust-domain', t.trustDomain];
+export interface AgentSpec {
+  readonly netns: string;
+  /** The CA's working directory (root cert and token). */
+  readonly caDir: string;
+  readonly caAddress: string;
+  /** This agent's own directory: cni.sock, state/, agent.log. */
+  readonly dir: string;
+  readonly node: string;
+  readonly config: string;
+  readonly trustDomain: string;
 }
 
-/** One `meshnode agent` per node, inside the node netns; resolves when /healthz/ready says so. */
-export async function startAgent(t: Topology, node: DemoNode, res: Resources, dir: string): Promise<Daemon> {
-  mkdirSync(`${dir}/${node.name}/state`, { recursive: true });
-  const agent = startDaemon(res, `agent on ${node.name}`, node.netns, agentArgs(t, node, dir), `${dir}/${node.name}/agent.log`);
-  await waitFor(`the agent on ${node.name} to be ready`, 30_000, async () => {
-    if (agent.exited) throw new Error(`the agent on ${node.name} exited (${agent.exited.code ?? agent.exited.signal}):\n${tail(agent.log())}`);
-    return inNetns(node.netns, ['get', 'http://127.0.0.1:15021/healthz/ready']).then(() => true, () => undefined);
+export const agentSocketOf = (spec: AgentSpec) => `${spec.dir}/cni.sock`;
+
+export function agentArgs(spec: AgentSpec): string[] {
+  return [process.execPath, MESHNODE_MAIN, 'agent', '--config', spec.config, '--node', spec.node,
+    '--ca-address', spec.caAddress, '--ca-root', `${spec.caDir}/ca/root-cert.pem`, '--ca-token-file', `${spec.caDir}/agent-token`,
+    '--cni-socket', agentSocketOf(spec), '--state-dir', `${spec.dir}/state`, '--trust-domain', spec.trustDomain];
+}
+
+/** One `meshnode agent` inside the node netns; resolves when its /healthz/ready says so. */
+export async function startAgent(res: Resources, spec: AgentSpec): Promise<Daemon> {
+  mkdirSync(`${spec.dir}/state`, { recursive: true });
+  const agent = startDaemon(res, `agent on ${spec.node}`, spec.netns, agentArgs(spec), `${spec.dir}/agent.log`);
+  await waitFor(`the agent on ${spec.node} to be ready`, 30_000, async () => {
+    if (agent.exited) throw new Error(`the agent on ${spec.node} exited (${agent.exited.code ?? agent.exited.signal}):\n${tail(agent.log())}`);
+    return inNetns(spec.netns, ['get', 'http://127.0.0.1:15021/healthz/ready']).then(() => true, () => undefined);
   });
   return agent;
 }
 
-/** Runs the sample app (`call`, `get`, ...) inside a netns and returns its stdout. */
+/** Runs the sample app (`call`, `get`, `serve`) inside a netns and returns its stdout. */
 export function inNetns(netns: string, args: string[]): Promise<string> {
   return exec('ip', ['netns', 'exec', netns, process.execPath, SAMPLE_APP, ...args]);
+}
+
+/** Starts the sample server inside a pod netns; resolves once it listens. */
+export async function startSampleServer(res: Resources, netns: string, name: string, port: number, logFile: string): Promise<Daemon> {
+  const d = startDaemon(res, `${name} app`, netns, [process.execPath, SAMPLE_APP, 'serve', '--name', name, '--port', String(port)], logFile);
+  await waitFor(`${name}'s server`, 10_000, () => {
+    if (d.exited) throw new Error(`${name}'s server exited:\n${tail(d.log())}`);
+    return d.log().includes('"listening"') ? true : undefined;
+  });
+  return d;
 }
 
 export function tail(text: string, lines = 12): string {
@@ -64,5 +98,3 @@ export function jsonLines(text: string): Record<string, unknown>[] {
   }
   return out;
 }
-
-export { exec };

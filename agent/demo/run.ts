@@ -3,13 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MESHNODE_MAIN, SAMPLE_APP, startAgent, startCa, tail } from './control-plane.js';
+import { MESHNODE_MAIN, SAMPLE_APP, startAgent, startCa, startSampleServer } from './control-plane.js';
 import { meshConfigYaml } from './mesh-config.js';
 import { createNodes, createPod } from './network.js';
 import { preflight } from './preflight.js';
 import { STEPS, type DemoState } from './steps.js';
-import { Resources, exec, startDaemon, waitFor, type Daemon } from './system.js';
-import { topology, type DemoPod, type Topology } from './topology.js';
+import { Resources, exec, type Daemon } from './system.js';
+import { topology, type DemoNode, type DemoPod, type Topology } from './topology.js';
 import { bold, dim, green, pause, progress, red, say } from './ui.js';
 
 export interface DemoOptions {
@@ -24,14 +24,10 @@ async function captured(pod: DemoPod): Promise<boolean> {
   return save.includes('-j ISTIO_OUTPUT');
 }
 
-async function startServer(pod: DemoPod, res: Resources, dir: string): Promise<Daemon> {
-  const d = startDaemon(res, `${pod.name} app`, pod.netns, [process.execPath, SAMPLE_APP, 'serve', '--name', `${pod.namespace}/${pod.name}`, '--port', String(pod.serves)], `${dir}/${pod.name}-app.log`);
-  await waitFor(`${pod.name}'s server`, 10_000, () => {
-    if (d.exited) throw new Error(`${pod.name}'s server exited:\n${tail(d.log())}`);
-    return d.log().includes('"listening"') ? true : undefined;
-  });
-  return d;
-}
+const agentSpec = (t: Topology, node: DemoNode, dir: string) => ({
+  netns: node.netns, caDir: dir, caAddress: t.caAddress, dir: `${dir}/${node.name}`, node: node.name,
+  config: `${dir}/mesh.yaml`, trustDomain: t.trustDomain,
+});
 
 async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoState> {
   say(bold('Setting up'));
@@ -40,10 +36,10 @@ async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoStat
   symlinkSync(CNI_MAIN, `${dir}/bin/meshnode-cni`);
   for (const node of t.nodes) mkdirSync(`${dir}/${node.name}`);
   await progress('two nodes: network namespaces joined by a veth (192.168.77.0/24)', () => createNodes(t, res));
-  await progress(`built-in CA (meshnode ca) on node-a at ${t.caAddress}`, () => startCa(t, res, dir));
+  await progress(`built-in CA (meshnode ca) on node-a at ${t.caAddress}`, () => startCa(res, { netns: t.nodes[0].netns, dir, listen: t.caAddress, trustDomain: t.trustDomain }));
   const agents = new Map<string, Daemon>();
   for (const node of t.nodes) {
-    agents.set(node.name, await progress(`meshnode agent on ${node.name}`, () => startAgent(t, node, res, dir), () => 'ready'));
+    agents.set(node.name, await progress(`meshnode agent on ${node.name}`, () => startAgent(res, agentSpec(t, node, dir)), () => 'ready'));
   }
   for (const pod of t.pods) {
     await progress(`pod ${pod.namespace}/${pod.name} on ${pod.node.name}, ${pod.ip}: bridge + static IPAM + meshnode-cni`,
@@ -52,7 +48,7 @@ async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoStat
   }
   const servers = new Map<string, Daemon>();
   for (const pod of t.pods.filter((p) => p.serves !== undefined)) {
-    servers.set(pod.name, await progress(`sample server in ${pod.namespace}/${pod.name} on :${pod.serves}`, () => startServer(pod, res, dir)));
+    servers.set(pod.name, await progress(`sample server in ${pod.namespace}/${pod.name} on :${pod.serves}`, () => startSampleServer(res, pod.netns, `${pod.namespace}/${pod.name}`, pod.serves!, `${dir}/${pod.name}-app.log`)));
   }
   return { topology: t, agents, servers };
 }

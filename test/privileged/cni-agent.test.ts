@@ -125,7 +125,7 @@ privilegedTest('ADD into a path that is not a network namespace fails with code 
   const mesh = await startTestMesh(t, node, [web]);
   const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], cniVersion: '1.0.0', name: 'mntest',
     prevResult: { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }] } };
-  const run = await execPlugin('meshnode-cni', { ...podEnv('ADD', web, node.opts), CNI_NETNS: `${node.dir}/token` }, conf, node.opts);
+  const run = await execPlugin('meshnode-cni', { ...podEnv('ADD', web, node.opts), CNI_NETNS: `${node.dir}/agent-token` }, conf, node.opts);
   t.is(run.code, 1);
   t.is(JSON.parse(run.stdout).code, 100);
   t.deepEqual(hostProbeRules(node.name), []);
