@@ -16,8 +16,9 @@ export async function createNodes(t: Topology, res: Resources): Promise<void> {
     await exec('ip', ['netns', 'add', node.netns]);
     res.add(`delete netns ${node.netns}`, () => exec('ip', ['netns', 'del', node.netns]).then(() => undefined));
     await ipIn(node.netns, 'link', 'set', 'lo', 'up');
-    await exec('ip', ['netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   }
+  // Forwarding between the uplink and the pod bridge is switched on inside each node netns by
+  // the bridge plugin (isGateway), as on a real node.
   const [a, b] = t.nodes;
   await ipIn(a.netns, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'uplink', 'netns', b.netns);
   for (const [node, other] of [[a, b], [b, a]] as const) {

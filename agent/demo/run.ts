@@ -91,7 +91,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return 1;
   }
   // Chained plugins are started with the runtime's PATH; meshnode-cni needs `node` on it.
-  process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+  process.env.PATH = [dirname(process.execPath), process.env.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':');
   const t = topology(randomBytes(2).toString('hex'));
   const dir = mkdtempSync(join(tmpdir(), 'meshnode-demo-'));
   const res = new Resources();
