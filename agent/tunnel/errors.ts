@@ -1,0 +1,37 @@
+/**
+ * Errors of the HBONE tunnel. Each carries a stable `code` and the Istio response flag it maps
+ * to in telemetry (ztunnel-spec §7.1), so access logs and metrics classify failures the same way
+ * ztunnel does.
+ */
+export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSHAKE_FAILURE' | 'NETWORK_POLICY' | 'IDENTITY_ERROR';
+
+export type TunnelErrorCode =
+  | 'ERR_TUNNEL_TLS'
+  | 'ERR_TUNNEL_SECURE_NAMING'
+  | 'ERR_TUNNEL_H2'
+  | 'ERR_TUNNEL_STATUS'
+  | 'ERR_TUNNEL_CONNECT'
+  | 'ERR_TUNNEL_IDENTITY'
+  | 'ERR_TUNNEL_CLOSED';
+
+const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
+  ERR_TUNNEL_TLS: 'TLS_FAILURE',
+  ERR_TUNNEL_SECURE_NAMING: 'TLS_FAILURE',
+  ERR_TUNNEL_H2: 'H2_HANDSHAKE_FAILURE',
+  ERR_TUNNEL_STATUS: 'CONNECT',
+  ERR_TUNNEL_CONNECT: 'CONNECT',
+  ERR_TUNNEL_IDENTITY: 'IDENTITY_ERROR',
+  ERR_TUNNEL_CLOSED: 'CONNECT',
+};
+
+export class TunnelError extends Error {
+  readonly responseFlag: ResponseFlag;
+  /** HTTP status of the CONNECT response when the peer answered with a non-200. */
+  readonly status: number | undefined;
+  constructor(readonly code: TunnelErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TunnelError';
+    this.status = options?.status;
+    this.responseFlag = code === 'ERR_TUNNEL_STATUS' && options?.status === 401 ? 'DENY' : FLAGS[code];
+  }
+}

@@ -1,0 +1,74 @@
+import http2 from 'node:http2';
+
+/**
+ * HTTP/2 parameters of HBONE (ztunnel-spec §1.5, reliability §1.7). The connection window is
+ * four times the stream window so one stalled stream cannot starve the others (ztunnel#1539).
+ */
+export const STREAM_WINDOW = 4 * 1024 * 1024;
+export const CONNECTION_WINDOW = 16 * 1024 * 1024;
+export const MAX_FRAME_SIZE = 1024 * 1024;
+export const CLIENT_MAX_HEADER_LIST = 16 * 1024;
+export const SERVER_MAX_HEADER_LIST = 64 * 1024;
+export const SERVER_MAX_STREAMS = 200;
+export const POOL_MAX_STREAMS = 100;
+export const PING_INTERVAL_MS = 10_000;
+export const PING_TIMEOUT_MS = 20_000;
+export const POOL_IDLE_RELEASE_MS = 5 * 60_000;
+export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
+
+export const clientSettings: http2.Settings = {
+  enablePush: false,
+  initialWindowSize: STREAM_WINDOW,
+  maxFrameSize: MAX_FRAME_SIZE,
+  maxHeaderListSize: CLIENT_MAX_HEADER_LIST,
+};
+
+export const serverSettings: http2.Settings = {
+  enablePush: false,
+  initialWindowSize: STREAM_WINDOW,
+  maxFrameSize: MAX_FRAME_SIZE,
+  maxHeaderListSize: SERVER_MAX_HEADER_LIST,
+  maxConcurrentStreams: SERVER_MAX_STREAMS,
+};
+
+/**
+ * Session limits against abusive peers (reliability §4 B9-B11): unacknowledged SETTINGS and
+ * PINGs, invalid frames and refused streams are bounded; memory per session is capped.
+ */
+export const sessionLimits = {
+  maxSettings: 32,
+  maxOutstandingPings: 10,
+  maxSessionInvalidFrames: 100,
+  maxSessionRejectedStreams: 100,
+  maxHeaderListPairs: 128,
+  maxSessionMemory: 64,
+  peerMaxConcurrentStreams: POOL_MAX_STREAMS,
+} as const;
+
+/**
+ * Dead-peer detection on a session: PING 10 s after start and 10 s after each PONG; no PONG
+ * within 20 s tears the session down. Returns a stop function.
+ */
+export function keepSessionAlive(session: http2.Http2Session, onDead: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(probe, PING_INTERVAL_MS);
+    timer.unref();
+  };
+  const probe = () => {
+    if (stopped || session.destroyed || session.closed) return;
+    const deadline = setTimeout(() => { if (!stopped) onDead(); }, PING_TIMEOUT_MS);
+    deadline.unref();
+    const sent = session.ping((err) => {
+      clearTimeout(deadline);
+      if (err) { if (!stopped) onDead(); } else schedule();
+    });
+    if (!sent) { clearTimeout(deadline); schedule(); }
+  };
+  schedule();
+  const stop = () => { stopped = true; if (timer) clearTimeout(timer); };
+  session.once('close', stop);
+  return stop;
+}

@@ -1,0 +1,132 @@
+import http2 from 'node:http2';
+import type net from 'node:net';
+import tls from 'node:tls';
+import { TunnelError } from './errors.js';
+import { HBONE_ALPN, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
+import { checkServerName } from './secure-naming.js';
+import { CONNECTION_WINDOW, clientSettings, keepSessionAlive, sessionLimits } from './h2-settings.js';
+
+/**
+ * One HBONE client connection: TCP (made by the caller, inside the source pod's netns and
+ * marked) → TLS 1.3 with the source identity's certificate and secure naming → HTTP/2. Streams
+ * are CONNECT requests; `connect` resolves only once the peer answered 200.
+ */
+export interface DialOptions {
+  /** The TCP connection to `<peer ip>:15008`, already connected. */
+  readonly socket: net.Socket;
+  readonly peer: string;
+  readonly secureContext: tls.SecureContext;
+  /** SPIFFE ids the server may present (secure naming). */
+  readonly expectedIdentities: readonly string[];
+}
+
+function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    let nameError: string | undefined;
+    const sock = tls.connect({
+      socket: opts.socket,
+      host: opts.peer,
+      secureContext: opts.secureContext,
+      ALPNProtocols: HBONE_ALPN,
+      rejectUnauthorized: true,
+      // No `servername`: HBONE sends no SNI; the server's identity is checked here instead.
+      checkServerIdentity: (_host, cert) => {
+        nameError = checkServerName(cert.subjectaltname, opts.expectedIdentities);
+        return nameError === undefined ? undefined : new Error(nameError);
+      },
+    });
+    const timer = setTimeout(() => sock.destroy(new Error('tls handshake timed out')), TLS_HANDSHAKE_TIMEOUT_MS);
+    sock.once('secureConnect', () => {
+      clearTimeout(timer);
+      if (sock.alpnProtocol !== 'h2') {
+        sock.destroy();
+        reject(new TunnelError('ERR_TUNNEL_TLS', `hbone peer ${opts.peer} did not negotiate h2`));
+        return;
+      }
+      resolve(sock);
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      const code = nameError ? 'ERR_TUNNEL_SECURE_NAMING' : 'ERR_TUNNEL_TLS';
+      reject(new TunnelError(code, `tls handshake with ${opts.peer} failed: ${nameError ?? err.message}`, { cause: err }));
+    });
+  });
+}
+
+export class HboneConnection {
+  private active = 0;
+  private goingAway = false;
+  private readonly stopKeepalive: () => void;
+  /** Called whenever the stream count drops (the pool uses it for idle release). */
+  onIdleChange: (() => void) | undefined;
+
+  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string) {
+    session.on('goaway', () => { this.goingAway = true; });
+    session.on('error', () => { this.goingAway = true; });
+    session.on('close', () => { this.goingAway = true; });
+    this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')));
+  }
+
+  static async dial(opts: DialOptions): Promise<HboneConnection> {
+    const sock = await tlsHandshake(opts);
+    const session = http2.connect(`https://${opts.peer}`, {
+      createConnection: () => sock,
+      settings: clientSettings,
+      ...sessionLimits,
+    });
+    await new Promise<void>((resolve, reject) => {
+      session.once('connect', () => {
+        session.setLocalWindowSize(CONNECTION_WINDOW);
+        resolve();
+      });
+      session.once('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
+    });
+    session.unref();
+    return new HboneConnection(session, opts.peer);
+  }
+
+  get streams(): number {
+    return this.active;
+  }
+
+  /** Whether new streams may still be opened (no GOAWAY, no error, not closed). */
+  get usable(): boolean {
+    return !this.goingAway && !this.session.closed && !this.session.destroyed;
+  }
+
+  /** Stops new streams; existing ones finish, then the session closes. */
+  retire(): void {
+    this.goingAway = true;
+    if (!this.session.closed) this.session.close();
+  }
+
+  destroy(): void {
+    this.stopKeepalive();
+    this.session.destroy();
+  }
+
+  /** Opens a CONNECT stream and waits for the peer's 200; any other answer is a TunnelError. */
+  connect(authority: string, headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
+    const stream = this.session.request(
+      { ':method': 'CONNECT', ':authority': authority, ...headers },
+      { endStream: false },
+    );
+    this.active++;
+    stream.once('close', () => {
+      this.active--;
+      this.onIdleChange?.();
+    });
+    return new Promise((resolve, reject) => {
+      const onClose = () => reject(new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
+      stream.once('close', onClose);
+      stream.once('error', () => { /* reported through 'close' */ });
+      stream.once('response', (res) => {
+        stream.off('close', onClose);
+        const status = Number(res[':status']);
+        if (status === 200) { resolve(stream); return; }
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new TunnelError('ERR_TUNNEL_STATUS', `hbone peer answered ${status} for ${authority}`, { status }));
+      });
+    });
+  }
+}

@@ -1,0 +1,209 @@
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { canonicalIp } from '../model/ip.js';
+import type { Logger } from '../telemetry/log.js';
+import type { TunnelCert } from './cert-source.js';
+import { parseAuthority, type SocketAddress } from './authority.js';
+import { clientIdentity, type PeerIdentity } from './secure-naming.js';
+import { CONNECTION_WINDOW, keepSessionAlive, serverSettings, sessionLimits } from './h2-settings.js';
+import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
+import { ResetBudget } from './reset-budget.js';
+
+/**
+ * The HBONE server of one pod (port 15008 inside its netns). TLS 1.3 with the pod's certificate,
+ * a client certificate is required and must chain to the trust bundle and name a SPIFFE
+ * identity in our trust domain. Each CONNECT stream is checked for shape here (400s); whether
+ * it may pass and where it goes is the caller's `onStream` (401/503/200).
+ */
+export const ILLEGAL_TARGET_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
+
+export interface InboundStream {
+  readonly stream: http2.ServerHttp2Stream;
+  readonly peer: PeerIdentity;
+  /** TCP peer of the 15008 connection: the source pod (its socket lives in the source netns). */
+  readonly source: SocketAddress;
+  /** Validated `:authority`: this pod's IP and the application port. */
+  readonly target: SocketAddress;
+  readonly headers: http2.IncomingHttpHeaders;
+  /** Aborted when the client resets or the session dies before the stream is answered. */
+  readonly signal: AbortSignal;
+}
+
+export interface HboneServerOptions {
+  readonly trustDomain: string;
+  /** The pod's own certificate; awaited before the handshake of each new connection. */
+  certificate(): Promise<TunnelCert>;
+  trustBundle(): readonly string[];
+  onStream(req: InboundStream): void;
+  readonly log: Logger;
+}
+
+interface SessionInfo {
+  readonly peer: PeerIdentity;
+  readonly source: SocketAddress;
+  readonly localIp: string;
+  readonly resets: ResetBudget;
+}
+
+export class HboneServer {
+  private h2: http2.Http2SecureServer | undefined;
+  private installed: { cert: TunnelCert; bundle: string } | undefined;
+  private readonly sessions = new Map<http2.ServerHttp2Session, SessionInfo>();
+  private readonly pending = new Set<net.Socket>();
+  private closed = false;
+
+  constructor(private readonly listener: net.Server, private readonly opts: HboneServerOptions) {
+    listener.on('connection', (raw: net.Socket) => { void this.accept(raw); });
+  }
+
+  private async accept(raw: net.Socket): Promise<void> {
+    raw.setNoDelay(true);
+    this.pending.add(raw);
+    raw.once('close', () => this.pending.delete(raw));
+    raw.on('error', () => { /* a peer reset before or during the handshake */ });
+    try {
+      const server = this.serverFor(await this.opts.certificate());
+      if (this.closed || raw.destroyed) { raw.destroy(); return; }
+      server.emit('connection', raw);
+    } catch (err) {
+      this.opts.log.warn('hbone connection refused: no certificate for this pod', { error: err, src: raw.remoteAddress });
+      raw.destroy();
+    }
+  }
+
+  private tlsOptions(cert: TunnelCert, bundle: readonly string[]): tls.SecureContextOptions {
+    return {
+      key: cert.keyPem,
+      cert: cert.chainPem.join('\n'),
+      ca: bundle.length > 0 ? [...bundle] : [...cert.rootsPem],
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      ciphers: HBONE_CIPHERSUITES,
+      ecdhCurve: HBONE_GROUPS,
+    };
+  }
+
+  /** The HTTP/2 server with the current certificate installed (rebuilt context on rotation). */
+  private serverFor(cert: TunnelCert): http2.Http2SecureServer {
+    const bundle = this.opts.trustBundle();
+    const bundleKey = bundle.join('');
+    if (this.h2 && this.installed?.cert === cert && this.installed.bundle === bundleKey) return this.h2;
+    const tlsOpts = this.tlsOptions(cert, bundle);
+    if (this.h2) {
+      this.h2.setSecureContext(tlsOpts);
+    } else {
+      this.h2 = this.createServer(tlsOpts);
+    }
+    this.installed = { cert, bundle: bundleKey };
+    return this.h2;
+  }
+
+  private createServer(tlsOpts: tls.SecureContextOptions): http2.Http2SecureServer {
+    const h2 = http2.createSecureServer({
+      ...tlsOpts,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: HBONE_ALPN,
+      allowHTTP1: false,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      unknownProtocolTimeout: 1000,
+      settings: serverSettings,
+      ...sessionLimits,
+    });
+    h2.on('session', (session) => this.onSession(session));
+    h2.on('stream', (stream, headers) => this.onStream(stream, headers));
+    h2.on('tlsClientError', (err, sock) => {
+      this.opts.log.debug('hbone tls handshake failed', { error: err, src: sock.remoteAddress });
+    });
+    h2.on('unknownProtocol', (sock) => sock.destroy());
+    return h2;
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    const sock = session.socket as tls.TLSSocket;
+    const peer = clientIdentity(sock.getPeerX509Certificate()?.subjectAltName, this.opts.trustDomain);
+    const remote = canonicalIp(sock.remoteAddress ?? '');
+    const local = canonicalIp(sock.localAddress ?? '');
+    if (typeof peer === 'string' || remote === undefined || local === undefined) {
+      this.opts.log.warn('hbone connection refused', { reason: typeof peer === 'string' ? peer : 'no socket address', src: sock.remoteAddress });
+      session.destroy();
+      return;
+    }
+    session.on('error', () => { /* the session's streams see it too */ });
+    try {
+      session.setLocalWindowSize(CONNECTION_WINDOW);
+    } catch {
+      /* the session closed already */
+    }
+    const resets = new ResetBudget();
+    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets });
+    session.once('close', () => this.sessions.delete(session));
+    keepSessionAlive(session, () => {
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      session.destroy();
+    });
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const session = stream.session as http2.ServerHttp2Session | undefined;
+    const info = session ? this.sessions.get(session) : undefined;
+    if (!session || !info) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
+    const controller = new AbortController();
+    stream.on('error', () => { /* reset by the peer or the session; handled on close */ });
+    stream.once('close', () => {
+      controller.abort();
+      if (!stream.headersSent && info.resets.spend()) this.calm(session, info);
+    });
+    const refusal = this.checkShape(headers, info);
+    if (typeof refusal === 'string') {
+      this.opts.log.debug('hbone stream refused', { status: 400, reason: refusal, src: info.source.ip });
+      respondError(stream, 400);
+      return;
+    }
+    if (ILLEGAL_TARGET_PORTS.has(refusal.port)) {
+      respondError(stream, 503);
+      return;
+    }
+    this.opts.onStream({ stream, peer: info.peer, source: info.source, target: refusal, headers, signal: controller.signal });
+  }
+
+  /** Method, pseudo-headers and authority; the target when well-formed, else the reason. */
+  private checkShape(headers: http2.IncomingHttpHeaders, info: SessionInfo): SocketAddress | string {
+    if (headers[':method'] !== 'CONNECT') return `method ${String(headers[':method'])} is not CONNECT`;
+    if (headers[':path'] !== undefined || headers[':scheme'] !== undefined || headers[':protocol'] !== undefined) {
+      return 'only authority-form CONNECT is allowed';
+    }
+    const target = parseAuthority(headers[':authority']);
+    if (typeof target === 'string') return target;
+    if (target.ip !== info.localIp) return `ip mismatch: authority ${target.ip} is not ${info.localIp}`;
+    return target;
+  }
+
+  /** Rapid reset (CVE-2023-44487): too many streams reset before an answer ends the session. */
+  private calm(session: http2.ServerHttp2Session, info: SessionInfo): void {
+    if (session.destroyed) return;
+    this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
+    session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy();
+  }
+
+  /** Number of live HBONE sessions (admin and tests). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Stops accepting and tears down every session and pending handshake at once. */
+  close(): void {
+    this.closed = true;
+    this.listener.close();
+    for (const s of this.sessions.keys()) s.destroy();
+    for (const raw of this.pending) raw.destroy();
+    this.h2?.close();
+  }
+}
+
+export function respondError(stream: http2.ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({ ':status': status }, { endStream: true });
+}

@@ -1,0 +1,209 @@
+import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { currentNetns } from '../../agent/net/index.js';
+import { createLogger } from '../../agent/telemetry/log.js';
+import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
+import { HboneServer, respondError, type InboundStream } from '../../agent/tunnel/hbone-server.js';
+import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
+import { secureContextFor } from '../../agent/tunnel/tls-config.js';
+import { TunnelError } from '../../agent/tunnel/errors.js';
+import type { TunnelCert } from '../../agent/tunnel/cert-source.js';
+import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { relay } from '../../agent/proxy/relay.js';
+import { TestCa } from '../helpers/test-ca.js';
+import { eventually } from '../helpers/eventually.js';
+
+const TD = 'cluster.local';
+const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
+const SERVER_ID = `spiffe://${TD}/ns/default/sa/server`;
+
+const ca = new TestCa();
+const other = new TestCa('other-ca');
+const clientCert = ca.issue([CLIENT_ID]);
+const serverCert = ca.issue([SERVER_ID]);
+test.after.always(() => { ca.dispose(); other.dispose(); });
+
+/** An application server: echoes what it reads, and ends its side when the client ends. */
+async function echoServer(): Promise<net.Server> {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+interface Harness {
+  readonly port: number;
+  readonly echoPort: number;
+  readonly streams: InboundStream[];
+  close(): void;
+}
+
+/** An HBONE server on loopback whose streams go to an echo server. */
+async function harness(cert: TunnelCert = serverCert): Promise<Harness> {
+  const echo = await echoServer();
+  const echoPort = (echo.address() as net.AddressInfo).port;
+  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
+  const streams: InboundStream[] = [];
+  const server = new HboneServer(listener, {
+    trustDomain: TD,
+    certificate: async () => cert,
+    trustBundle: () => [ca.rootPem],
+    log: createLogger('test'),
+    onStream: (req) => {
+      streams.push(req);
+      const upstream = net.connect(req.target.port, req.target.ip, () => {
+        req.stream.respond({ ':status': 200 });
+        void relay(req.stream, upstream);
+      });
+      upstream.on('error', () => respondError(req.stream, 503));
+    },
+  });
+  return {
+    port: (listener.address() as net.AddressInfo).port, echoPort, streams,
+    close: () => { server.close(); echo.close(); },
+  };
+}
+
+async function dial(port: number, cert: TunnelCert, expected: string[]): Promise<HboneConnection> {
+  const socket = await currentNetns().connect('127.0.0.1', port);
+  return HboneConnection.dial({ socket, peer: `127.0.0.1:${port}`, secureContext: secureContextFor(cert, [ca.rootPem]), expectedIdentities: expected });
+}
+
+function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve, reject) => {
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
+}
+
+test('a CONNECT stream carries 32 MB both ways intact and half-closes cleanly', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const conn = await dial(h.port, clientCert, [SERVER_ID]);
+  t.teardown(() => conn.destroy());
+  const stream = await conn.connect(`127.0.0.1:${h.echoPort}`, { forwarded: 'for="127.0.0.1:1"' });
+  const payload = randomBytes(32 * 1024 * 1024);
+  const received = collect(stream);
+  stream.end(payload);
+  const echoed = await received;
+  t.is(createHash('sha256').update(echoed).digest('hex'), createHash('sha256').update(payload).digest('hex'));
+  t.is(h.streams[0]?.peer.id, CLIENT_ID);
+  t.is(h.streams[0]?.source.ip, '127.0.0.1');
+  t.deepEqual(h.streams[0]?.target, { ip: '127.0.0.1', port: h.echoPort });
+});
+
+test('the client refuses a server that does not present an expected identity (secure naming)', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const err = await t.throwsAsync(dial(h.port, clientCert, [`spiffe://${TD}/ns/default/sa/someone-else`]));
+  t.true(err instanceof TunnelError);
+  t.is((err as TunnelError).code, 'ERR_TUNNEL_SECURE_NAMING');
+  t.is(h.streams.length, 0);
+});
+
+test('the client refuses a server whose chain is not in the trust bundle', async (t) => {
+  const h = await harness(other.issue([SERVER_ID]));
+  t.teardown(() => h.close());
+  const err = await t.throwsAsync(dial(h.port, clientCert, [SERVER_ID]));
+  t.is((err as TunnelError).code, 'ERR_TUNNEL_TLS');
+});
+
+/** Raw TLS+h2 client with arbitrary (or no) client certificate, for adversarial cases. */
+async function rawSession(port: number, opts: { cert?: TunnelCert }): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`https://127.0.0.1:${port}`, {
+    createConnection: () => tls.connect({
+      host: '127.0.0.1', port, ALPNProtocols: ['h2'], ca: [ca.rootPem],
+      checkServerIdentity: () => undefined,
+      ...(opts.cert ? { key: opts.cert.keyPem, cert: opts.cert.chainPem.join('\n') } : {}),
+    }),
+  });
+  session.on('error', () => {});
+  return session;
+}
+
+function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = session.request(headers, { endStream: false });
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('error', (e) => resolve(e.message));
+    req.on('close', () => resolve(`closed ${req.rstCode}`));
+  });
+}
+
+const refusedHandshakes: [string, () => TunnelCert | undefined][] = [
+
+  ['no client certificate', () => undefined],
+  ['a client certificate from another trust domain', () => ca.issue(['spiffe://other.domain/ns/default/sa/client'])],
+  ['a client certificate from an untrusted CA', () => other.issue([CLIENT_ID])],
+  ['a client certificate without a SPIFFE URI', () => ca.issue(['https://example.com/client'])],
+];
+
+for (const [what, cert] of refusedHandshakes) {
+  test(`the server refuses ${what} before any stream is served`, async (t) => {
+    const h = await harness();
+    t.teardown(() => h.close());
+    const c = cert();
+    const session = await rawSession(h.port, c ? { cert: c } : {});
+    t.teardown(() => session.destroy());
+    const result = await statusOf(session, { ':method': 'CONNECT', ':authority': `127.0.0.1:${h.echoPort}` });
+    t.is(typeof result, 'string', `expected a failed stream, got ${String(result)}`);
+    t.is(h.streams.length, 0);
+  });
+}
+
+const badRequests: [string, (echoPort: number) => http2.OutgoingHttpHeaders, number][] = [
+  ['a non-CONNECT request', () => ({ ':method': 'GET', ':path': '/' }), 400],
+  ['an authority without a port', () => ({ ':method': 'CONNECT', ':authority': '127.0.0.1' }), 400],
+  ['a hostname authority', (p) => ({ ':method': 'CONNECT', ':authority': `localhost:${p}` }), 400],
+  ['an authority with port 0', () => ({ ':method': 'CONNECT', ':authority': '127.0.0.1:0' }), 400],
+  ['an authority IP that is not this pod', (p) => ({ ':method': 'CONNECT', ':authority': `127.0.0.2:${p}` }), 400],
+  ['an authority on the outbound capture port', () => ({ ':method': 'CONNECT', ':authority': '127.0.0.1:15001' }), 503],
+];
+
+for (const [what, headers, status] of badRequests) {
+  test(`the server answers ${status} to ${what} and opens nothing upstream`, async (t) => {
+    const h = await harness();
+    t.teardown(() => h.close());
+    const session = await rawSession(h.port, { cert: clientCert });
+    t.teardown(() => session.destroy());
+    t.is(await statusOf(session, headers(h.echoPort)), status);
+    t.is(h.streams.length, 0);
+  });
+}
+
+test('the server advertises 200 concurrent streams and the pool moves to a second connection after 100', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const key: PoolKey = { sourceIdentity: CLIENT_ID, certSerial: clientCert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${h.port}`, expectedIdentities: [SERVER_ID] };
+  let dials = 0;
+  const dialer = () => { dials++; return dial(h.port, clientCert, [SERVER_ID]); };
+  const streams = await Promise.all(Array.from({ length: 150 }, () => pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {})));
+  t.is(dials, 2);
+  t.is(pool.size, 2);
+  t.is(streams[0]!.session?.remoteSettings.maxConcurrentStreams, 200);
+  for (const s of streams) s.close();
+});
+
+test('a burst of streams reset before their answer ends the session (rapid reset)', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const session = await rawSession(h.port, { cert: clientCert });
+  t.teardown(() => session.destroy());
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code) => resolve(code)));
+  await new Promise<void>((r) => session.once('connect', () => r()));
+  for (let i = 0; i < 400 && !session.closed && !session.destroyed; i++) {
+    const req = session.request({ ':method': 'CONNECT', ':authority': '127.0.0.1:9' }, { endStream: false });
+    req.on('error', () => {});
+    // Reset once the HEADERS are on the wire, as the attack does.
+    setImmediate(() => req.close(http2.constants.NGHTTP2_CANCEL));
+    if (i % 20 === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  t.is(await goaway, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  await eventually(() => t.true(session.destroyed || session.closed), 5000);
+});
