@@ -61,7 +61,12 @@ privilegedTest('meshnode demo --keep holds the mesh up with commands to try, and
   t.is(run.code, 130);
   t.regex(run.stdout, /ip netns exec mnd[0-9a-f]{4}-frontend .* call 10\.78\.2\.10:8080/);
   const { id, dir } = runOf(run.stdout);
-  await eventually(() => t.deepEqual(leftovers(id, dir), []), 5000);
+  const left = await eventually(() => {
+    const l = leftovers(id, dir);
+    if (l.length > 0) throw new Error(`still there: ${l.join(', ')}`);
+    return l;
+  }, 5000).catch(() => leftovers(id, dir));
+  t.deepEqual(left, []);
 }, TOOLS);
 
 privilegedTest('without root the demo stops before touching anything and says to use sudo', async (t) => {
