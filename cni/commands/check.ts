@@ -1,5 +1,6 @@
 import { CniCode, CniError } from '../errors.js';
 import { checkInpodRules } from '../redirect/apply.js';
+import { checkProbeSnat } from '../redirect/host-probe.js';
 import { agentFailure, podOf, redirectOptions, type CommandContext } from './context.js';
 
 /** CHECK: an enrolled pod must still have every rule, the routing and its registration. */
@@ -11,11 +12,14 @@ export async function check(ctx: CommandContext): Promise<void> {
   });
   if (!enrollment.enrolled) return;
   const ips = ctx.conf.prevResult?.ips ?? [];
-  const problems = await checkInpodRules(ctx.env.netns, redirectOptions(ctx.conf, ips)).catch((err: Error) => [err.message]);
-  if (problems.length > 0) {
-    throw new CniError(CniCode.RulesMissing, 'in-pod redirection rules are missing or changed', problems.join('; '));
-  }
   if (!pod.uid) throw new CniError(CniCode.InvalidEnvironment, 'K8S_POD_UID missing from CNI_ARGS', 'needed to look up the registration');
+  const problems = await checkInpodRules(ctx.env.netns, redirectOptions(ctx.conf, ips)).catch((err: Error) => [err.message]);
+  if (ctx.conf.hostProbeSnat) {
+    problems.push(...await checkProbeSnat(ips, pod.uid, { v4: ctx.conf.probeAddress, v6: ctx.conf.probeAddressV6 }).catch((err: Error) => [err.message]));
+  }
+  if (problems.length > 0) {
+    throw new CniError(CniCode.RulesMissing, 'redirection rules are missing or changed', problems.join('; '));
+  }
   const registered = await ctx.agent.registration(pod.uid).catch((err: unknown) => { throw agentFailure(err, ctx, 'cannot check the pod'); });
   if (!registered) {
     throw new CniError(CniCode.RegistrationMissing, 'the meshnode agent has no registration for this pod',

@@ -75,3 +75,20 @@ export async function removeProbeSnat(uid: string): Promise<void> {
       .map((r) => r.replace(/^-A /, '-D ')));
   }
 }
+
+/** What is missing of the pod's host probe SNAT rules ([] = all present). */
+export async function checkProbeSnat(ips: readonly string[], uid: string, probe: { v4: string; v6: string }): Promise<string[]> {
+  const problems: string[] = [];
+  for (const family of [4, 6] as const) {
+    const mine = ips.filter((ip) => ip.includes(':') === (family === 6));
+    if (mine.length === 0) continue;
+    const bin = family === 4 ? 'iptables' : 'ip6tables';
+    const save = await run(`${bin}-save`, ['-t', 'nat']);
+    const nat = parseIptablesSave(save.stdout).get('nat');
+    if (!nat?.rules.includes(`-A POSTROUTING -j ${HOST_CHAIN}`)) problems.push(`${bin}: nat POSTROUTING has no jump to ${HOST_CHAIN}`);
+    for (const ip of mine) {
+      if (!nat?.rules.includes(probeSnatRule(ip, uid, family === 4 ? probe.v4 : probe.v6))) problems.push(`${bin}: no probe SNAT rule for ${ip}`);
+    }
+  }
+  return problems;
+}
