@@ -1,0 +1,100 @@
+import { performance } from 'node:perf_hooks';
+import type { Workload } from '../model/types.js';
+import { writeAccessLog, type AccessRecord } from '../telemetry/access-log.js';
+import {
+  connectionsClosed, connectionsFailed, connectionsOpened, denials, receivedBytes, sentBytes,
+  type DenialReason, type TrafficLabels,
+} from '../../metrics/proxy.js';
+import type { ResponseFlag } from '../tunnel/errors.js';
+
+/**
+ * The telemetry of one proxied connection: Istio traffic metrics when it opens and closes, a
+ * denial count when it is refused, and its single access-log line at the end. Each connection
+ * reports exactly once, whichever way it ends.
+ */
+export interface TraceParty {
+  addr: string;
+  workload?: Workload | undefined;
+  identity?: string | undefined;
+}
+
+export interface TraceStart {
+  readonly direction: 'inbound' | 'outbound';
+  readonly src: TraceParty;
+  readonly dst: TraceParty & { hboneAddr?: string | undefined; service?: string | undefined };
+}
+
+export interface TraceEnd {
+  /** Bytes from the connecting side towards the destination, and back. */
+  readonly downToUp: number;
+  readonly upToDown: number;
+  readonly error?: string | undefined;
+  readonly flag?: ResponseFlag | undefined;
+}
+
+export class ConnectionTrace {
+  private readonly started = performance.now();
+  private done = false;
+  private isOpen = false;
+  private mtls = false;
+  decision: string | undefined;
+
+  constructor(readonly start: TraceStart) {}
+
+  /** Marks the connection as carried over mTLS (HBONE) for `connection_security_policy`. */
+  secure(): this {
+    this.mtls = true;
+    return this;
+  }
+
+  private labels(flag: ResponseFlag): TrafficLabels {
+    const { src, dst } = this.start;
+    return {
+      reporter: this.start.direction === 'outbound' ? 'source' : 'destination',
+      source_workload: src.workload?.name ?? 'unknown',
+      source_workload_namespace: src.workload?.namespace ?? 'unknown',
+      source_principal: src.identity ?? 'unknown',
+      destination_workload: dst.workload?.name ?? 'unknown',
+      destination_workload_namespace: dst.workload?.namespace ?? 'unknown',
+      destination_principal: dst.identity ?? 'unknown',
+      destination_service: dst.service ?? 'unknown',
+      request_protocol: 'tcp',
+      connection_security_policy: this.mtls ? 'mutual_tls' : 'unknown',
+      response_flags: flag,
+    };
+  }
+
+  opened(): void {
+    this.isOpen = true;
+    connectionsOpened.inc(this.labels('-'));
+  }
+
+  /** The connection was refused before any byte reached its destination. */
+  refused(reason: DenialReason, error: string, flag: ResponseFlag = 'DENY'): void {
+    denials.inc({ direction: this.start.direction, reason });
+    this.finish({ downToUp: 0, upToDown: 0, error, flag });
+  }
+
+  finish(end: TraceEnd): void {
+    if (this.done) return;
+    this.done = true;
+    // A reset in the middle of a transfer is the application's business, not a proxy failure.
+    const flag = end.flag ?? '-';
+    const labels = this.labels(flag);
+    if (this.isOpen) {
+      connectionsClosed.inc(labels);
+      receivedBytes.inc(labels, end.downToUp);
+      sentBytes.inc(labels, end.upToDown);
+    }
+    if (flag !== '-') connectionsFailed.inc(labels);
+    // Access-log byte counts are from the application's side (ztunnel-spec §7.2).
+    const outbound = this.start.direction === 'outbound';
+    const record: AccessRecord = {
+      direction: this.start.direction, src: this.start.src, dst: this.start.dst,
+      bytesSent: outbound ? end.downToUp : end.upToDown, bytesRecv: outbound ? end.upToDown : end.downToUp,
+      durationMs: performance.now() - this.started,
+      decision: this.decision, error: end.error,
+    };
+    writeAccessLog(record);
+  }
+}

@@ -1,0 +1,55 @@
+import type { ConnectionAttributes } from '../authz/index.js';
+
+/**
+ * Every live proxied connection, by pod. Inbound connections keep the attributes they were
+ * authorized with, so a policy change can re-evaluate them and close the ones now denied
+ * (reliability §1.6: closed, not drained). Removing a pod closes all of its connections at once.
+ */
+export interface TrackedConnection {
+  readonly podUid: string;
+  readonly direction: 'inbound' | 'outbound';
+  /** Inbound only: what authorization saw when the connection was admitted. */
+  readonly attributes?: ConnectionAttributes;
+  /** Resets both ends; `reason` goes to the access log. */
+  close(reason: string): void;
+}
+
+export class ConnectionManager {
+  private readonly byPod = new Map<string, Set<TrackedConnection>>();
+
+  /** Registers a connection; the returned function unregisters it (call on close). */
+  track(conn: TrackedConnection): () => void {
+    let set = this.byPod.get(conn.podUid);
+    if (!set) {
+      set = new Set();
+      this.byPod.set(conn.podUid, set);
+    }
+    set.add(conn);
+    return () => {
+      const current = this.byPod.get(conn.podUid);
+      current?.delete(conn);
+      if (current?.size === 0) this.byPod.delete(conn.podUid);
+    };
+  }
+
+  /** Inbound connections of a pod with their admission attributes. */
+  inbound(podUid: string): TrackedConnection[] {
+    return [...(this.byPod.get(podUid) ?? [])].filter((c) => c.direction === 'inbound');
+  }
+
+  count(podUid?: string): number {
+    if (podUid !== undefined) return this.byPod.get(podUid)?.size ?? 0;
+    let n = 0;
+    for (const s of this.byPod.values()) n += s.size;
+    return n;
+  }
+
+  pods(): string[] {
+    return [...this.byPod.keys()];
+  }
+
+  closePod(podUid: string, reason: string): void {
+    for (const c of [...(this.byPod.get(podUid) ?? [])]) c.close(reason);
+    this.byPod.delete(podUid);
+  }
+}

@@ -1,0 +1,40 @@
+import type { CompiledPolicies } from '../authz/index.js';
+import type { MeshIndex } from '../model/mesh-index.js';
+import type { Workload } from '../model/types.js';
+import type { NetnsHandle } from '../net/index.js';
+import type { RegisteredPod } from '../pods/registered-pod.js';
+import type { Logger } from '../telemetry/log.js';
+import type { CertSource } from '../tunnel/cert-source.js';
+import type { HbonePool } from '../tunnel/pool.js';
+import type { ConnectionManager } from './connection-manager.js';
+
+/** What the data plane reads from the rest of the agent; getters return the current state. */
+export interface ProxyDeps {
+  readonly mesh: () => MeshIndex;
+  readonly policies: () => CompiledPolicies;
+  readonly certs: CertSource;
+  readonly trustDomain: string;
+  readonly log: Logger;
+}
+
+/** Everything a pod's listeners need to handle a connection. */
+export interface PodContext {
+  readonly pod: RegisteredPod;
+  readonly netns: NetnsHandle;
+  readonly deps: ProxyDeps;
+  readonly pool: HbonePool;
+  readonly connections: ConnectionManager;
+  readonly log: Logger;
+}
+
+/** The workload record of the pod a proxy serves, from the current mesh config. */
+export function podWorkload(ctx: PodContext): Workload | undefined {
+  const w = ctx.deps.mesh().workloadByName(ctx.pod.namespace, ctx.pod.name);
+  return w?.kind === 'Pod' ? w : undefined;
+}
+
+/** `ip:port` with IPv6 in brackets. */
+export function addrText(ip: string | undefined, port: number | undefined): string {
+  const host = ip ?? 'unknown';
+  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+}

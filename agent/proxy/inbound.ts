@@ -1,0 +1,118 @@
+import type http2 from 'node:http2';
+import type net from 'node:net';
+import { authorize, type ConnectionAttributes, type Decision } from '../authz/index.js';
+import { canonicalIp } from '../model/ip.js';
+import type { Workload } from '../model/types.js';
+import { originalDst } from '../net/index.js';
+import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
+import { respondError, type InboundStream } from '../tunnel/hbone-server.js';
+import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
+import { ConnectionTrace } from './conn-trace.js';
+import { addrText, podWorkload, type PodContext } from './context.js';
+import { PROXY_PORTS } from './destination.js';
+import { relay, resetEnd } from './relay.js';
+
+/**
+ * Inbound traffic of a pod: HBONE streams (15008, peer identity from mTLS) and redirected
+ * plaintext (15006, no identity — STRICT PeerAuthentication denies it). Both are authorized
+ * against the pod's workload, then connected to the application from inside the pod netns
+ * (marked, so the pod's rules let it through). HBONE answers 401 on denial, 503 when the
+ * application cannot be reached, and 200 only after both succeeded.
+ */
+export function handleHboneStream(ctx: PodContext, req: InboundStream): void {
+  const mesh = ctx.deps.mesh();
+  const workload = podWorkload(ctx);
+  const local = req.stream.session?.socket?.localAddress;
+  const trace = new ConnectionTrace({
+    direction: 'inbound',
+    src: { addr: addrText(req.source.ip, req.source.port), identity: req.peer.id, workload: mesh.workloadByIp(req.source.ip) },
+    dst: { addr: addrText(canonicalIp(local ?? ''), 15008), hboneAddr: formatAuthority(req.target), workload, identity: workload && mesh.identityOf(workload) },
+  }).secure();
+  if (!workload) {
+    respondError(req.stream, 503);
+    trace.refused('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
+    return;
+  }
+  const attributes: ConnectionAttributes = { identity: req.peer.id, srcIp: req.source.ip, dstIp: req.target.ip, dstPort: req.target.port };
+  if (!admit(ctx, workload, attributes, trace)) {
+    respondError(req.stream, 401);
+    return;
+  }
+  void connectUpstream(ctx, req.target, req.signal).then((upstream) => {
+    if (typeof upstream === 'string') {
+      respondError(req.stream, 503);
+      trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
+      return;
+    }
+    if (req.stream.destroyed) {
+      upstream.destroy();
+      trace.finish({ downToUp: 0, upToDown: 0, error: 'client reset the stream before the upstream connected' });
+      return;
+    }
+    req.stream.respond({ ':status': 200 });
+    void carry(ctx, req.stream, upstream, attributes, trace);
+  });
+}
+
+export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket): Promise<void> {
+  client.on('error', () => { /* handled by the relay, or the connection is being refused */ });
+  const dst = originalDst(client);
+  const srcIp = canonicalIp(client.remoteAddress ?? '') ?? 'unknown';
+  const mesh = ctx.deps.mesh();
+  const workload = podWorkload(ctx);
+  const trace = new ConnectionTrace({
+    direction: 'inbound',
+    src: { addr: addrText(srcIp, client.remotePort), workload: mesh.workloadByIp(srcIp) },
+    dst: { addr: dst ? addrText(dst.address, dst.port) : 'unknown', workload, identity: workload && mesh.identityOf(workload) },
+  });
+  const refuse = (...args: Parameters<ConnectionTrace['refused']>) => { trace.refused(...args); resetEnd(client); };
+  if (!dst) return refuse('no-original-destination', 'connection has no original destination');
+  if (PROXY_PORTS.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
+  if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
+  const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
+  if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
+  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port });
+  if (typeof upstream === 'string') {
+    trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
+    return resetEnd(client);
+  }
+  await carry(ctx, client, upstream, attributes, trace);
+}
+
+function admit(ctx: PodContext, workload: Workload, attributes: ConnectionAttributes, trace: ConnectionTrace): boolean {
+  const decision: Decision = authorize(ctx.deps.policies(), workload, attributes);
+  trace.decision = decision.code;
+  if (!decision.allowed) trace.refused(denialReason(decision), decision.reason);
+  return decision.allowed;
+}
+
+function denialReason(d: Decision): 'deny-matched' | 'peer-authn-strict' | 'no-allow-policies' | 'no-allow-matched' {
+  return d.code === 'allow-matched' ? 'no-allow-matched' : d.code;
+}
+
+/** Connects to the application from the pod netns; the error text when that fails. */
+async function connectUpstream(ctx: PodContext, to: SocketAddress, signal?: AbortSignal): Promise<net.Socket | string> {
+  try {
+    const socket = await ctx.netns.connect(to.ip, to.port, { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS });
+    if (signal?.aborted) {
+      socket.destroy();
+      return 'client reset the stream before the upstream connected';
+    }
+    return socket;
+  } catch (err) {
+    return `upstream connect to ${formatAuthority(to)} failed: ${(err as Error).message}`;
+  }
+}
+
+async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream, upstream: net.Socket,
+  attributes: ConnectionAttributes, trace: ConnectionTrace): Promise<void> {
+  let closedBy: string | undefined;
+  const untrack = ctx.connections.track({
+    podUid: ctx.pod.uid, direction: 'inbound', attributes,
+    close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },
+  });
+  trace.opened();
+  const result = await relay(down, upstream);
+  untrack();
+  trace.finish({ downToUp: result.aToB, upToDown: result.bToA, error: closedBy ?? result.error?.message });
+}

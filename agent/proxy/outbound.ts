@@ -1,0 +1,130 @@
+import type http2 from 'node:http2';
+import type net from 'node:net';
+import { canonicalIp } from '../model/ip.js';
+import type { Workload } from '../model/types.js';
+import { originalDst } from '../net/index.js';
+import type { SpiffeId } from '../identity/spiffe-id.js';
+import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
+import type { TunnelCert } from '../tunnel/cert-source.js';
+import { baggageHeader, forwardedHeader, traceparentHeader } from '../tunnel/connect-headers.js';
+import { TunnelError } from '../tunnel/errors.js';
+import { HboneConnection } from '../tunnel/hbone-connection.js';
+import { secureContextFor } from '../tunnel/tls-config.js';
+import { ConnectionTrace } from './conn-trace.js';
+import { addrText, podWorkload, type PodContext } from './context.js';
+import { resolveOutbound, type OutboundTarget } from './destination.js';
+import { relay, resetEnd } from './relay.js';
+
+/**
+ * Outbound capture (15001): connections the pod's applications make, redirected here by the
+ * pod's iptables rules. The original destination decides the route (destination.ts); mesh
+ * destinations go over HBONE with the pod's own identity, which is awaited for up to 5 s — a
+ * connection is never sent without it.
+ */
+export const CERT_WAIT_MS = 5_000;
+export const HBONE_PORT = 15008;
+
+export async function handleOutbound(ctx: PodContext, client: net.Socket): Promise<void> {
+  client.on('error', () => { /* handled by the relay, or the connection is being refused */ });
+  const dst = originalDst(client);
+  const src = { ip: canonicalIp(client.remoteAddress ?? '') ?? 'unknown', port: client.remotePort ?? 0 };
+  const trace = new ConnectionTrace({
+    direction: 'outbound', src: { addr: addrText(src.ip, src.port) },
+    dst: { addr: dst ? addrText(dst.address, dst.port) : 'unknown' },
+  });
+  const refuse = (...args: Parameters<ConnectionTrace['refused']>) => {
+    trace.refused(...args);
+    resetEnd(client);
+  };
+  if (!dst) return refuse('no-original-destination', 'connection has no original destination');
+  const source = podWorkload(ctx);
+  trace.start.src.workload = source;
+  if (!source) return refuse('unknown-source', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`);
+  const target = resolveOutbound(ctx.deps.mesh(), { ip: dst.address, port: dst.port });
+  if (target.kind === 'refused') return refuse(target.reason, target.message);
+  trace.start.dst.workload = target.workload;
+  trace.start.dst.service = target.service?.hostname;
+  if (target.kind === 'passthrough') return passthrough(ctx, client, target.address, trace);
+  return viaHbone(ctx, client, src, source, target, trace);
+}
+
+async function passthrough(ctx: PodContext, client: net.Socket, to: SocketAddress, trace: ConnectionTrace): Promise<void> {
+  let upstream: net.Socket;
+  try {
+    upstream = await ctx.netns.connect(to.ip, to.port);
+  } catch (err) {
+    trace.finish({ downToUp: 0, upToDown: 0, error: `upstream connect failed: ${(err as Error).message}`, flag: 'CONNECT' });
+    resetEnd(client);
+    return;
+  }
+  await carry(ctx, client, upstream, trace);
+}
+
+async function viaHbone(ctx: PodContext, client: net.Socket, src: SocketAddress, source: Workload,
+  target: Extract<OutboundTarget, { kind: 'hbone' }>, trace: ConnectionTrace): Promise<void> {
+  const mesh = ctx.deps.mesh();
+  const identity = mesh.identityOf(source);
+  trace.secure();
+  trace.start.src.identity = identity;
+  trace.start.dst.identity = mesh.identityOf(target.workload);
+  trace.start.dst.hboneAddr = formatAuthority(target.address);
+  let cert: TunnelCert;
+  try {
+    cert = await ctx.deps.certs.fetch(identity, CERT_WAIT_MS);
+  } catch (err) {
+    trace.refused('no-certificate', `no certificate for ${identity}: ${(err as Error).message}`, 'IDENTITY_ERROR');
+    resetEnd(client);
+    return;
+  }
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = await openStream(ctx, cert, identity, src, source, target);
+  } catch (err) {
+    const flag = err instanceof TunnelError ? err.responseFlag : 'CONNECT';
+    trace.finish({ downToUp: 0, upToDown: 0, error: (err as Error).message, flag });
+    resetEnd(client);
+    return;
+  }
+  await carry(ctx, client, stream, trace);
+}
+
+function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: SocketAddress, source: Workload,
+  target: Extract<OutboundTarget, { kind: 'hbone' }>): Promise<http2.ClientHttp2Stream> {
+  const peer = { ip: target.address.ip, port: HBONE_PORT };
+  const peerText = formatAuthority(peer);
+  const dial = async () => HboneConnection.dial({
+    socket: await ctx.netns.connect(peer.ip, peer.port),
+    peer: peerText,
+    secureContext: secureContextFor(cert, ctx.deps.certs.trustBundle()),
+    expectedIdentities: target.expected,
+  });
+  const headers = {
+    baggage: baggageHeader({
+      namespace: source.namespace, workloadKind: 'pod', workloadName: source.name,
+      canonicalName: source.labels['service.istio.io/canonical-name'] ?? source.labels['app'],
+      canonicalRevision: source.labels['service.istio.io/canonical-revision'] ?? source.labels['version'],
+    }),
+    forwarded: forwardedHeader(src, target.service?.hostname),
+    traceparent: traceparentHeader(),
+  };
+  const key = { sourceIdentity: identity, certSerial: cert.serial, sourceIp: ctx.pod.ips[0] ?? '', peer: peerText, expectedIdentities: target.expected };
+  return ctx.pool.stream(key, dial, formatAuthority(target.address), headers);
+}
+
+/** Relays until both directions are done, tracked so that removing the pod closes it. */
+async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket | http2.ClientHttp2Stream, trace: ConnectionTrace): Promise<void> {
+  if (client.destroyed) {
+    resetEnd(upstream);
+    trace.finish({ downToUp: 0, upToDown: 0, error: 'client closed before the upstream was ready' });
+    return;
+  }
+  let closedBy: string | undefined;
+  const untrack = ctx.connections.track({
+    podUid: ctx.pod.uid, direction: 'outbound',
+    close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
+  });
+  trace.opened();
+  const result = await relay(client, upstream);
+  untrack();
+  trace.finish({ downToUp: result.aToB, upToDown: result.bToA, error: closedBy ?? result.error?.message });
+}

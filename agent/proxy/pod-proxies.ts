@@ -1,0 +1,130 @@
+import net from 'node:net';
+import { authorize } from '../authz/index.js';
+import type { NetnsHandle } from '../net/index.js';
+import type { RegisteredPod } from '../pods/registered-pod.js';
+import { HboneServer } from '../tunnel/hbone-server.js';
+import { HbonePool } from '../tunnel/pool.js';
+import { denials } from '../../metrics/proxy.js';
+import { ConnectionManager } from './connection-manager.js';
+import { podWorkload, type PodContext, type ProxyDeps } from './context.js';
+import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
+import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
+
+export type { ProxyDeps } from './context.js';
+
+export const OUTBOUND_PORT = 15001;
+export const INBOUND_PLAINTEXT_PORT = 15006;
+export const INBOUND_HBONE_PORT = 15008;
+
+/** The three listeners of one pod, inside its netns. */
+interface PodProxy {
+  readonly ctx: PodContext;
+  readonly listeners: net.Server[];
+  readonly hbone: HboneServer;
+}
+
+/**
+ * The data plane of every registered pod: for each, outbound capture (15001), inbound
+ * plaintext (15006) and inbound HBONE (15008) listening inside the pod netns; one HBONE
+ * connection pool shared by all pods (its keys keep pods apart); and the connection manager
+ * that re-checks inbound connections when policy changes.
+ */
+export class PodProxies {
+  private readonly proxies = new Map<string, PodProxy>();
+  private readonly opening = new Map<string, Promise<void>>();
+  private readonly pool = new HbonePool();
+  readonly connections = new ConnectionManager();
+  private readonly stopRotate: () => void;
+
+  constructor(private readonly deps: ProxyDeps) {
+    // After a rotation, new streams go over new connections made with the new certificate.
+    this.stopRotate = deps.certs.onRotate((id) => this.pool.retireIdentity(id));
+  }
+
+  /** Opens the pod's listeners; resolves once all three accept. Idempotent for the same netns. */
+  async add(pod: RegisteredPod, netns: NetnsHandle): Promise<void> {
+    await this.opening.get(pod.uid);
+    const existing = this.proxies.get(pod.uid);
+    if (existing && existing.ctx.pod.netns === pod.netns) return;
+    if (existing) await this.remove(pod.uid);
+    const opening = this.open(pod, netns).then((proxy) => { this.proxies.set(pod.uid, proxy); });
+    this.opening.set(pod.uid, opening);
+    try {
+      await opening;
+    } finally {
+      this.opening.delete(pod.uid);
+    }
+  }
+
+  private async open(pod: RegisteredPod, netns: NetnsHandle): Promise<PodProxy> {
+    const log = this.deps.log.child('pod', { pod: `${pod.namespace}/${pod.name}` });
+    const ctx: PodContext = { pod, netns, deps: this.deps, pool: this.pool, connections: this.connections, log };
+    const listeners: net.Server[] = [];
+    try {
+      const server = (handler: (s: net.Socket) => unknown) =>
+        net.createServer({ allowHalfOpen: true }, (s) => { void handler(s); });
+      listeners.push(await netns.listen(OUTBOUND_PORT, { server: server((s) => handleOutbound(ctx, s)) }));
+      listeners.push(await netns.listen(INBOUND_PLAINTEXT_PORT, { server: server((s) => handlePlaintextInbound(ctx, s)) }));
+      const hboneListener = await netns.listen(INBOUND_HBONE_PORT);
+      listeners.push(hboneListener);
+      const hbone = new HboneServer(hboneListener, {
+        trustDomain: this.deps.trustDomain,
+        certificate: () => this.podCertificate(ctx),
+        trustBundle: () => this.deps.certs.trustBundle(),
+        onStream: (req) => handleHboneStream(ctx, req),
+        log,
+      });
+      log.info('pod listeners open', { ports: [OUTBOUND_PORT, INBOUND_PLAINTEXT_PORT, INBOUND_HBONE_PORT] });
+      return { ctx, listeners, hbone };
+    } catch (err) {
+      for (const l of listeners) l.close();
+      throw err;
+    }
+  }
+
+  private podCertificate(ctx: PodContext) {
+    const workload = podWorkload(ctx);
+    if (!workload) return Promise.reject(new Error(`pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`));
+    return this.deps.certs.fetch(this.deps.mesh().identityOf(workload), CERT_WAIT_MS);
+  }
+
+  /** Closes the pod's listeners and every connection to or from it, at once. */
+  async remove(uid: string): Promise<void> {
+    await this.opening.get(uid)?.catch(() => undefined);
+    const proxy = this.proxies.get(uid);
+    this.proxies.delete(uid);
+    if (proxy) {
+      proxy.hbone.close();
+      for (const l of proxy.listeners) l.close();
+    }
+    this.connections.closePod(uid, 'pod removed');
+  }
+
+  /** Re-authorizes every open inbound connection and closes those the current policy denies. */
+  recheckPolicies(): void {
+    const policies = this.deps.policies();
+    for (const uid of this.connections.pods()) {
+      const proxy = this.proxies.get(uid);
+      const workload = proxy && podWorkload(proxy.ctx);
+      for (const conn of this.connections.inbound(uid)) {
+        if (!conn.attributes) continue;
+        if (!workload) { conn.close('policy-revoked: pod is no longer in the mesh config'); continue; }
+        const decision = authorize(policies, workload, conn.attributes);
+        if (decision.allowed) continue;
+        denials.inc({ direction: 'inbound', reason: 'policy-revoked' });
+        conn.close(`policy-revoked: ${decision.reason}`);
+      }
+    }
+  }
+
+  /** Pods with open listeners (admin and tests). */
+  pods(): string[] {
+    return [...this.proxies.keys()];
+  }
+
+  async close(): Promise<void> {
+    this.stopRotate();
+    for (const uid of [...this.proxies.keys()]) await this.remove(uid);
+    this.pool.close();
+  }
+}

@@ -1,0 +1,65 @@
+import { Counter } from 'prom-client';
+import { registry } from './registry.js';
+
+/**
+ * Data-plane traffic metrics with Istio's names and labels (ztunnel-spec §7.1), so existing
+ * Istio dashboards read them unchanged; catalogue entry in metrics/README.md ("Traffic").
+ * Missing values are `unknown`, as in Istio.
+ */
+export const TRAFFIC_LABELS = [
+  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal',
+  'destination_workload', 'destination_workload_namespace', 'destination_principal',
+  'destination_service', 'request_protocol', 'connection_security_policy', 'response_flags',
+] as const;
+
+export type TrafficLabels = Record<(typeof TRAFFIC_LABELS)[number], string>;
+
+export const connectionsOpened = new Counter({
+  name: 'istio_tcp_connections_opened_total',
+  help: 'TCP connections opened through the data plane',
+  labelNames: TRAFFIC_LABELS,
+  registers: [registry],
+});
+
+export const connectionsClosed = new Counter({
+  name: 'istio_tcp_connections_closed_total',
+  help: 'TCP connections closed by the data plane',
+  labelNames: TRAFFIC_LABELS,
+  registers: [registry],
+});
+
+export const receivedBytes = new Counter({
+  name: 'istio_tcp_received_bytes_total',
+  help: 'Bytes received from the downstream (client) side, sent towards the upstream',
+  labelNames: TRAFFIC_LABELS,
+  registers: [registry],
+});
+
+export const sentBytes = new Counter({
+  name: 'istio_tcp_sent_bytes_total',
+  help: 'Bytes sent to the downstream (client) side, received from the upstream',
+  labelNames: TRAFFIC_LABELS,
+  registers: [registry],
+});
+
+export const connectionsFailed = new Counter({
+  name: 'istio_tcp_connections_failed_total',
+  help: 'Connections that failed (response flag CONNECT, DENY, TLS_FAILURE, H2_HANDSHAKE_FAILURE, IDENTITY_ERROR)',
+  labelNames: TRAFFIC_LABELS,
+  registers: [registry],
+});
+
+export const DENIAL_REASONS = [
+  'deny-matched', 'peer-authn-strict', 'no-allow-policies', 'no-allow-matched',
+  'policy-revoked', 'bad-request', 'loop', 'no-certificate', 'unknown-source', 'unknown-destination',
+  'no-healthy-upstream', 'no-original-destination',
+] as const;
+
+export type DenialReason = (typeof DENIAL_REASONS)[number];
+
+export const denials = new Counter({
+  name: 'meshnode_proxy_denials_total',
+  help: 'Connections or HBONE streams the data plane refused, by direction and reason',
+  labelNames: ['direction', 'reason'] as const,
+  registers: [registry],
+});
