@@ -11,9 +11,12 @@ import { loadSync } from '@grpc/proto-loader';
 
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
-/** `google.protobuf.Struct` as proto-loader presents it (keepCase, oneofs). */
+/**
+ * `google.protobuf.Struct` as proto-loader presents it: protobuf.js's bundled well-known types
+ * keep their camelCase JSON field names even with keepCase, and `oneofs` adds `kind`.
+ */
 export interface StructValue {
-  readonly string_value?: string;
+  readonly stringValue?: string;
   readonly kind?: string;
 }
 export interface Struct {
@@ -61,9 +64,9 @@ export function caApi(): Loaded {
 /** A string value from request metadata, or undefined when absent or not a string. */
 export function metadataString(metadata: Struct | null | undefined, key: string): string | undefined {
   const value = metadata?.fields?.[key];
-  return value?.kind === 'string_value' && typeof value.string_value === 'string' ? value.string_value : undefined;
+  return value?.kind === 'stringValue' && typeof value.stringValue === 'string' ? value.stringValue : undefined;
 }
 
 export function stringStruct(values: Record<string, string>): Struct {
-  return { fields: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { string_value: v }])) };
+  return { fields: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { stringValue: v }])) };
 }

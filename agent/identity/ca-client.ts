@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
@@ -46,6 +47,7 @@ function classify(err: grpc.ServiceError): IdentityError {
  */
 export class CaClient {
   private client: grpc.Client | undefined;
+  private clientRoots: readonly X509Certificate[] | undefined;
   private readonly root: WatchedPemFile;
 
   constructor(private readonly options: CaClientOptions) {
@@ -53,9 +55,10 @@ export class CaClient {
   }
 
   private async channel(): Promise<grpc.Client> {
-    const { certs, changed } = await this.root.read();
-    if (this.client && !changed) return this.client;
+    const certs = await this.root.read();
+    if (this.client && certs === this.clientRoots) return this.client;
     this.client?.close();
+    this.clientRoots = certs;
     const { host, port } = this.options.address;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const rootPem = Buffer.from(certs.map((c) => c.toString()).join('\n'));

@@ -14,20 +14,30 @@ export class WatchedPemFile {
 
   constructor(readonly path: string) {}
 
-  /** The certificates in the file and whether they changed since the last call. */
-  async read(): Promise<{ certs: X509Certificate[]; changed: boolean }> {
+  private pending: Promise<X509Certificate[]> | undefined;
+
+  /**
+   * The certificates in the file; the same array until the file changes, so callers detect a
+   * change by identity. Concurrent callers share one read.
+   */
+  read(): Promise<X509Certificate[]> {
+    this.pending ??= this.refresh().finally(() => { this.pending = undefined; });
+    return this.pending;
+  }
+
+  private async refresh(): Promise<X509Certificate[]> {
     let stamp: string;
     try {
       const s = await stat(this.path);
       stamp = `${s.ino}:${s.size}:${s.mtimeMs}`;
-      if (stamp === this.stamp) return { certs: this.roots, changed: false };
+      if (stamp === this.stamp) return this.roots;
       this.roots = parseRoots(await readFile(this.path, 'utf8'), this.path);
     } catch (err) {
       if (err instanceof IdentityError) throw err;
       throw new IdentityError('trust_bundle', `cannot read ${this.path}: ${(err as Error).message}`);
     }
     this.stamp = stamp;
-    return { certs: this.roots, changed: true };
+    return this.roots;
   }
 
   /** The last successfully read certificates (empty before the first read). */

@@ -1,0 +1,311 @@
+import { readFileSync } from 'node:fs';
+import type { SecureContext } from 'node:tls';
+import { certExpiryTimestamp, csrFailures, csrRequests } from '../../metrics/identity.js';
+import { createLogger, type Logger } from '../telemetry/log.js';
+import { CaClient } from './ca-client.js';
+import { removeCertFiles, writeCertFiles } from './cert-files.js';
+import { generateKeyAndCsr } from './csr.js';
+import { IdentityError } from './errors.js';
+import { FetchLimiter } from './limiter.js';
+import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy } from './refresh.js';
+import { workloadSecureContext } from './secure-context.js';
+import type { SpiffeId } from './spiffe-id.js';
+import { certsToPem, parseRoots, WatchedPemFile } from './trust-bundle.js';
+import { verifyResponse } from './verify-response.js';
+
+export interface CertManagerOptions {
+  /** This node's name (Pods with this nodeName are ours). */
+  readonly node: string;
+  readonly caAddress: { readonly host: string; readonly port: number };
+  /** Verifies the CA's serving certificate. */
+  readonly caRootFile: string;
+  readonly tokenFile?: string | undefined;
+  /** Sent as `clusterid` metadata. */
+  readonly clusterId: string;
+  /** Roots trusted for peers and for CA responses; default `caRootFile`. */
+  readonly trustBundleFile?: string | undefined;
+  /** Lifetime asked for (`validity_duration`). */
+  readonly certTtlMs: number;
+  /** Istio /etc/certs layout per identity, when set. */
+  readonly certDir?: string | undefined;
+  readonly maxInFlight?: number;
+  readonly requestTimeoutMs?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly random?: () => number;
+  readonly log?: Logger;
+}
+
+export interface WorkloadCert {
+  readonly id: SpiffeId;
+  /** Leaf first, then intermediates. */
+  readonly chainPem: string[];
+  readonly keyPem: string;
+  readonly rootsPem: string[];
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly serial: string;
+  /** Key + chain + trust bundle; TLS 1.3 only, AES-GCM suites. */
+  readonly secureContext: SecureContext;
+}
+
+export type CertState = 'initializing' | 'available' | 'unavailable';
+
+/** One identity in `GET /certs`. */
+export interface CertStatus {
+  readonly identity: string;
+  readonly state: CertState;
+  readonly serial: string | null;
+  readonly notBefore: string | null;
+  readonly notAfter: string | null;
+  /** When the next renewal or retry starts (null while a request is in flight). */
+  readonly nextRefresh: string | null;
+  readonly fetching: boolean;
+  /** Consecutive failed attempts since the last success. */
+  readonly attempts: number;
+  readonly lastError: string | null;
+}
+
+interface Waiter {
+  resolve(cert: WorkloadCert): void;
+  reject(err: Error): void;
+}
+
+interface Entry {
+  readonly id: SpiffeId;
+  cert?: WorkloadCert;
+  timer?: NodeJS.Timeout;
+  nextAttempt?: number;
+  failures: number;
+  lastError?: IdentityError;
+  fetching: boolean;
+  removed: boolean;
+  readonly waiters: Set<Waiter>;
+}
+
+const isValid = (cert: WorkloadCert | undefined, now: number): cert is WorkloadCert =>
+  cert !== undefined && cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
+
+/**
+ * Holds one certificate per local identity, obtained from the CA with a key generated here.
+ * Renews at half-life; on failure retries per identity with capped, jittered backoff while the
+ * current certificate stays in use until it expires; drops identities (and their keys and
+ * files) as soon as they leave the desired set.
+ */
+export class CertManager {
+  private readonly entries = new Map<SpiffeId, Entry>();
+  private readonly listeners = new Set<(id: SpiffeId, cert: WorkloadCert) => void>();
+  private readonly client: CaClient;
+  private readonly trust: WatchedPemFile;
+  private readonly limiter: FetchLimiter;
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly backoff: BackoffPolicy;
+  private closed = false;
+  /** The bundle as read at construction, until the first request re-reads it. */
+  private readonly initialBundle: string[];
+
+  constructor(private readonly options: CertManagerOptions) {
+    this.log = options.log ?? createLogger('identity');
+    this.random = options.random ?? Math.random;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.limiter = new FetchLimiter(options.maxInFlight ?? 8);
+    this.trust = new WatchedPemFile(options.trustBundleFile ?? options.caRootFile);
+    this.client = new CaClient({
+      address: options.caAddress, caRootFile: options.caRootFile, tokenFile: options.tokenFile,
+      clusterId: options.clusterId, requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    });
+    this.initialBundle = this.readBundleNow();
+  }
+
+  private readBundleNow(): string[] {
+    try {
+      return certsToPem(parseRoots(readFileSync(this.trust.path, 'utf8'), this.trust.path));
+    } catch (err) {
+      this.log.warn('trust bundle not readable yet', { file: this.trust.path, error: err });
+      return [];
+    }
+  }
+
+  /** The desired set of identities: new ones are fetched at once, missing ones are dropped. */
+  setIdentities(ids: Iterable<SpiffeId>): void {
+    const wanted = new Set(ids);
+    for (const [id, entry] of this.entries) if (!wanted.has(id)) this.drop(entry);
+    for (const id of wanted) if (!this.entries.has(id)) this.add(id);
+  }
+
+  current(id: SpiffeId): WorkloadCert | undefined {
+    const cert = this.entries.get(id)?.cert;
+    return isValid(cert, Date.now()) ? cert : undefined;
+  }
+
+  /** The valid certificate, or waits for the pending request (fetching it now if unknown). */
+  fetch(id: SpiffeId, timeoutMs: number): Promise<WorkloadCert> {
+    const now = this.current(id);
+    if (now) return Promise.resolve(now);
+    if (this.closed) return Promise.reject(new IdentityError('ca_unavailable', 'certificate manager is closed'));
+    const entry = this.entries.get(id) ?? this.add(id);
+    this.limiter.bump(id);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        entry.waiters.delete(waiter);
+        const last = entry.lastError;
+        reject(new IdentityError(last?.reason ?? 'ca_unavailable',
+          `no certificate for ${id} within ${timeoutMs} ms${last ? ` (last error: ${last.message})` : ''}`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve: (cert) => { clearTimeout(timer); resolve(cert); },
+        reject: (err) => { clearTimeout(timer); reject(err); },
+      };
+      entry.waiters.add(waiter);
+    });
+  }
+
+  onRotate(listener: (id: SpiffeId, cert: WorkloadCert) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** PEM roots trusted for peers. */
+  trustBundle(): string[] {
+    return this.trust.current.length > 0 ? certsToPem(this.trust.current) : this.initialBundle;
+  }
+
+  status(): CertStatus[] {
+    const now = Date.now();
+    return [...this.entries.values()].sort((a, b) => a.id.localeCompare(b.id)).map((e) => {
+      const valid = isValid(e.cert, now);
+      return {
+        identity: e.id,
+        state: valid ? 'available' : e.lastError ? 'unavailable' : 'initializing',
+        serial: e.cert?.serial ?? null,
+        notBefore: e.cert?.notBefore.toISOString() ?? null,
+        notAfter: e.cert?.notAfter.toISOString() ?? null,
+        nextRefresh: !e.fetching && e.nextAttempt !== undefined ? new Date(e.nextAttempt).toISOString() : null,
+        fetching: e.fetching,
+        attempts: e.failures,
+        lastError: e.lastError ? `${e.lastError.reason}: ${e.lastError.message}` : null,
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.timer);
+      this.limiter.cancel(entry.id);
+      this.rejectWaiters(entry, new IdentityError('ca_unavailable', 'certificate manager is closed'));
+    }
+    this.client.close();
+  }
+
+  private add(id: SpiffeId): Entry {
+    const entry: Entry = { id, failures: 0, fetching: false, removed: false, waiters: new Set() };
+    this.entries.set(id, entry);
+    this.schedule(entry, Date.now(), true);
+    return entry;
+  }
+
+  private drop(entry: Entry): void {
+    entry.removed = true;
+    clearTimeout(entry.timer);
+    this.limiter.cancel(entry.id);
+    this.entries.delete(entry.id);
+    certExpiryTimestamp.remove({ identity: entry.id });
+    this.rejectWaiters(entry, new IdentityError('rejected', `identity ${entry.id} is no longer needed on this node`));
+    if (this.options.certDir) {
+      try {
+        removeCertFiles(this.options.certDir, entry.id);
+      } catch (err) {
+        this.log.error('cannot remove certificate files', { identity: entry.id, error: err });
+      }
+    }
+    this.log.info('identity dropped', { identity: entry.id });
+  }
+
+  private schedule(entry: Entry, at: number, urgent: boolean): void {
+    if (this.closed || entry.removed) return;
+    clearTimeout(entry.timer);
+    entry.nextAttempt = at;
+    entry.timer = setTimeout(() => this.limiter.submit(entry.id, urgent, () => this.attempt(entry)), Math.max(0, at - Date.now()));
+    entry.timer.unref();
+  }
+
+  private async attempt(entry: Entry): Promise<void> {
+    if (this.closed || entry.removed) return;
+    entry.fetching = true;
+    csrRequests.inc();
+    try {
+      const cert = await this.obtain(entry.id);
+      if (!this.closed && !entry.removed) this.install(entry, cert);
+    } catch (err) {
+      if (!this.closed && !entry.removed) this.fail(entry, err);
+    } finally {
+      entry.fetching = false;
+    }
+  }
+
+  /** One CSR round trip, checked; throws IdentityError. */
+  private async obtain(id: SpiffeId): Promise<WorkloadCert> {
+    const [keyAndCsr, roots] = await Promise.all([generateKeyAndCsr(id), this.trust.read()]);
+    const ttlSeconds = Math.max(1, Math.round(this.options.certTtlMs / 1000));
+    const chain = await this.client.createCertificate(keyAndCsr.csrPem, ttlSeconds, id);
+    const verified = verifyResponse(chain, { id, spki: keyAndCsr.spki, roots, now: Date.now() });
+    const rootsPem = certsToPem(roots);
+    return {
+      id, chainPem: verified.chainPem, keyPem: keyAndCsr.keyPem, rootsPem,
+      notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial,
+      secureContext: workloadSecureContext(keyAndCsr.keyPem, verified.chainPem, rootsPem),
+    };
+  }
+
+  private install(entry: Entry, cert: WorkloadCert): void {
+    const now = Date.now();
+    entry.cert = cert;
+    entry.failures = 0;
+    entry.lastError = undefined;
+    certExpiryTimestamp.set({ identity: entry.id }, cert.notAfter.getTime() / 1000);
+    if (this.options.certDir) {
+      try {
+        writeCertFiles(this.options.certDir, entry.id, cert);
+      } catch (err) {
+        this.log.error('cannot write certificate files', { identity: entry.id, dir: this.options.certDir, error: err });
+      }
+    }
+    const next = refreshAt(cert.notBefore.getTime(), cert.notAfter.getTime(), now, this.random);
+    this.schedule(entry, next, false);
+    this.log.info('certificate issued', { identity: entry.id, serial: cert.serial, notAfter: cert.notAfter.toISOString(), nextRefresh: new Date(next).toISOString() });
+    for (const waiter of entry.waiters) waiter.resolve(cert);
+    entry.waiters.clear();
+    for (const listener of this.listeners) {
+      try {
+        listener(entry.id, cert);
+      } catch (err) {
+        this.log.error('rotation listener failed', { identity: entry.id, error: err });
+      }
+    }
+  }
+
+  private fail(entry: Entry, err: unknown): void {
+    const error = err instanceof IdentityError ? err : new IdentityError('rejected', err instanceof Error ? err.message : String(err));
+    const now = Date.now();
+    entry.failures++;
+    entry.lastError = error;
+    csrFailures.inc({ reason: error.reason });
+    const valid = isValid(entry.cert, now);
+    const at = retryAt(now, backoffDelay(entry.failures, this.random, this.backoff), valid ? entry.cert!.notAfter.getTime() : undefined);
+    this.schedule(entry, at, !valid);
+    this.log.warn('certificate request failed', {
+      identity: entry.id, reason: error.reason, error: error.message, attempts: entry.failures,
+      keptCertificateUntil: valid ? entry.cert!.notAfter.toISOString() : null, retryAt: new Date(at).toISOString(),
+    });
+  }
+
+  private rejectWaiters(entry: Entry, err: Error): void {
+    for (const waiter of entry.waiters) waiter.reject(err);
+    entry.waiters.clear();
+  }
+}
+
+export function createCertManager(options: CertManagerOptions): CertManager {
+  return new CertManager(options);
+}
