@@ -27,6 +27,7 @@ export function startProcess(t: ExecutionContext, args: string[], wrap: string[]
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   t.teardown(async () => {
+    if (!t.passed) t.log(`${args[0]} output:\n${lines.slice(-40).join('\n')}`);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited;
@@ -74,9 +75,9 @@ const AGENT_ID = 'spiffe://cluster.local/ns/meshnode-system/sa/meshnode';
 /** `meshnode ca` on a free port with a token that may impersonate every workload. */
 export async function startCa(t: ExecutionContext, dir: string): Promise<{ port: number; rootFile: string; tokenFile: string }> {
   const tokens = join(dir, 'tokens.yaml');
-  await writeFile(tokens, `- token: agent-token\n  identity: ${AGENT_ID}\n  impersonate: ['spiffe://cluster.local/ns/*/sa/*']\n`);
+  await writeFile(tokens, `- token: agent-token-for-tests-0123\n  identity: ${AGENT_ID}\n  impersonate: ['spiffe://cluster.local/ns/*/sa/*']\n`);
   const tokenFile = join(dir, 'token');
-  await writeFile(tokenFile, 'agent-token\n');
+  await writeFile(tokenFile, 'agent-token-for-tests-0123\n');
   const ca = startProcess(t, ['ca', '--dir', join(dir, 'ca'), '--listen', '127.0.0.1:0', '--tokens', tokens, '--hostname', '127.0.0.1']);
   let port = 0;
   await until(() => {

@@ -9,7 +9,7 @@ import { AGENT_TEST_MESH, podBody } from './agent-mesh.js';
 function netns(t: { teardown(fn: () => void): void }): { name: string; path: string } {
   const name = uniqueName('d1rs');
   execFileSync('ip', ['netns', 'add', name]);
-  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', name]); } catch { /* gone */ } });
+  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' }); } catch { /* gone */ } });
   execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   return { name, path: `/run/netns/${name}` };
 }
