@@ -72,7 +72,12 @@ function route(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResp
   }
   const m = POD_PATH.exec(url.pathname);
   if (!m) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
-  const uid = decodeURIComponent(m[1]!);
+  let uid: string;
+  try {
+    uid = decodeURIComponent(m[1]!);
+  } catch {
+    throw new HttpError(400, `pod uid in ${url.pathname} is not valid percent-encoding`);
+  }
   if (method === 'DELETE') return deletePod(deps, uid, res);
   if (method !== 'GET') throw new HttpError(405, 'use GET or DELETE /v1/pods/{uid}');
   const pod = deps.registry.get(uid);

@@ -156,6 +156,8 @@ test.serial('GET of an unknown pod is 404, DELETE of an unknown pod is 200, othe
   t.like(await call(socketPath, 'DELETE', '/v1/pods/nope'), { status: 200, body: { removed: false } });
   t.is((await call(socketPath, 'PUT', '/v1/pods/nope')).status, 405);
   t.is((await call(socketPath, 'GET', '/v2/things')).status, 404);
+  t.is((await call(socketPath, 'DELETE', '/v1/pods/%E0%A4%A')).status, 400);
+  t.like(await call(socketPath, 'DELETE', `/v1/pods/${encodeURIComponent('a/b c')}`), { status: 200, body: { uid: 'a/b c' } });
 });
 
 /** Listening sockets per pod port inside the netns (SO_REUSEPORT would allow duplicates). */
@@ -202,3 +204,10 @@ privilegedTest('concurrent POSTs for one pod open its listeners once', async (t)
   t.is(pods.list().length, 1);
   t.deepEqual(sockets(ns), { 15001: 1, 15006: 1, 15008: 1 });
 }, ['ip', 'ss']);
+
+test.serial('a body over 64 KiB is refused with 413', async (t) => {
+  const { socketPath } = await agentParts(t);
+  const reply = await call(socketPath, 'POST', '/v1/pods', JSON.stringify({ uid: 'x'.repeat(70_000) }));
+  t.is(reply.status, 413);
+  t.regex(reply.body.error ?? '', /larger than 65536 bytes/);
+});
