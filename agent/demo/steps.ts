@@ -49,11 +49,13 @@ function logLinesAbout(agent: Daemon, needles: string[]): Record<string, unknown
   return jsonLines(agent.log()).filter((l) => needles.every((n) => mentions(l, n)));
 }
 
+/** One access-log line in words: who, as which identity, to what, and the decision. */
 function summarize(line: Record<string, unknown>): string {
-  const skip = new Set(['time', 'level', 'component']);
-  const fields = Object.entries(line).filter(([k, v]) => !skip.has(k) && v !== undefined && v !== null && typeof v !== 'object')
-    .map(([k, v]) => `${k}=${String(v)}`);
-  return fields.join(' ');
+  const f = (k: string) => (typeof line[k] === 'string' || typeof line[k] === 'number' ? String(line[k]) : undefined);
+  const who = `${f('src.addr')} ${f('src.identity') ? `as ${f('src.identity')}` : '(no identity: plaintext)'}`;
+  const to = `${f('dst.namespace')}/${f('dst.workload')} ${f('dst.hbone_addr') ?? f('dst.addr')}${f('dst.hbone_addr') ? ' via HBONE' : ''}`;
+  const outcome = f('error') ? `refused, ${f('decision') ?? 'error'}: ${f('error')}` : `${f('decision') ?? 'allowed'}, ${f('bytes_sent')}/${f('bytes_recv')} bytes`;
+  return `${f('direction')} ${who} → ${to}: ${outcome}`;
 }
 
 function serverConnections(server: Daemon | undefined): number {
@@ -74,7 +76,7 @@ const allowedCall: Step = {
     const ok = r.reply.startsWith(`hello from shop/cart`);
     const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, frontend), cart.ip]);
     lines.push(line
-      ? `node-b's agent log, the identity it authorized: ${spiffeOf(s.topology, frontend)}\n      ${summarize(line)}`
+      ? `node-b's agent authorized ${line['src.identity']}; its access log says:\n     ${summarize(line)}`
       : `node-b's agent logged nothing about ${spiffeOf(s.topology, frontend)}`);
     return { ok: ok && line !== undefined, lines };
   },
@@ -91,7 +93,7 @@ const deniedCall: Step = {
     const lines = [`reviews → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
     const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, reviews)]);
     if (line) lines.push(`node-b's agent: ${summarize(line)}`);
-    return { ok: r.reply === '' && reached === 0, lines };
+    return { ok: r.reply === '' && reached === 0 && line?.decision === 'no-allow-matched', lines };
   },
 };
 
@@ -106,7 +108,7 @@ const plaintextCall: Step = {
     const lines = [`batch → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
     const line = await expectLogLine(s.agents.get(cart.node.name)!, [batch.ip]);
     if (line) lines.push(`node-b's agent: ${summarize(line)}`);
-    return { ok: r.reply === '' && reached === 0, lines };
+    return { ok: r.reply === '' && reached === 0 && line?.decision === 'peer-authn-strict', lines };
   },
 };
 
@@ -128,7 +130,7 @@ const certificates: Step = {
       const certs = (Array.isArray(body) ? body : ((body as { certificates?: unknown[] }).certificates ?? [])) as CertStatusLine[];
       const wanted = s.topology.pods.filter((p) => p.node === node && p.namespace !== 'legacy').map((p) => spiffeOf(s.topology, p));
       for (const c of certs) lines.push(`${node.name}: ${c.identity}  serial ${c.serial?.slice(0, 16)}…  valid until ${c.notAfter}  (${c.state})`);
-      ok &&= wanted.every((id) => certs.some((c) => c.identity === id));
+      ok &&= wanted.every((id) => certs.some((c) => c.identity === id && c.state === 'available' && Boolean(c.serial)));
     }
     return { ok, lines };
   },

@@ -8,6 +8,7 @@ export function exec(cmd: string, args: readonly string[], input?: string): Prom
       if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
+    child.stdin?.on('error', () => { /* the command did not read its input; its exit status tells */ });
     child.stdin?.end(input ?? '');
   });
 }
