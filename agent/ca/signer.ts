@@ -68,7 +68,9 @@ export class Signer {
     return this.issue(spki, names, new Date(Math.min(Date.now() + lifetimeMs, this.signerNotAfter.getTime())));
   }
 
-  private issue(spki: Buffer, names: AltNames, notAfter: Date): Issued {
+  private issue(spki: Buffer, names: AltNames, until: Date): Issued {
+    // X.509 times have whole seconds; report exactly what the certificate says.
+    const notAfter = new Date(Math.floor(until.getTime() / 1000) * 1000);
     const serial = randomSerial();
     const der = signCertificate({
       serial, issuer: this.material.signerSubject, subject: EMPTY_NAME,
