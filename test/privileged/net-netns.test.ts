@@ -129,3 +129,31 @@ privilegedTest('connecting from a netns to an unreachable address times out inst
   const err = await t.throwsAsync(b.connect(pair.a.v4, 18086, { timeoutMs: 300 }));
   t.is((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
 }, ['ip', 'iptables']);
+
+privilegedTest('redirect rules that skip mark 0x539 leave the agent’s connections alone but capture unmarked ones', async (t) => {
+  const pair = vethPair(t);
+  // The in-pod rules' essence: redirect outbound TCP to 15001 unless it carries the mesh mark.
+  inNs(pair.b.ns, 'iptables', ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', pair.a.v4, '-m', 'mark', '!', '--mark', '0x539/0xfff', '-j', 'REDIRECT', '--to-ports', '15001']);
+  const a = openNetns(pair.a.path);
+  const b = openNetns(pair.b.path);
+  t.teardown(() => { a.close(); b.close(); });
+  const app = await a.listen(18087);
+  t.teardown(() => app.close());
+  const capture = await b.listen(15001);
+  t.teardown(() => capture.close());
+  const reached = (server: net.Server) => new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no connection arrived within 5 s')), 5_000);
+    server.once('connection', (s: net.Socket) => { clearTimeout(timer); resolve(s.localAddress ?? ''); s.destroy(); });
+  });
+
+  const toApp = reached(app);
+  const marked = await b.connect(pair.a.v4, 18087);
+  t.teardown(() => marked.destroy());
+  t.regex(await toApp, new RegExp(pair.a.v4.replace(/\./g, '\\.')), 'the marked connection reaches the destination');
+
+  const toCapture = reached(capture);
+  const unmarked = await b.connect(pair.a.v4, 18087, { mark: 0 });
+  t.teardown(() => unmarked.destroy());
+  t.regex(await toCapture, /\d/, 'the unmarked connection was captured by the redirect to 15001');
+  t.is(readSocketOptions(unmarked).mark, 0);
+}, ['ip', 'iptables']);
