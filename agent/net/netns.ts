@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import {
   AF_INET, AF_INET6, CLONE_NEWNET, IPV6_V6ONLY, SOL_IPV6, SOL_SOCKET, SO_KEEPALIVE, SO_MARK,
   SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption, setns, streamSocket,
@@ -38,6 +38,11 @@ export interface ConnectOptions {
 export interface NetnsHandle {
   /** The netns file (undefined for the agent's own namespace). */
   readonly path: string | undefined;
+  /**
+   * The namespace's identity, `<dev>:<inode>` of its nsfs file: two paths name the same
+   * namespace exactly when their ids are equal (a reused /proc/<pid>/ns/net path does not).
+   */
+  readonly id: string;
   listen(port: number, opts?: ListenOptions): Promise<net.Server>;
   connect(host: string, port: number, opts?: ConnectOptions): Promise<net.Socket>;
   /** Releases the namespace fd; sockets already made keep working. Idempotent. */
@@ -157,11 +162,18 @@ function establish(socket: net.Socket, host: string, port: number, opts: Connect
   });
 }
 
+/** `<dev>:<inode>` of a namespace file (see NetnsHandle.id). */
+export function netnsIdOf(stat: { dev: number; ino: number }): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
 class Namespace implements NetnsHandle {
   private fd: number | undefined;
+  readonly id: string;
 
   constructor(readonly path: string | undefined, fd: number | undefined, private readonly defaultMark: number | undefined) {
     this.fd = fd;
+    this.id = netnsIdOf(fd === undefined ? statSync('/proc/thread-self/ns/net') : fstatSync(fd));
   }
 
   /** Runs socket creation in this namespace (no setns for the agent's own). */

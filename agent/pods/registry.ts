@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
-import { NetnsError, openNetns as openRealNetns, type NetnsHandle } from '../net/index.js';
+import { existsSync, statSync } from 'node:fs';
+import { NetnsError, netnsIdOf, openNetns as openRealNetns, type NetnsHandle } from '../net/index.js';
 import type { Logger } from '../telemetry/log.js';
 import { podsRestored, registeredPods } from '../../metrics/agent.js';
 import { PodRegistrationError } from './errors.js';
 import type { RegisteredPod } from './registered-pod.js';
-import type { PodStore } from './store.js';
+import type { PodStore, StoredPod } from './store.js';
 
 /** The per-pod proxies, as the registry needs them (PodProxies implements this). */
 export interface PodListeners {
@@ -49,6 +49,15 @@ function samePod(a: RegisteredPod, b: RegisteredPod): boolean {
     && a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]);
 }
 
+/** The id of the namespace a path names now, undefined when it names nothing. */
+function currentNetnsId(path: string): string | undefined {
+  try {
+    return netnsIdOf(statSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Pods registered by the CNI plugin: uid → pod, its open netns and its listeners. Operations on
  * one uid run one after another, so a repeated or concurrent ADD/DEL for the same pod is
@@ -77,14 +86,21 @@ export class PodRegistry {
     this.deps.onChange?.();
   }
 
-  /** Opens the pod's netns and listeners; PodRegistrationError says what went wrong. */
-  private async open(pod: RegisteredPod): Promise<void> {
+  /**
+   * Opens the pod's netns and listeners; PodRegistrationError says what went wrong. With
+   * `expectedId` the path must still name that very namespace (restore after a restart).
+   */
+  private async open(pod: RegisteredPod, expectedId?: string): Promise<void> {
     let netns: NetnsHandle;
     try {
       netns = this.openNetns(pod.netns);
     } catch (err) {
       const missing = err instanceof NetnsError && err.reason === 'missing';
       throw new PodRegistrationError(missing ? 'netns-missing' : 'netns-invalid', (err as Error).message, err);
+    }
+    if (expectedId !== undefined && netns.id !== expectedId) {
+      netns.close();
+      throw new PodRegistrationError('netns-invalid', `${pod.netns} now names a different network namespace`);
     }
     try {
       await this.deps.listeners.add(pod, netns);
@@ -117,11 +133,11 @@ export class PodRegistry {
         throw new PodRegistrationError('not-enrolled', `pod ${pod.namespace}/${pod.name} is not enrolled in the mesh: ${verdict.reason}`);
       }
       const existing = this.entries.get(pod.uid);
-      if (existing && samePod(existing.pod, pod)) return { changed: false };
+      if (existing && samePod(existing.pod, pod) && currentNetnsId(pod.netns) === existing.netns.id) return { changed: false };
       if (existing) await this.teardown(existing);
       await this.open(pod);
       try {
-        await this.deps.store.save(pod);
+        await this.deps.store.save(pod, this.entries.get(pod.uid)!.netns.id);
       } catch (err) {
         await this.teardown(this.entries.get(pod.uid)!);
         throw new PodRegistrationError('listeners-failed', `cannot persist the registration: ${(err as Error).message}`, err);
@@ -155,15 +171,15 @@ export class PodRegistry {
   }
 
   /**
-   * After a restart: reopens the listeners of every persisted pod whose netns still exists and
-   * forgets the others. A pod whose listeners fail to open stays on disk for the next start.
+   * After a restart: reopens the listeners of every persisted pod whose netns still exists (the
+   * same namespace, not merely the same path) and forgets the others. A pod whose listeners fail to open stays on disk for the next start.
    */
   async restore(): Promise<{ reopened: number; forgotten: number; failed: number }> {
     const { pods, problems } = await this.deps.store.load();
     for (const p of problems) this.deps.log.warn('unreadable pod registration dropped', { file: p.file, reason: p.reason });
     const counts = { reopened: 0, forgotten: 0, failed: 0 };
-    await Promise.all(pods.map((pod) => this.serialize(pod.uid, async () => {
-      const result = await this.restoreOne(pod);
+    await Promise.all(pods.map((stored) => this.serialize(stored.pod.uid, async () => {
+      const result = await this.restoreOne(stored);
       counts[result]++;
       podsRestored.inc({ result });
     })));
@@ -171,7 +187,7 @@ export class PodRegistry {
     return counts;
   }
 
-  private async restoreOne(pod: RegisteredPod): Promise<'reopened' | 'forgotten' | 'failed'> {
+  private async restoreOne({ pod, netnsId }: StoredPod): Promise<'reopened' | 'forgotten' | 'failed'> {
     const fields = { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns };
     if (!existsSync(pod.netns)) {
       await this.deps.store.remove(pod.uid);
@@ -179,7 +195,7 @@ export class PodRegistry {
       return 'forgotten';
     }
     try {
-      await this.open(pod);
+      await this.open(pod, netnsId);
     } catch (err) {
       const gone = err instanceof PodRegistrationError && err.failure !== 'listeners-failed';
       if (gone) await this.deps.store.remove(pod.uid);

@@ -4,6 +4,13 @@ import { join } from 'node:path';
 import type { RegisteredPod } from './registered-pod.js';
 import { parsePodBody } from './validate.js';
 
+/** A registration as persisted: the pod and the identity of the netns it was opened in. */
+export interface StoredPod {
+  readonly pod: RegisteredPod;
+  /** NetnsHandle.id at registration; a restart reopens only the very same namespace. */
+  readonly netnsId: string | undefined;
+}
+
 /** A persisted registration that could not be read back. */
 export interface StoreProblem {
   readonly file: string;
@@ -26,11 +33,11 @@ export class PodStore {
     return join(this.dir, `${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.json`);
   }
 
-  async save(pod: RegisteredPod): Promise<void> {
+  async save(pod: RegisteredPod, netnsId: string): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const target = this.file(pod.uid);
     const tmp = `${target}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(pod) + '\n', { mode: 0o600 });
+    await writeFile(tmp, JSON.stringify({ ...pod, netnsId }) + '\n', { mode: 0o600 });
     const handle = await open(tmp, 'r');
     try {
       await handle.sync();
@@ -45,7 +52,7 @@ export class PodStore {
   }
 
   /** Every readable registration, plus the files that were not (which are deleted). */
-  async load(): Promise<{ pods: RegisteredPod[]; problems: StoreProblem[] }> {
+  async load(): Promise<{ pods: StoredPod[]; problems: StoreProblem[] }> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -53,7 +60,7 @@ export class PodStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { pods: [], problems: [] };
       throw err;
     }
-    const pods: RegisteredPod[] = [];
+    const pods: StoredPod[] = [];
     const problems: StoreProblem[] = [];
     for (const name of names.sort()) {
       const file = join(this.dir, name);
@@ -62,7 +69,9 @@ export class PodStore {
         continue;
       }
       try {
-        pods.push(parsePodBody(JSON.parse(await readFile(file, 'utf8'))));
+        const json: unknown = JSON.parse(await readFile(file, 'utf8'));
+        const netnsId = (json as { netnsId?: unknown }).netnsId;
+        pods.push({ pod: parsePodBody(json), netnsId: typeof netnsId === 'string' ? netnsId : undefined });
       } catch (err) {
         problems.push({ file, reason: (err as Error).message });
         await rm(file, { force: true });

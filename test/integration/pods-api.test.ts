@@ -211,3 +211,17 @@ test.serial('a body over 64 KiB is refused with 413', async (t) => {
   t.is(reply.status, 413);
   t.regex(reply.body.error ?? '', /larger than 65536 bytes/);
 });
+
+privilegedTest('a repeated POST after the netns was re-created at the same path reopens the listeners in the new namespace', async (t) => {
+  const { socketPath } = await agentParts(t);
+  const ns = uniqueName('d1pod');
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } });
+  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+  t.is((await call(socketPath, 'POST', '/v1/pods', body)).status, 200);
+  execFileSync('ip', ['netns', 'del', ns]);
+  execFileSync('ip', ['netns', 'add', ns]);
+  t.deepEqual(listening(ns), []);
+  t.is((await call(socketPath, 'POST', '/v1/pods', body)).status, 200);
+  t.deepEqual(listening(ns), [15001, 15006, 15008]);
+}, ['ip', 'ss']);

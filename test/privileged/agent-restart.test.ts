@@ -60,3 +60,27 @@ privilegedTest('after a restart the agent reopens the listeners of pods whose ne
   t.is(await second.exited, 0, '/quitquitquit drains and exits 0');
   t.false(existsSync(socket), 'the CNI socket is removed on shutdown');
 }, ['ip', 'ss']);
+
+privilegedTest('after a restart a netns path that now names a different namespace is not reopened', async (t) => {
+  const dir = await tempDir(t, 'd1-reuse-');
+  const config = join(dir, 'mesh.yaml');
+  await writeFile(config, AGENT_TEST_MESH);
+  const { args, ports, socket, stateDir } = await agentArgs(dir, { port: 9, rootFile: join(dir, 'none.pem'), tokenFile: join(dir, 'none') }, config);
+  const pod = netns(t);
+
+  const first = startProcess(t, args);
+  await ready(ports.readiness);
+  t.is((await httpCall({ socketPath: socket }, 'POST', '/v1/pods', podBody('uid-1', 'cart-0', pod.path, '10.78.0.2'))).status, 200);
+  first.child.kill('SIGTERM');
+  t.is(await first.exited, 0);
+
+  // Same path, new namespace: as when a PID in /proc/<pid>/ns/net is reused.
+  execFileSync('ip', ['netns', 'del', pod.name]);
+  execFileSync('ip', ['netns', 'add', pod.name]);
+  const second = startProcess(t, args);
+  await ready(ports.readiness);
+  t.deepEqual(podPorts(pod.name), [], 'no listeners were opened in the unrelated namespace');
+  t.is((await httpCall({ socketPath: socket }, 'GET', '/v1/pods/uid-1')).status, 404);
+  t.deepEqual(await readdir(join(stateDir, 'pods')), []);
+  t.true(second.lines.some((l) => l.includes('now names a different network namespace')));
+}, ['ip', 'ss']);
