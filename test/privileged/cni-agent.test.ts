@@ -133,7 +133,7 @@ privilegedTest('ADD into a path that is not a network namespace fails with code 
 }, TOOLS);
 
 function capture(node: string, iface: string, file: string): Promise<() => Promise<string>> {
-  const child = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', iface, '-n', '-U', '-w', file, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', node, 'tcpdump', '-i', iface, '-n', '--immediate-mode', '-U', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const stop = async () => {
@@ -152,7 +152,9 @@ privilegedTest('an application in pod A reaches pod B only through HBONE, and st
   const resultA = await node.addPod(a, mesh.meshnode);
   await node.addPod(b, mesh.meshnode);
   await mesh.serve(b, 8080);
-  const stop = await capture(node.name, 'mnbr0', `${node.dir}/hbone.pcap`);
+  // The host end of A's veth (the bridge plugin's result lists it second): all of A's traffic.
+  const hostVeth = (resultA as { interfaces: { name: string }[] }).interfaces[1]!.name;
+  const stop = await capture(node.name, hostVeth, `${node.dir}/hbone.pcap`);
   const reply = JSON.parse(await mesh.app(a.netnsName, ['call', `${b.ip}:8080`]));
   const dump = await stop();
   t.true(reply.reply.startsWith('hello from shop/server'), JSON.stringify(reply) + '\n' + readFileSync(`${node.dir}/agent.log`, 'utf8').slice(-3000));

@@ -52,6 +52,7 @@ export function createCniNode(t: ExecutionContext): CniNode {
   symlinkSync(cniBin, join(bin, 'meshnode-cni'));
   const pods: string[] = [];
   sh('ip', ['netns', 'add', name]);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   t.teardown(() => {
     for (const p of pods) { try { sh('ip', ['netns', 'del', p]); } catch { /* already gone */ } }
     try { sh('ip', ['netns', 'del', name]); } catch { /* already gone */ }
