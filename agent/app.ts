@@ -130,10 +130,10 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
     const cniApi = new CniApiServer({ registry: pods, enrollment: (ns, name) => state.index.podEnrollment(ns, name), log: log.child('cni-api') }, options.cniSocket);
     await cniApi.start();
     stops.push(() => cniApi.close());
-    podsReady();
 
     const version = packageVersion();
-    const effectiveConfig = { ...options, identity: undefined, version };
+    // Flags only: the token is read from its file on every request and never held here.
+    const effectiveConfig = { ...options, version };
     const admin = new AdminServer({
       certs: () => certs.status(),
       pods: () => pods.list(),
@@ -153,6 +153,8 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
 
     meshConfig.watch();
     stops.push(async () => meshConfig.close());
+    // Every listener is bound and every restored pod is listening: only now report ready.
+    podsReady();
 
     const addresses = { admin: adminAddress, metrics: metricsAddress, readiness: readinessAddress, cniSocket: options.cniSocket };
     log.info('agent ready', { node: options.node, addresses, identities: [...wantedIdentities(state, options.node, pods)], pods: pods.list().length });
