@@ -43,7 +43,7 @@ function presentJumps(rendered: RenderedFamily, saved: Map<string, SavedTable>):
 async function applyFamily(netnsPath: string, rendered: RenderedFamily): Promise<void> {
   const saved = await save(netnsPath, rendered.family);
   const text = restoreText(rendered.tables, presentJumps(rendered, saved));
-  const r = await inNetns(netnsPath, tool(rendered.family, 'restore'), ['--noflush'], text);
+  const r = await inNetns(netnsPath, tool(rendered.family, 'restore'), ['--noflush', '--wait'], text);
   if (r.code !== 0) throw new RedirectError(failed(`${tool(rendered.family, 'restore')} --noflush`, r));
 }
 
@@ -98,7 +98,7 @@ export async function removeInpodRules(netnsPath: string): Promise<void> {
     const saved = await save(netnsPath, family).catch((err: Error) => { problems.push(err.message); return undefined; });
     const text = saved && removalText(saved);
     if (!text) continue;
-    const r = await inNetns(netnsPath, tool(family, 'restore'), ['--noflush'], text);
+    const r = await inNetns(netnsPath, tool(family, 'restore'), ['--noflush', '--wait'], text);
     if (r.code !== 0) problems.push(failed(`${tool(family, 'restore')} --noflush (removal)`, r));
   }
   for (const family of [4, 6] as const) {
