@@ -202,11 +202,17 @@ class Namespace implements NetnsHandle {
   connect(host: string, port: number, opts: ConnectOptions = {}): Promise<net.Socket> {
     const family = familyOf(host);
     if (family === undefined) return Promise.reject(new TypeError(`connect host "${host}" is not an IP address`));
+    let fd: number;
+    try {
+      fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     let socket: net.Socket;
     try {
-      const fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark));
       socket = new net.Socket({ fd, readable: true, writable: true });
     } catch (err) {
+      closeFd(fd);
       return Promise.reject(err);
     }
     tuneSocket(socket);
