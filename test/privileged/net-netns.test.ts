@@ -157,3 +157,19 @@ privilegedTest('redirect rules that skip mark 0x539 leave the agent’s connecti
   t.regex(await toCapture, /\d/, 'the unmarked connection was captured by the redirect to 15001');
   t.is(readSocketOptions(unmarked).mark, 0);
 }, ['ip', 'iptables']);
+
+privilegedTest('a syscall failing inside the setns window still returns the agent to its own netns', async (t) => {
+  const pair = vethPair(t);
+  const before = ownNetns();
+  const a = openNetns(pair.a.path);
+  t.teardown(() => a.close());
+  await t.throwsAsync(a.listen(18090, { host: '192.0.2.1' }), { message: /bind \(192\.0\.2\.1:18090\) failed: EADDRNOTAVAIL/ });
+  t.is(ownNetns(), before);
+  // A socket Node makes now must be in the agent's netns, not the pod's.
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  t.notRegex(inNs(pair.a.ns, 'ss', ['-Htln', `sport = :${port}`]), new RegExp(`:${port}`));
+}, ['ip', 'ss']);
