@@ -74,6 +74,9 @@ const allowedCall: Step = {
     const r = await call(frontend, cart);
     const lines = [`frontend → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`];
     const ok = r.reply.startsWith(`hello from shop/cart`);
+    if (ok && !r.reply.includes(frontend.ip)) {
+      lines.push('(the app sees a local connection from its own pod\'s agent; who called, and as whom, is in the agent\'s log)');
+    }
     const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, frontend), cart.ip]);
     lines.push(line
       ? `node-b's agent authorized ${line['src.identity']}; its access log says:\n     ${summarize(line)}`
