@@ -77,3 +77,16 @@ test('ADD for a Kubernetes pod with no agent listening fails with code 11 naming
   t.regex(e.msg, /meshnode agent unreachable/);
   t.regex(e.details, /\/nonexistent\/cni\.sock/);
 });
+
+test('STATUS (1.1.0) reports code 50 while no agent answers on the socket', async (t) => {
+  const out = await runPlugin({ CNI_COMMAND: 'STATUS' },
+    JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'meshnode-cni', agentSocket: '/nonexistent/cni.sock', logFile: '/dev/null' }));
+  t.is(out.exitCode, 1);
+  t.like(JSON.parse(out.stdout), { cniVersion: '1.1.0', code: 50 });
+});
+
+test('GC (1.1.0) succeeds with no output: the plugin keeps no per-attachment state', async (t) => {
+  const out = await runPlugin({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' },
+    JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'meshnode-cni', logFile: '/dev/null', 'cni.dev/valid-attachments': [] }));
+  t.deepEqual(out, { exitCode: 0, stdout: '' });
+});
