@@ -36,6 +36,64 @@ function summary(name: string, samples: number[], target?: string): BenchResult[
 
 interface Pod extends CniPod { readonly ip: string; readonly netnsName: string }
 
+function planPods(id: string): Pod[] {
+  return Array.from({ length: ENROLLED + NOT_ENROLLED }, (_, i) => {
+    const netnsName = `mnb${id}-${i}`;
+    return { netnsName, netns: `/var/run/netns/${netnsName}`, containerId: `bench-${netnsName}`, ifname: 'eth0',
+      namespace: i < ENROLLED ? 'shop' : 'legacy', name: `pod-${i}`, uid: `bench-${id}-${i}`, ip: `10.79.${i >> 8}.${(i & 255) + 2}` };
+  });
+}
+
+function meshYaml(pods: readonly Pod[]): string {
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy' } },
+    ...pods.map((p) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace, uid: p.uid },
+      spec: { serviceAccountName: `sa-${p.name}`, nodeName: 'bench' }, status: { podIP: p.ip } })),
+  ].map((d) => stringify(d)).join('---\n');
+}
+
+/** A node netns with the CA and a real agent in it; returns meshnode-cni's config for it. */
+async function startNode(res: Resources, node: string, dir: string, pods: readonly Pod[]): Promise<Record<string, unknown>> {
+  await exec('ip', ['netns', 'add', node]);
+  res.add('delete node netns', () => exec('ip', ['netns', 'del', node]).then(() => undefined));
+  await exec('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
+  writeFileSync(`${dir}/mesh.yaml`, meshYaml(pods));
+  await startCa(res, { netns: node, dir, listen: '127.0.0.1:15012', trustDomain: 'cluster.local' });
+  const spec: AgentSpec = { netns: node, caDir: dir, caAddress: '127.0.0.1:15012', dir, node: 'bench', config: `${dir}/mesh.yaml`, trustDomain: 'cluster.local' };
+  await startAgent(res, spec);
+  mkdirSync(`${dir}/bin`);
+  symlinkSync(CNI_MAIN, `${dir}/bin/meshnode-cni`);
+  return { cniVersion: '1.0.0', name: 'bench', type: 'meshnode-cni', agentSocket: agentSocketOf(spec), logFile: `${dir}/cni.log` };
+}
+
+/** Creates each pod (netns, loopback, bridge) untimed, then times meshnode-cni ADD, VERSION and DEL. */
+async function measure(res: Resources, pods: readonly Pod[], conf: Record<string, unknown>, opts: ChainOptions): Promise<BenchResult[]> {
+  const bridge = (p: Pod) => ({ cniVersion: '1.0.0', name: 'bench', type: 'bridge', bridge: 'mnbr0', isGateway: true,
+    ipam: { type: 'static', addresses: [{ address: `${p.ip}/16` }] } });
+  const [enrolled, passThrough, del, version]: number[][] = [[], [], [], []];
+  for (const p of pods) {
+    await exec('ip', ['netns', 'add', p.netnsName]);
+    res.add(`delete ${p.netnsName}`, () => exec('ip', ['netns', 'del', p.netnsName]).then(() => undefined));
+    await loopbackUp(p, opts);
+    const b = await execPlugin('bridge', podEnv('ADD', p, opts), bridge(p), opts);
+    if (b.code !== 0) throw new Error(`bridge ADD failed: ${b.stdout}`);
+    const add = await execPlugin('meshnode-cni', podEnv('ADD', p, opts), { ...conf, prevResult: JSON.parse(b.stdout) }, opts);
+    if (add.code !== 0) throw new Error(`meshnode-cni ADD failed: ${add.stdout}`);
+    (p.namespace === 'shop' ? enrolled : passThrough).push(add.durationMs);
+    version.push((await execPlugin('meshnode-cni', { CNI_COMMAND: 'VERSION', PATH: process.env.PATH }, { cniVersion: '1.0.0' }, opts)).durationMs);
+  }
+  for (const p of pods.filter((x) => x.namespace === 'shop')) {
+    del.push((await execPlugin('meshnode-cni', podEnv('DEL', p, opts), conf, opts)).durationMs);
+  }
+  return [
+    ...summary('CNI ADD, enrolled pod (rules + agent registration)', enrolled, 'p50 ≤ 150 ms'),
+    ...summary('CNI ADD, pod outside the mesh (pass-through)', passThrough),
+    ...summary('CNI DEL, enrolled pod', del),
+    ...summary('meshnode-cni process start-up (VERSION)', version),
+  ];
+}
+
 export async function run(): Promise<BenchResult[]> {
   if (process.getuid?.() !== 0) return [{ name: 'CNI ADD latency', value: 0, unit: 'ms', note: 'skipped: needs root (network namespaces)' }];
   process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
@@ -45,51 +103,9 @@ export async function run(): Promise<BenchResult[]> {
   const res = new Resources();
   res.add('remove dir', async () => rmSync(dir, { recursive: true, force: true }));
   try {
-    await exec('ip', ['netns', 'add', node]);
-    res.add('delete node netns', () => exec('ip', ['netns', 'del', node]).then(() => undefined));
-    await exec('ip', ['-n', node, 'link', 'set', 'lo', 'up']);
-    const pods: Pod[] = [];
-    for (let i = 0; i < ENROLLED + NOT_ENROLLED; i++) {
-      const netnsName = `mnb${id}-${i}`;
-      pods.push({ netnsName, netns: `/var/run/netns/${netnsName}`, containerId: `bench-${netnsName}`, ifname: 'eth0',
-        namespace: i < ENROLLED ? 'shop' : 'legacy', name: `pod-${i}`, uid: `bench-${id}-${i}`, ip: `10.79.${i >> 8}.${(i & 255) + 2}` });
-    }
-    writeFileSync(`${dir}/mesh.yaml`, [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy' } },
-      ...pods.map((p) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace, uid: p.uid },
-        spec: { serviceAccountName: `sa-${p.name}`, nodeName: 'bench' }, status: { podIP: p.ip } })),
-    ].map((d) => stringify(d)).join('---\n'));
-    await startCa(res, { netns: node, dir, listen: '127.0.0.1:15012', trustDomain: 'cluster.local' });
-    const spec: AgentSpec = { netns: node, caDir: dir, caAddress: '127.0.0.1:15012', dir, node: 'bench', config: `${dir}/mesh.yaml`, trustDomain: 'cluster.local' };
-    await startAgent(res, spec);
-    mkdirSync(`${dir}/bin`);
-    symlinkSync(CNI_MAIN, `${dir}/bin/meshnode-cni`);
-    const opts: ChainOptions = { cniPath: ['/usr/lib/cni', `${dir}/bin`], runIn: node };
-    const conf = { cniVersion: '1.0.0', name: 'bench', type: 'meshnode-cni', agentSocket: agentSocketOf(spec), logFile: `${dir}/cni.log` };
-    const bridge = (p: Pod) => ({ cniVersion: '1.0.0', name: 'bench', type: 'bridge', bridge: 'mnbr0', isGateway: true,
-      ipam: { type: 'static', addresses: [{ address: `${p.ip}/16` }] } });
-    const [enrolled, passThrough, del, version]: number[][] = [[], [], [], []];
-    for (const p of pods) {
-      await exec('ip', ['netns', 'add', p.netnsName]);
-      res.add(`delete ${p.netnsName}`, () => exec('ip', ['netns', 'del', p.netnsName]).then(() => undefined));
-      await loopbackUp(p, opts);
-      const b = await execPlugin('bridge', podEnv('ADD', p, opts), bridge(p), opts);
-      if (b.code !== 0) throw new Error(`bridge ADD failed: ${b.stdout}`);
-      const add = await execPlugin('meshnode-cni', podEnv('ADD', p, opts), { ...conf, prevResult: JSON.parse(b.stdout) }, opts);
-      if (add.code !== 0) throw new Error(`meshnode-cni ADD failed: ${add.stdout}`);
-      (p.namespace === 'shop' ? enrolled : passThrough).push(add.durationMs);
-      version.push((await execPlugin('meshnode-cni', { CNI_COMMAND: 'VERSION', PATH: process.env.PATH }, { cniVersion: '1.0.0' }, opts)).durationMs);
-    }
-    for (const p of pods.filter((x) => x.namespace === 'shop')) {
-      del.push((await execPlugin('meshnode-cni', podEnv('DEL', p, opts), conf, opts)).durationMs);
-    }
-    return [
-      ...summary('CNI ADD, enrolled pod (rules + agent registration)', enrolled, 'p50 ≤ 150 ms'),
-      ...summary('CNI ADD, pod outside the mesh (pass-through)', passThrough),
-      ...summary('CNI DEL, enrolled pod', del),
-      ...summary('meshnode-cni process start-up (VERSION)', version),
-    ];
+    const pods = planPods(id);
+    const conf = await startNode(res, node, dir, pods);
+    return await measure(res, pods, conf, { cniPath: ['/usr/lib/cni', `${dir}/bin`], runIn: node });
   } finally {
     await res.releaseAll(() => undefined);
   }
