@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type { ExecResult } from './exec.js';
 import { parseIptablesSave } from './saved-rules.js';
 
@@ -28,7 +29,11 @@ function run(cmd: string, args: readonly string[], input = ''): Promise<ExecResu
   });
 }
 
-const comment = (uid: string) => `meshnode pod ${uid}`;
+/** iptables keeps at most 255 characters of a comment; longer UIDs are tagged by their hash. */
+function comment(uid: string): string {
+  const plain = `meshnode pod ${uid}`;
+  return plain.length <= 200 ? plain : `meshnode pod sha256:${createHash('sha256').update(uid).digest('hex')}`;
+}
 
 /** The per-pod rule exactly as iptables-save prints it. */
 export function probeSnatRule(ip: string, uid: string, probeAddress: string): string {

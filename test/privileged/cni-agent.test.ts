@@ -119,6 +119,25 @@ privilegedTest('ADD with a hung agent fails within agentTimeoutSeconds with code
   t.deepEqual(hostProbeRules(node.name), []);
 }, TOOLS);
 
+privilegedTest('ADD whose registration the agent refuses fails with code 101 and removes the rules it had installed', async (t) => {
+  const node = createCniNode(t);
+  const web = node.plan('web', 'shop');
+  const mesh = await startTestMesh(t, node, [web]);
+  await node.create(web);
+  // The agent accepts UIDs up to 256 characters: this one passes the enrolment query (by
+  // namespace/name) and the rules step, then the registration is refused.
+  const pod = { ...web, uid: 'u'.repeat(300) };
+  const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], cniVersion: '1.0.0', name: 'mntest',
+    prevResult: { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }] } };
+  const run = await execPlugin('meshnode-cni', podEnv('ADD', pod, node.opts), conf, node.opts);
+  t.is(run.code, 1);
+  t.like(JSON.parse(run.stdout), { code: 101 });
+  t.regex(JSON.parse(run.stdout).msg, /agent refused the pod registration/);
+  t.deepEqual(ours(iptablesSave(web.netns)), []);
+  t.is(sh('nsenter', [`--net=${web.netns}`, 'ip', 'rule', 'show', 'pref', '32764']).trim(), '');
+  t.deepEqual(hostProbeRules(node.name), []);
+}, TOOLS);
+
 privilegedTest('ADD into a path that is not a network namespace fails with code 100 and leaves nothing', async (t) => {
   const node = createCniNode(t);
   const web = node.plan('web', 'shop');

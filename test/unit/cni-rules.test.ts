@@ -1,6 +1,7 @@
 import test from 'ava';
 import { renderInpodRules, restoreText } from '../../cni/redirect/rules.js';
 import { parseIptablesSave, chainRules } from '../../cni/redirect/saved-rules.js';
+import { probeSnatRule } from '../../cni/redirect/host-probe.js';
 
 test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {
   const r = renderInpodRules({ ipv6: false });
@@ -69,4 +70,13 @@ test('iptables-save output is read into chains and ordered rules per table', (t)
   t.true(saved.get('nat')!.chains.has('ISTIO_PRERT'));
   t.deepEqual(chainRules(saved.get('nat'), 'ISTIO_PRERT'), ['-A ISTIO_PRERT -s 1.2.3.4/32 -j ACCEPT', '-A ISTIO_PRERT -j RETURN']);
   t.deepEqual(chainRules(saved.get('mangle'), 'ISTIO_PRERT'), []);
+});
+
+test('the host probe SNAT rule is tagged with the pod UID, hashed when iptables could not keep it whole', (t) => {
+  t.is(probeSnatRule('10.1.0.5', 'abc-123', '169.254.7.127'),
+    '-A MESHNODE_POSTRT -d 10.1.0.5/32 -p tcp -m owner --socket-exists -m comment --comment "meshnode pod abc-123" -j SNAT --to-source 169.254.7.127');
+  t.regex(probeSnatRule('fd00::5', 'x', 'fd16::1'), /-d fd00::5\/128 .* --to-source fd16::1$/);
+  const long = probeSnatRule('10.1.0.5', 'u'.repeat(300), '169.254.7.127');
+  t.regex(long, /--comment "meshnode pod sha256:[0-9a-f]{64}"/);
+  t.not(long, probeSnatRule('10.1.0.5', 'u'.repeat(301), '169.254.7.127'));
 });
