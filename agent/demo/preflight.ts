@@ -2,12 +2,14 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** What the demo needs on the machine, and the Debian package that provides it. */
-const REQUIREMENTS: { what: string; paths: string[]; pkg: string }[] = [
-  { what: 'ip', paths: ['ip'], pkg: 'iproute2' },
-  { what: 'nsenter', paths: ['nsenter'], pkg: 'util-linux' },
-  { what: 'iptables-restore', paths: ['iptables-restore', 'iptables-save'], pkg: 'iptables' },
-  { what: 'CNI plugins bridge, static, loopback', paths: ['/usr/lib/cni/bridge', '/usr/lib/cni/static', '/usr/lib/cni/loopback'], pkg: 'containernetworking-plugins' },
-];
+function requirements(cniDir: string): { what: string; paths: string[]; pkg: string }[] {
+  return [
+    { what: 'ip', paths: ['ip'], pkg: 'iproute2' },
+    { what: 'nsenter', paths: ['nsenter'], pkg: 'util-linux' },
+    { what: 'iptables-restore', paths: ['iptables-restore', 'iptables-save'], pkg: 'iptables' },
+    { what: 'CNI plugins bridge, static, loopback', paths: ['bridge', 'static', 'loopback'].map((p) => `${cniDir}/${p}`), pkg: 'containernetworking-plugins' },
+  ];
+}
 
 const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
@@ -24,12 +26,12 @@ function executable(path: string): boolean {
 }
 
 /** Problems that stop the demo before it touches anything, each with the fix; [] when ready. */
-export function preflight(): string[] {
+export function preflight(cniDir = '/usr/lib/cni', isRoot = process.getuid?.() === 0): string[] {
   const problems: string[] = [];
-  if (process.getuid?.() !== 0) {
+  if (!isRoot) {
     problems.push('meshnode demo creates network namespaces and iptables rules, so it must run as root: sudo meshnode demo');
   }
-  const missing = REQUIREMENTS.filter((r) => !r.paths.every(executable));
+  const missing = requirements(cniDir).filter((r) => !r.paths.every(executable));
   for (const r of missing) problems.push(`${r.what} not found: install the Debian package ${r.pkg}`);
   if (missing.length > 0) {
     problems.push(`for example: sudo apt-get install -y ${missing.map((r) => r.pkg).join(' ')}`);
