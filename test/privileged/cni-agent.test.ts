@@ -187,3 +187,23 @@ privilegedTest('an application in pod A reaches pod B only through HBONE, and st
   const after = JSON.parse(await mesh.app(a.netnsName, ['call', `${b.ip}:8080`]));
   t.true(after.reply.startsWith('hello from shop/server'), JSON.stringify(after));
 }, TOOLS);
+
+privilegedTest('a dual-stack pod gets ip6tables rules, IPv6 policy routing and an IPv6 probe SNAT rule, and DEL removes them', async (t) => {
+  const node = createCniNode(t);
+  const web = node.plan('web', 'shop');
+  const mesh = await startTestMesh(t, node, [web]);
+  await node.create(web);
+  const prevResult = { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }, { address: 'fd00:77::10/64' }] };
+  const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], cniVersion: '1.0.0', name: 'mntest', prevResult };
+  const add = await execPlugin('meshnode-cni', podEnv('ADD', web, node.opts), conf, node.opts);
+  t.is(add.code, 0, add.stdout);
+  t.true(iptablesSave(web.netns, 6).includes('-A ISTIO_PRERT ! -d ::1/128 -p tcp -m tcp ! --dport 15008 -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15006'));
+  t.deepEqual(await checkInpodRules(web.netns, { ipv6: true }), []);
+  const v6Host = () => sh('ip', ['netns', 'exec', node.name, 'ip6tables-save', '-t', 'nat']).split('\n').filter((l) => l.startsWith('-A MESHNODE_POSTRT'));
+  t.deepEqual(v6Host(), [`-A MESHNODE_POSTRT -d fd00:77::10/128 -p tcp -m owner --socket-exists -m comment --comment "meshnode pod ${web.uid}" -j SNAT --to-source fd16:9254:7127:1337:ffff:ffff:ffff:ffff`]);
+  t.is((await execPlugin('meshnode-cni', podEnv('CHECK', web, node.opts), conf, node.opts)).code, 0);
+  t.is((await execPlugin('meshnode-cni', podEnv('DEL', web, node.opts), conf, node.opts)).code, 0);
+  t.deepEqual(ours(iptablesSave(web.netns, 6)), []);
+  t.deepEqual(v6Host(), []);
+  t.is(sh('nsenter', [`--net=${web.netns}`, 'ip', '-6', 'rule', 'show', 'pref', '32764']).trim(), '');
+}, TOOLS);
