@@ -56,16 +56,17 @@ export function namedBits(bits: number[]): Buffer {
 
 const oidCache = new Map<string, Buffer>();
 
+function base128(value: number): number[] {
+  const out: number[] = [value & 0x7f];
+  for (let n = Math.floor(value / 128); n > 0; n = Math.floor(n / 128)) out.unshift(0x80 | (n & 0x7f));
+  return out;
+}
+
 export function oid(dotted: string): Buffer {
   const cached = oidCache.get(dotted);
   if (cached) return cached;
   const arcs = dotted.split('.').map(Number);
-  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const chunk: number[] = [arc & 0x7f];
-    for (let n = Math.floor(arc / 128); n > 0; n = Math.floor(n / 128)) chunk.unshift(0x80 | (n & 0x7f));
-    out.push(...chunk);
-  }
+  const out = [arcs[0]! * 40 + arcs[1]!, ...arcs.slice(2)].flatMap(base128);
   const encoded = tlv(0x06, Buffer.from(out));
   oidCache.set(dotted, encoded);
   return encoded;
@@ -131,16 +132,19 @@ export function expect(node: DerNode | undefined, tag: number, what: string): De
 }
 
 export function decodeOid(node: DerNode): string {
-  if (node.tag !== 0x06 || node.value.length === 0) throw new DerError('expected an object identifier');
-  const v = node.value;
-  const arcs = [Math.floor(v[0]! / 40) > 2 ? 2 : Math.floor(v[0]! / 40), v[0]! - 40 * Math.min(2, Math.floor(v[0]! / 40))];
+  if (node.tag !== 0x06 || node.value.length === 0 || node.value[node.value.length - 1]! & 0x80) {
+    throw new DerError('expected an object identifier');
+  }
+  const subids: number[] = [];
   let acc = 0;
-  for (let i = 1; i < v.length; i++) {
-    acc = acc * 128 + (v[i]! & 0x7f);
-    if (!(v[i]! & 0x80)) {
-      arcs.push(acc);
+  for (const byte of node.value) {
+    acc = acc * 128 + (byte & 0x7f);
+    if (!(byte & 0x80)) {
+      subids.push(acc);
       acc = 0;
     }
   }
-  return arcs.join('.');
+  const first = subids[0]!;
+  const top = first < 40 ? 0 : first < 80 ? 1 : 2;
+  return [top, first - 40 * top, ...subids.slice(1)].join('.');
 }
