@@ -66,12 +66,16 @@ function derive(snapshot: MeshSnapshot): MeshState {
   return { index: new MeshIndex(snapshot), policies: compilePolicies(snapshot) };
 }
 
-/** Identities this node needs: workloads the config places on it plus CNI-registered pods. */
+/**
+ * Identities this node needs: enrolled workloads the config places on it plus CNI-registered pods.
+ * A workload outside the mesh never sends through the agent, so it gets no certificate.
+ */
 function wantedIdentities(state: MeshState, node: string, registry: PodRegistry | undefined): Set<SpiffeId> {
-  const ids = new Set<SpiffeId>(state.index.workloadsOnNode(node).map((w) => state.index.identityOf(w)));
+  const local = state.index.workloadsOnNode(node).filter((w) => w.protocol === 'HBONE');
+  const ids = new Set<SpiffeId>(local.map((w) => state.index.identityOf(w)));
   for (const pod of registry?.list() ?? []) {
-    const w = state.index.podEnrollment(pod.namespace, pod.name).workload;
-    if (w) ids.add(state.index.identityOf(w));
+    const { enrolled, workload } = state.index.podEnrollment(pod.namespace, pod.name);
+    if (enrolled && workload) ids.add(state.index.identityOf(workload));
   }
   return ids;
 }
