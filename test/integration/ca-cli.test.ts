@@ -1,0 +1,42 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { meshnodeBin } from '../helpers/paths.js';
+import { openssl, removeDir, startCa, tempDir } from './ca-support.js';
+
+test('meshnode ca without --dir is a usage error', (t) => {
+  const res = spawnSync(process.execPath, [meshnodeBin, 'ca'], { encoding: 'utf8' });
+  t.is(res.status, 2);
+  t.regex(res.stderr, /missing required flag --dir/);
+  t.regex(res.stderr, /usage: meshnode ca --dir DIR/);
+});
+
+const badFlags: [string[], RegExp][] = [
+  [['--max-ttl', 'forever'], /--max-ttl/],
+  [['--default-ttl', '100d'], /--default-ttl must not exceed --max-ttl/],
+  [['--listen', 'nowhere'], /--listen/],
+  [['--trust-domain', 'Bad Domain'], /--trust-domain/],
+];
+
+for (const [flags, error] of badFlags) {
+  test(`meshnode ca ${flags.join(' ')} is a usage error`, (t) => {
+    const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', '/nonexistent/never-created', ...flags], { encoding: 'utf8' });
+    t.is(res.status, 2);
+    t.regex(res.stderr, error);
+  });
+}
+
+test('the serving certificate is issued by the CA for --hostname names and the listen address', async (t) => {
+  const work = tempDir('mn-ca-cli-');
+  t.teardown(() => removeDir(work));
+  const ca = await startCa(join(work, 'ca'), ['--hostname', 'ca.mesh.test', '--hostname', '10.9.8.7']);
+  t.teardown(() => ca.stop());
+  const shown = openssl(['s_client', '-connect', `127.0.0.1:${ca.port}`, '-CAfile', join(work, 'ca', 'root-cert.pem'), '-verify_return_error', '-verify_ip', '127.0.0.1'], '');
+  t.regex(shown, /Verify return code: 0 \(ok\)/);
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(shown)?.[0];
+  if (!pem) return t.fail('s_client showed no server certificate');
+  const text = openssl(['x509', '-noout', '-ext', 'subjectAltName'], pem);
+  t.regex(text, /DNS:ca\.mesh\.test/);
+  t.regex(text, /IP Address:10\.9\.8\.7/);
+  t.regex(text, /IP Address:127\.0\.0\.1/);
+});
