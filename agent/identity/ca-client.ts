@@ -1,5 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
 import { IdentityError } from './errors.js';
@@ -17,6 +19,8 @@ export interface CaClientOptions {
 
 type Unary = (req: IstioCertificateRequest, md: grpc.Metadata, opts: grpc.CallOptions,
   cb: (err: grpc.ServiceError | null, res?: IstioCertificateResponse) => void) => grpc.ClientUnaryCall;
+
+const IP_SNI_PLACEHOLDER = 'ca.invalid';
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 30_000,
@@ -63,7 +67,13 @@ export class CaClient {
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const rootPem = Buffer.from(certs.map((c) => c.toString()).join('\n'));
     const { Client } = caApi();
-    const client = new Client(target, grpc.credentials.createSsl(rootPem), CHANNEL_OPTIONS);
+    const client = isIP(host) === 0
+      ? new Client(target, grpc.credentials.createSsl(rootPem), CHANNEL_OPTIONS)
+      : new Client(target, grpc.credentials.createSsl(rootPem, null, null, {
+        // grpc-js would send the IP as TLS SNI, which RFC 6066 forbids (Node warns); send a
+        // placeholder name instead and still verify the certificate against the IP address.
+        checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+      }), { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': IP_SNI_PLACEHOLDER });
     this.client = client;
     return client;
   }

@@ -226,3 +226,19 @@ test('a response that chains to a root outside the trust bundle is rejected', as
   t.is(m.current(CART), undefined);
   t.true(new X509Certificate(m.trustBundle()[0]!).subject.includes('cluster.local'));
 });
+
+test('a CA whose serving certificate does not name the address dialled is not trusted', async (t) => {
+  const work = setup(t, 'mn-cm-name-');
+  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
+  t.teardown(() => ca.stop());
+  // Listening on 127.0.0.1 without --hostname: the serving certificate names only that IP.
+  const m = manager(t, work, ca.port, { caAddress: { host: 'localhost', port: ca.port } });
+  m.setIdentities([CART]);
+  const s = await eventually(() => {
+    const st = m.status()[0]!;
+    if (!st.lastError) throw new Error('no error yet');
+    return st;
+  }, 5_000);
+  t.regex(s.lastError!, /^ca_unavailable: .*(altnames|ERR_TLS_CERT_ALTNAME_INVALID)/);
+  t.is(m.current(CART), undefined);
+});
