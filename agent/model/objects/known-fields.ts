@@ -1,3 +1,4 @@
+import { closestField, joinPath } from '../../config/field-reader.js';
 import type { ObjectReader } from './reader.js';
 
 /**
@@ -39,20 +40,7 @@ export const KNOWN = {
 export function warnUnknownFields(r: ObjectReader, record: Record<string, unknown> | undefined, path: string, known: readonly string[]): void {
   for (const key of Object.keys(record ?? {})) {
     if (known.includes(key)) continue;
-    const close = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-    const field = path === '' ? key : `${path}.${key}`;
-    r.warn(field, `unknown field "${key}"${close ? `; did you mean "${close}"?` : ''} (ignored)`);
+    const close = closestField(key, known);
+    r.warn(joinPath(path, key), `unknown field "${key}"${close ? `; did you mean "${close}"?` : ''} (ignored)`);
   }
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }

@@ -1,5 +1,5 @@
-import type { SourceDoc } from '../../config/documents.js';
-import type { DocLocation, Problems } from '../../config/problems.js';
+import { DocReader, describe } from '../../config/field-reader.js';
+import type { DocLocation } from '../../config/problems.js';
 import { canonicalIp } from '../ip.js';
 
 /**
@@ -8,20 +8,9 @@ import { canonicalIp } from '../ip.js';
  * carries many fields the mesh does not use, and they are ignored. A field the mesh does use must
  * have the right type, or it is an error naming its path.
  */
-export class ObjectReader {
-  constructor(readonly doc: SourceDoc, private readonly problems: Problems) {}
-
-  /** `linePath` locates the line when `path` has keys YAML paths cannot express (dotted labels). */
-  error(path: string, message: string, linePath = path): void {
-    this.problems.error({ ...this.doc.location, line: this.lineNear(linePath) }, path, message);
-  }
-
-  warn(path: string, message: string, linePath = path): void {
-    this.problems.warn({ ...this.doc.location, line: this.lineNear(linePath) }, path, message);
-  }
-
+export class ObjectReader extends DocReader {
   /** The line of `path`, or of its closest parent that exists (a missing field's object). */
-  lineNear(path: string): number {
+  protected override lineFor(path: string): number {
     const docLine = this.doc.location.line;
     for (let p = path; ; ) {
       const line = this.doc.lineOf(p);
@@ -39,25 +28,6 @@ export class ObjectReader {
       return undefined;
     }
     return value as Record<string, unknown>;
-  }
-
-  /** An optional list; absent and null read as []. */
-  list(value: unknown, path: string): unknown[] {
-    if (value === undefined || value === null) return [];
-    if (!Array.isArray(value)) {
-      this.error(path, `must be a list, got ${describe(value)}`);
-      return [];
-    }
-    return value;
-  }
-
-  string(value: unknown, path: string): string | undefined {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'string') {
-      this.error(path, `must be a string, got ${describe(value)}`);
-      return undefined;
-    }
-    return value;
   }
 
   boolean(value: unknown, path: string): boolean | undefined {
@@ -108,13 +78,6 @@ export class ObjectReader {
     if (ip === undefined || text.includes('%')) this.error(path, `"${text}" is not an IP address`);
     return text.includes('%') ? undefined : ip;
   }
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'an object';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 /** `file:line (document N)`, to name a second place in a problem message. */

@@ -1,8 +1,9 @@
+import { describe } from '../../config/field-reader.js';
 import type { ServicePort } from '../types.js';
 import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';
 import type { ParsedService } from './parsed.js';
-import { describe, type ObjectReader } from './reader.js';
+import type { ObjectReader } from './reader.js';
 
 /** v1 Service: cluster IPs, ports (targetPort by number or container port name) and selector. */
 export function parseService(r: ObjectReader): ParsedService | undefined {

@@ -24,9 +24,9 @@ export function readObjectMeta(r: FieldReader): ObjectMeta | undefined {
   const body = r.object(r.doc.body, '', TOP_LEVEL);
   const meta = body && r.object(body.metadata ?? {}, 'metadata', OBJECT_META);
   if (!body || !meta) return undefined;
-  const name = r.optionalString(meta.name, 'metadata.name');
+  const name = r.string(meta.name, 'metadata.name');
   if (!name) r.error('metadata.name', 'is required');
-  const namespace = r.optionalString(meta.namespace, 'metadata.namespace') || 'default';
+  const namespace = r.string(meta.namespace, 'metadata.namespace') || 'default';
   const annotations = r.stringMap(meta.annotations, 'metadata.annotations') ?? {};
   r.stringMap(meta.labels, 'metadata.labels');
   const creationTimestamp = readTimestamp(r, meta.creationTimestamp);

@@ -1,5 +1,6 @@
+import { describe } from '../../config/field-reader.js';
 import { parseCidr } from '../ip.js';
-import { describe, type FieldReader } from './fields.js';
+import type { FieldReader } from './fields.js';
 import { parseGoBool, type ObjectMeta } from './metadata.js';
 import type {
   AuthorizationAction, ParsedAuthorizationPolicy, ParsedCondition, ParsedOperation, ParsedRule, ParsedSource,
@@ -53,7 +54,7 @@ function readTargetRefs(r: FieldReader, spec: Record<string, unknown>): boolean 
   for (const [ref, path] of refs) {
     const o = r.object(ref, path, TARGET_REF);
     if (!o) continue;
-    for (const key of TARGET_REF) r.optionalString(o[key], `${path}.${key}`);
+    for (const key of TARGET_REF) r.string(o[key], `${path}.${key}`);
     if (!o.kind || !o.name) r.error(path, 'kind and name are required');
   }
   return refs.length > 0;
@@ -72,7 +73,7 @@ function readProvider(r: FieldReader, value: unknown, action: AuthorizationActio
     return undefined;
   }
   const provider = r.object(value, 'spec.provider', ['name']);
-  const name = provider && r.optionalString(provider.name, 'spec.provider.name');
+  const name = provider && r.string(provider.name, 'spec.provider.name');
   if (provider && !name) r.error('spec.provider.name', 'is required');
   if (action !== 'CUSTOM') r.error('spec.provider', 'is only allowed with action CUSTOM');
   return name;
@@ -154,7 +155,7 @@ function readTo(r: FieldReader, value: unknown, path: string): ParsedOperation |
 function readCondition(r: FieldReader, value: unknown, path: string): ParsedCondition | undefined {
   const cond = r.object(value, path, ['key', 'values', 'notValues']);
   if (!cond) return undefined;
-  const key = r.optionalString(cond.key, `${path}.key`);
+  const key = r.string(cond.key, `${path}.key`);
   const scalar = (v: unknown) => (typeof v === 'number' ? String(v) : v);
   const values = r.strings(r.list(cond.values, `${path}.values`).map(scalar), `${path}.values`);
   const notValues = r.strings(r.list(cond.notValues, `${path}.notValues`).map(scalar), `${path}.notValues`);

@@ -1,4 +1,5 @@
-import { describe, type FieldReader } from './fields.js';
+import { describe } from '../../config/field-reader.js';
+import type { FieldReader } from './fields.js';
 import type { ObjectMeta } from './metadata.js';
 import { parsePortValue, readSelector } from './parse-authorization-policy.js';
 import type { MtlsMode, ParsedPeerAuthentication } from './types.js';
