@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import type { ConnectionAttributes } from '../authz/index.js';
 
 /**
@@ -10,6 +11,8 @@ export interface TrackedConnection {
   readonly direction: 'inbound' | 'outbound';
   /** Inbound only: what authorization saw when the connection was admitted. */
   readonly attributes?: ConnectionAttributes;
+  /** The TCP sockets the agent holds for it (diagnostics: socket options, marks). */
+  readonly sockets: readonly net.Socket[];
   /** Resets both ends; `reason` goes to the access log. */
   close(reason: string): void;
 }
@@ -30,6 +33,11 @@ export class ConnectionManager {
       current?.delete(conn);
       if (current?.size === 0) this.byPod.delete(conn.podUid);
     };
+  }
+
+  /** Live connections of a pod. */
+  of(podUid: string): TrackedConnection[] {
+    return [...(this.byPod.get(podUid) ?? [])];
   }
 
   /** Inbound connections of a pod with their admission attributes. */

@@ -10,7 +10,7 @@ import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
 import { PROXY_PORTS } from './destination.js';
-import { relay, resetEnd } from './relay.js';
+import { relay, resetEnd, socketsOf } from './relay.js';
 
 /**
  * Inbound traffic of a pod: HBONE streams (15008, peer identity from mTLS) and redirected
@@ -108,7 +108,7 @@ async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream
   attributes: ConnectionAttributes, trace: ConnectionTrace): Promise<void> {
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'inbound', attributes,
+    podUid: ctx.pod.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream),
     close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },
   });
   trace.opened();

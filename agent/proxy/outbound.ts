@@ -13,7 +13,7 @@ import { secureContextFor } from '../tunnel/tls-config.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
-import { relay, resetEnd } from './relay.js';
+import { relay, resetEnd, socketsOf } from './relay.js';
 
 /**
  * Outbound capture (15001): connections the pod's applications make, redirected here by the
@@ -120,7 +120,7 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   }
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'outbound',
+    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });
   trace.opened();
@@ -128,3 +128,4 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   untrack();
   trace.finish({ downToUp: result.aToB, upToDown: result.bToA, error: closedBy ?? result.error?.message });
 }
+

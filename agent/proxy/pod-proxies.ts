@@ -93,11 +93,12 @@ export class PodProxies {
     await this.opening.get(uid)?.catch(() => undefined);
     const proxy = this.proxies.get(uid);
     this.proxies.delete(uid);
+    // Connections first, so their resets go out before the HBONE sessions are torn down.
+    this.connections.closePod(uid, 'pod removed');
     if (proxy) {
       proxy.hbone.close();
       for (const l of proxy.listeners) l.close();
     }
-    this.connections.closePod(uid, 'pod removed');
   }
 
   /** Re-authorizes every open inbound connection and closes those the current policy denies. */

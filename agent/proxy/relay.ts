@@ -28,13 +28,34 @@ function isStream(end: End): end is http2.Http2Stream {
 export function resetEnd(end: End): void {
   if (end.destroyed) return;
   if (isStream(end)) {
-    end.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    // destroy(err), unlike close(code), sends RST_STREAM at once instead of END_STREAM first.
+    end.destroy(new Error('connection reset'));
   } else {
     end.resetAndDestroy();
   }
 }
 
+/** The TCP sockets under the ends (an HBONE stream's is its session's TLS socket). */
+export function socketsOf(...ends: End[]): net.Socket[] {
+  const out: net.Socket[] = [];
+  for (const end of ends) {
+    const sock = isStream(end) ? (end.session?.socket as net.Socket | undefined) : end;
+    if (sock) out.push(sock);
+  }
+  return out;
+}
+
 const EOF_CODES: ReadonlySet<number> = new Set([http2.constants.NGHTTP2_NO_ERROR, http2.constants.NGHTTP2_CANCEL]);
+
+/**
+ * Whether a stream's close was a reset rather than a finished exchange: a reset code other than
+ * NO_ERROR/CANCEL, or its session dying (Node then ends the readable side itself, so a received
+ * END_STREAM cannot be told apart from a dead connection by the stream alone).
+ */
+function abrupt(stream: http2.Http2Stream, session: http2.Http2Session | undefined): boolean {
+  if (session === undefined || session.destroyed) return true;
+  return stream.rstCode !== undefined && !EOF_CODES.has(stream.rstCode);
+}
 
 export function relay(a: End, b: End): Promise<RelayResult> {
   for (const end of [a, b]) if (!isStream(end)) end.allowHalfOpen = true;
@@ -46,15 +67,25 @@ export function relay(a: End, b: End): Promise<RelayResult> {
     resetEnd(a);
     resetEnd(b);
   };
+  const sessions = new Map<End, http2.Http2Session | undefined>();
+  for (const end of [a, b]) if (isStream(end)) sessions.set(end, end.session);
   a.on('data', (chunk: Buffer) => { aToB += chunk.length; });
   b.on('data', (chunk: Buffer) => { bToA += chunk.length; });
-  (a as Duplex).pipe(b as Duplex);
-  (b as Duplex).pipe(a as Duplex);
+  // End of input is forwarded by hand: Node also ends a stream's readable side when the stream
+  // is reset or its session dies, and that must become a reset, not a clean FIN.
+  const forwardEnd = (from: End, to: End) => () => {
+    if (isStream(from) && abrupt(from, sessions.get(from))) fail(new Error(`hbone stream reset (code ${from.rstCode ?? 'none'})`));
+    else if (!to.destroyed && !to.writableEnded) to.end();
+  };
+  (a as Duplex).pipe(b as Duplex, { end: false });
+  (b as Duplex).pipe(a as Duplex, { end: false });
+  a.once('end', forwardEnd(a, b));
+  b.once('end', forwardEnd(b, a));
   return new Promise((resolve) => {
     let open = 2;
     const closed = (end: End, other: End) => () => {
-      if (isStream(end) && !error && end.rstCode !== undefined && !EOF_CODES.has(end.rstCode)) {
-        fail(new Error(`hbone stream reset by peer (code ${end.rstCode})`));
+      if (isStream(end) && !error && abrupt(end, sessions.get(end))) {
+        fail(new Error(`hbone stream reset (code ${end.rstCode ?? 'none'})`));
       } else if (!other.destroyed && !other.writableEnded && !error) {
         // The peer is gone: finish what is buffered towards the other end, then close it.
         other.end();

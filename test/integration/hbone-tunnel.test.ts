@@ -28,7 +28,7 @@ test.after.always(() => { ca.dispose(); other.dispose(); });
 
 /** An application server: echoes what it reads, and ends its side when the client ends. */
 async function echoServer(): Promise<net.Server> {
-  const server = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  const server = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return server;
 }
