@@ -12,9 +12,8 @@ import { Signer } from '../../agent/ca/signer.js';
 import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
 import { createCertManager, type CertManager, type CertManagerOptions, type WorkloadCert } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/identity/spiffe-id.js';
-import { createLogger } from '../../agent/telemetry/log.js';
 import { eventually } from '../helpers/eventually.js';
-import { NODE_TOKEN, openssl, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
+import { NODE_TOKEN, openssl, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
 
 const id = (text: string): SpiffeId => asSpiffeId(text)!;
 const CART = id('spiffe://cluster.local/ns/shop/sa/cart');
@@ -26,7 +25,7 @@ function manager(t: { teardown(fn: () => unknown): void }, work: string, port: n
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, NODE_TOKEN + '\n');
   const m = createCertManager({
     node: 'node-1', caAddress: { host: '127.0.0.1', port }, caRootFile: join(work, 'ca', 'root-cert.pem'),
-    tokenFile, clusterId: 'Kubernetes', certTtlMs: 3_600_000, certDir: join(work, 'certs'), ...extra,
+    tokenFile, clusterId: 'Kubernetes', certTtlMs: 3_600_000, certDir: join(work, 'certs'), log: recordingLogger(), ...extra,
   });
   t.teardown(() => m.close());
   return m;
@@ -129,7 +128,8 @@ test('with the CA stopped the manager keeps its certificate, backs off, and reco
   let ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
   t.teardown(() => ca.stop());
   const port = ca.port;
-  const m = manager(t, work, port, { certTtlMs: 8_000 });
+  const records: Record<string, unknown>[] = [];
+  const m = manager(t, work, port, { certTtlMs: 8_000, log: recordingLogger(records) });
   m.setIdentities([CART]);
   const first = await m.fetch(CART, 10_000);
   await ca.stop();
@@ -141,6 +141,9 @@ test('with the CA stopped the manager keeps its certificate, backs off, and reco
   t.regex(failing.lastError!, /^ca_unavailable: /);
   t.is(failing.state, 'available', 'still serving the valid certificate');
   t.is(m.current(CART)?.serial, first.serial);
+  const kept = records.filter((r) => r.msg === 'certificate request failed');
+  t.true(kept.length >= 2 && kept.every((r) => r.keptCertificateUntil === first.notAfter.toISOString()));
+  t.true(kept.every((r) => Date.parse(r.retryAt as string) <= first.notAfter.getTime()), 'retries due no later than the kept certificate expires');
   ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)], `127.0.0.1:${port}`);
   const recovered = await eventually(() => {
     const s = m.status()[0]!;
@@ -169,7 +172,7 @@ test('a token the CA does not know leaves the identity unavailable with the reas
  * identity `issueAs` returns instead of the one requested.
  */
 async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, issueAs: (requested: string) => string): Promise<number> {
-  const signer = new Signer(loadKeyMaterial(caDir, 'cluster.local', createLogger('rogue')), { defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 });
+  const signer = new Signer(loadKeyMaterial(caDir, 'cluster.local', recordingLogger()), { defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 });
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), { ips: ['127.0.0.1'] }, 3_600_000);
   const server = new grpc.Server();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import type { Logger } from '../../agent/telemetry/log.js';
 import { meshnodeBin } from '../helpers/paths.js';
 
 /** Shared by the ca-*.test.ts files: a real `meshnode ca` child process and a raw CA API client. */
@@ -121,4 +122,14 @@ export function opensslCsr(dir: string, name: string, keyAlg: string, uri: strin
   const keyArgs = keyAlg === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', keyAlg];
   const csr = openssl(['req', '-new', ...keyArgs, '-nodes', '-keyout', keyFile, '-subj', '/', '-addext', `subjectAltName=critical,URI:${uri}`]);
   return { csr, keyFile };
+}
+
+/** A Logger that keeps records in memory instead of writing them (in-process components). */
+export function recordingLogger(records: Record<string, unknown>[] = [], component = 'test'): Logger {
+  const emit = (level: string) => (msg: string, fields?: Record<string, unknown>) => { records.push({ level, component, msg, ...fields }); };
+  return {
+    debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'),
+    child: (name) => recordingLogger(records, `${component}.${name}`),
+    enabled: () => true,
+  };
 }
