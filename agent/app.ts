@@ -17,7 +17,7 @@ import { ReadinessServer } from './lifecycle/readiness-server.js';
 import { MeshConfig } from './lifecycle/config-reload.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { drainAll } from './lifecycle/drain.js';
-import type { BoundAddress } from './lifecycle/http-listen.js';
+import type { BoundAddress } from './lifecycle/http-endpoint.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 

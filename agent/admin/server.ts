@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { getLogLevel, setLogLevel, type Logger } from '../telemetry/log.js';
-import { closeHttp, hardenHttp, listenHttp, type BoundAddress } from '../lifecycle/http-listen.js';
+import { HttpEndpoint } from '../lifecycle/http-endpoint.js';
 import { jsonReplacer } from './config-dump.js';
 
 export interface AdminDeps {
@@ -57,11 +56,9 @@ function route(deps: AdminDeps, method: string, url: URL): Reply {
 }
 
 /** The admin API on localhost: plain HTTP/1.1, JSON for data, text for actions. */
-export class AdminServer {
-  private readonly server: http.Server;
-
+export class AdminServer extends HttpEndpoint {
   constructor(deps: AdminDeps) {
-    this.server = hardenHttp(http.createServer((req, res) => {
+    super((req, res) => {
       let reply: Reply;
       try {
         reply = route(deps, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'));
@@ -73,18 +70,6 @@ export class AdminServer {
       res.writeHead(reply.status, { 'content-type': reply.type === 'json' ? 'application/json' : 'text/plain' });
       res.end(body);
       req.resume();
-    }));
-  }
-
-  start(host: string, port: number): Promise<BoundAddress> {
-    return listenHttp(this.server, host, port);
-  }
-
-  close(): Promise<void> {
-    return closeHttp(this.server);
-  }
-
-  destroy(): void {
-    this.server.closeAllConnections();
+    });
   }
 }

@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface BoundAddress {
@@ -6,31 +6,56 @@ export interface BoundAddress {
   readonly port: number;
 }
 
-/** Binds an HTTP server and resolves with the actual address (port 0 becomes the real port). */
-export function listenHttp(server: http.Server, host: string, port: number): Promise<BoundAddress> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const addr = server.address() as AddressInfo;
-      resolve({ host: addr.address, port: addr.port });
+/**
+ * A small HTTP/1.1 server (admin, metrics, readiness) with the life cycle the agent drives:
+ * start on HOST:PORT, close on drain, destroy when the drain deadline passes. Short header
+ * timeouts as in ztunnel, so a slow client cannot hold one open.
+ */
+export class HttpEndpoint {
+  private readonly server: http.Server;
+
+  constructor(handler: http.RequestListener) {
+    this.server = http.createServer(handler);
+    this.server.headersTimeout = 2_000;
+    this.server.requestTimeout = 10_000;
+    this.server.maxHeadersCount = 64;
+  }
+
+  /** Binds and resolves with the actual address (port 0 becomes the real port). */
+  start(host: string, port: number): Promise<BoundAddress> {
+    return new Promise((resolve, reject) => {
+      const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
+      this.server.once('error', fail);
+      this.server.listen(port, host, () => {
+        this.server.off('error', fail);
+        const addr = this.server.address() as AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
     });
-  });
+  }
+
+  /** Stops accepting and waits for open requests; idle keep-alive connections close at once. */
+  close(): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+
+  destroy(): void {
+    this.server.closeAllConnections();
+  }
 }
 
-/** Stops accepting and waits for open requests; idle keep-alive connections close at once. */
-export function closeHttp(server: http.Server): Promise<void> {
-  if (!server.listening) return Promise.resolve();
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
-}
+/** Binding failed; the message names the address, `code` is the system error (EADDRINUSE…). */
+export class ListenError extends Error {
+  readonly code: string | undefined;
 
-/** Small HTTP/1.1 servers (admin, metrics, readiness) follow ztunnel: short header timeouts. */
-export function hardenHttp(server: http.Server): http.Server {
-  server.headersTimeout = 2_000;
-  server.requestTimeout = 10_000;
-  server.maxHeadersCount = 64;
-  return server;
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    super(`cannot listen on ${address}: ${cause.code ?? cause.message}`, { cause });
+    this.name = 'ListenError';
+    this.code = cause.code;
+  }
 }

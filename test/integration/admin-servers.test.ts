@@ -44,6 +44,15 @@ test('a closed readiness server refuses connections, so probes fail', async (t) 
   t.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED');
 });
 
+test('a port already in use rejects start with an error naming the address and EADDRINUSE', async (t) => {
+  const first = new MetricsServer();
+  const { port } = await first.start('127.0.0.1', 0);
+  t.teardown(() => first.close());
+  const second = new ReadinessServer(new Readiness(log));
+  const err = await t.throwsAsync(second.start('127.0.0.1', port), { message: `cannot listen on 127.0.0.1:${port}: EADDRINUSE` });
+  t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
+});
+
 test('metrics are served on /metrics and /stats/prometheus in the Prometheus text format', async (t) => {
   configReloads.inc({ result: 'success' }, 0);
   const server = new MetricsServer();
