@@ -76,7 +76,13 @@ export class TokenTable {
   }
 
   static load(file: string): TokenTable {
-    return TokenTable.parse(readFileSync(file, 'utf8'), file);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new TokenFileError(`cannot read tokens file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return TokenTable.parse(text, file);
   }
 
   get size(): number {

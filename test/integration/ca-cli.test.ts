@@ -1,5 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { meshnodeBin } from '../helpers/paths.js';
 import { openssl, removeDir, startCa, tempDir } from './ca-support.js';
@@ -22,6 +23,23 @@ for (const [flags, error] of badFlags) {
   test(`meshnode ca ${flags.join(' ')} is a usage error`, (t) => {
     const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', '/nonexistent/never-created', ...flags], { encoding: 'utf8' });
     t.is(res.status, 2);
+    t.regex(res.stderr, error);
+  });
+}
+
+const startupErrors: [string, string, RegExp][] = [
+  ['a missing tokens file', '/nonexistent/tokens.yaml', /cannot read tokens file \/nonexistent\/tokens\.yaml: ENOENT/],
+  ['a malformed tokens file', 'SHORT', /entry 1: token must be a string of at least 16 characters/],
+];
+
+for (const [what, file, error] of startupErrors) {
+  test(`${what} stops meshnode ca at startup with the reason`, (t) => {
+    const work = tempDir('mn-ca-tok-');
+    t.teardown(() => removeDir(work));
+    const tokens = file === 'SHORT' ? join(work, 'tokens.yaml') : file;
+    if (file === 'SHORT') writeFileSync(tokens, '- {token: short, identity: "spiffe://td/ns/a/sa/b"}\n');
+    const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', join(work, 'ca'), '--listen', '127.0.0.1:0', '--tokens', tokens], { encoding: 'utf8' });
+    t.is(res.status, 1);
     t.regex(res.stderr, error);
   });
 }
