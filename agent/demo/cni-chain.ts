@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCommand } from '../process/run-command.js';
 
 /**
  * Runs CNI plugins exactly as a container runtime does: each plugin binary is found by `type` in
@@ -72,24 +72,12 @@ export function podEnv(command: string, pod: CniPod, opts: ChainOptions): NodeJS
 }
 
 /** Executes one plugin binary with `env` and `config` on stdin. */
-export function execPlugin(type: string, env: NodeJS.ProcessEnv, config: Record<string, unknown>, opts: ChainOptions): Promise<PluginRun> {
+export async function execPlugin(type: string, env: NodeJS.ProcessEnv, config: Record<string, unknown>, opts: ChainOptions): Promise<PluginRun> {
   const binary = findPlugin(type, opts.cniPath);
   const [cmd, args] = opts.runIn ? ['ip', ['netns', 'exec', opts.runIn, binary]] : [binary, []];
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({
-      plugin: type, code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(),
-      durationMs: performance.now() - started,
-    }));
-    child.stdin.on('error', () => { /* reported through the exit code */ });
-    child.stdin.end(JSON.stringify(config));
-  });
+  const run = await runCommand(cmd, args, { env, input: JSON.stringify(config) });
+  return { plugin: type, ...run, durationMs: performance.now() - started };
 }
 
 function pluginConfig(list: ConfList, plugin: Record<string, unknown>, prevResult: unknown): Record<string, unknown> {

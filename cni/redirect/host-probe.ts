@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { ExecResult } from './exec.js';
+import { run } from './exec.js';
 import { parseIptablesSave } from './saved-rules.js';
 
 /**
@@ -11,23 +10,6 @@ import { parseIptablesSave } from './saved-rules.js';
  * chain — no ipset tool needed on the node, and DEL can find a pod's rules by UID alone.
  */
 export const HOST_CHAIN = 'MESHNODE_POSTRT';
-
-const SEARCH_PATH = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-
-function run(cmd: string, args: readonly string[], input = ''): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, PATH: process.env.PATH ? `${process.env.PATH}:${SEARCH_PATH}` : SEARCH_PATH };
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString().trim() }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
 
 /** iptables keeps at most 255 characters of a comment; longer UIDs are tagged by their hash. */
 function comment(uid: string): string {
