@@ -1,9 +1,8 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { meshnodeBin } from '../helpers/paths.js';
+import { runMeshnode, type CliRun } from '../helpers/meshnode-cli.js';
 
 /** `meshnode authz check` as a user runs it: a real process, a config on disk, exit codes. */
 const MESH = `
@@ -66,15 +65,8 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface Run { code: number; stdout: string; stderr: string }
-
-function check(args: string[], config = 'mesh.yaml'): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [meshnodeBin, 'authz', 'check', '--config', join(dir, config), ...args], (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function check(args: string[], config = 'mesh.yaml'): Promise<CliRun> {
+  return runMeshnode(['authz', 'check', '--config', join(dir, config), ...args]);
 }
 
 const FRONT = ['--from-identity', 'spiffe://cluster.local/ns/front/sa/shopper'];

@@ -1,19 +1,12 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { examplesDir, meshnodeBin } from '../helpers/paths.js';
+import { runMeshnode, type CliRun } from '../helpers/meshnode-cli.js';
+import { examplesDir } from '../helpers/paths.js';
 
-interface Run { code: number; stdout: string; stderr: string }
-
-function validate(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [meshnodeBin, 'config', 'validate', ...args], (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function validate(...args: string[]): Promise<CliRun> {
+  return runMeshnode(['config', 'validate', ...args]);
 }
 
 async function configFile(t: { teardown(fn: () => Promise<void>): void }, text: string): Promise<string> {
