@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { uniqueName } from './privileged.js';
+import { randomBytes, randomInt } from 'node:crypto';
 
 /**
  * A small cluster made of network namespaces, for data-plane tests: "nodes" (each a netns with
@@ -22,8 +21,9 @@ export interface TopoPod {
 export interface TopoNode {
   readonly name: string;
   readonly netns: string;
-  /** The inter-node link's device inside this node's netns (capture here). */
+  /** The inter-node link's device inside this node's netns (capture here), and its address. */
   readonly linkDev: string;
+  readonly linkAddress: string;
 }
 
 export interface TopologySpec {
@@ -73,7 +73,8 @@ export class Topology {
   }
 
   private netns(prefix: string): string {
-    const name = uniqueName(prefix);
+    // Not privileged.ts's uniqueName: the benchmark uses this file too, outside ava.
+    const name = `${prefix}${randomBytes(4).toString('hex')}`;
     sh('ip', ['netns', 'add', name]);
     this.created.push(name);
     inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
@@ -91,7 +92,7 @@ export class Topology {
       inNs(ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
       inNs(ns, 'ip', ['addr', 'add', `${subnet(i + 1)}.1/24`, 'dev', 'br0']);
       inNs(ns, 'ip', ['link', 'set', 'br0', 'up']);
-      this.nodes.set(nodeName, { name: nodeName, netns: ns, linkDev: 'nl0' });
+      this.nodes.set(nodeName, { name: nodeName, netns: ns, linkDev: 'nl0', linkAddress: `${subnet(250)}.${i + 1}` });
       (spec.nodes[nodeName] ?? []).forEach((podName, j) => this.addPod(podName, nodeName, ns, `${subnet(i + 1)}.${j + 2}`, `${subnet(i + 1)}.1`, j));
     });
     if (names.length === 2) this.joinNodes(names[0]!, names[1]!, subnet);

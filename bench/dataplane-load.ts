@@ -1,0 +1,146 @@
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * The load generator and application server of bench/dataplane.ts, run as separate processes
+ * inside pod network namespaces so the proxy under test is measured on its own. Prints one JSON
+ * line with its result.
+ *
+ *   serve <echoPort> <sinkPort>               echo server and byte sink (replies with the count)
+ *   throughput <host> <port> <seconds>        one stream, as fast as possible
+ *   latency <host> <port> <requests>          sequential 1 KB request/response on one connection
+ *   connrate <host> <port> <seconds> <conc>   new connection + 1 KB exchange, `conc` in parallel
+ *   rate <host> <port> <perSecond> <seconds>  paced 1 KB exchanges over 8 connections
+ */
+const MSG = 1024;
+
+function serve(echoPort: number, sinkPort: number): void {
+  const echo = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
+  const sink = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+    let n = 0;
+    s.on('error', () => {});
+    s.on('data', (c: Buffer) => { n += c.length; });
+    s.on('end', () => s.end(String(n)));
+  });
+  let listening = 0;
+  const ready = () => { if (++listening === 2) process.stdout.write('{"listening":true}\n'); };
+  echo.listen(echoPort, '0.0.0.0', ready);
+  sink.listen(sinkPort, '0.0.0.0', ready);
+}
+
+function connect(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, noDelay: true }, () => { s.off('error', reject); resolve(s); });
+    s.once('error', reject);
+  });
+}
+
+async function throughput(host: string, port: number, seconds: number): Promise<object> {
+  const s = await connect(host, port);
+  const block = Buffer.alloc(256 * 1024, 7);
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const reply = new Promise<string>((resolve, reject) => {
+    let text = '';
+    s.on('data', (d: Buffer) => { text += d.toString(); });
+    s.on('end', () => resolve(text));
+    s.on('error', reject);
+  });
+  while (performance.now() < deadline) {
+    if (!s.write(block)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+  const bytes = Number(await reply);
+  return { bytes, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Sends one 1 KB message and waits until 1 KB came back. */
+function roundTrip(s: net.Socket, msg: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const onData = (d: Buffer) => {
+      got += d.length;
+      if (got >= MSG) { s.off('data', onData); s.off('error', reject); resolve(); }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+    s.write(msg);
+  });
+}
+
+async function latency(host: string, port: number, requests: number): Promise<object> {
+  const s = await connect(host, port);
+  const msg = Buffer.alloc(MSG, 1);
+  for (let i = 0; i < 50; i++) await roundTrip(s, msg);
+  const samples: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    const t0 = performance.now();
+    await roundTrip(s, msg);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  s.destroy();
+  samples.sort((a, b) => a - b);
+  const at = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
+  return { p50us: at(0.5), p99us: at(0.99) };
+}
+
+async function connrate(host: string, port: number, seconds: number, concurrency: number): Promise<object> {
+  const msg = Buffer.alloc(MSG, 2);
+  const deadline = performance.now() + seconds * 1000;
+  let done = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      try {
+        const s = await connect(host, port);
+        await roundTrip(s, msg);
+        s.destroy();
+        done++;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { perSecond: done / ((performance.now() - started) / 1000), failed };
+}
+
+async function rate(host: string, port: number, perSecond: number, seconds: number): Promise<object> {
+  const conns = await Promise.all(Array.from({ length: 8 }, () => connect(host, port)));
+  const msg = Buffer.alloc(MSG, 3);
+  const started = performance.now();
+  const interval = (1000 * conns.length) / perSecond;
+  let done = 0;
+  await Promise.all(conns.map(async (s, i) => {
+    let next = started + (i * interval) / conns.length;
+    while (next < started + seconds * 1000) {
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await roundTrip(s, msg);
+      done++;
+      next += interval;
+    }
+    s.destroy();
+  }));
+  return { achieved: done / ((performance.now() - started) / 1000) };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [mode, ...rest] = argv;
+  const n = (i: number) => Number(rest[i]);
+  if (mode === 'serve') { serve(n(0), n(1)); return; }
+  const host = rest[0] ?? '';
+  let result: object;
+  if (mode === 'throughput') result = await throughput(host, n(1), n(2));
+  else if (mode === 'latency') result = await latency(host, n(1), n(2));
+  else if (mode === 'connrate') result = await connrate(host, n(1), n(2), n(3));
+  else if (mode === 'rate') result = await rate(host, n(1), n(2), n(3));
+  else throw new Error(`unknown mode ${String(mode)}`);
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exitCode = 1;
+});

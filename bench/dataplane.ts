@@ -1,0 +1,198 @@
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
+import { Resources, exec, startDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
+import { applyInpodRules } from '../cni/redirect/apply.js';
+import { TestCa } from '../test/helpers/test-ca.js';
+import { Topology, type TopoPod } from '../test/helpers/topology.js';
+import type { BenchResult } from './result.js';
+
+/**
+ * Data plane, side by side on the same two-node namespace topology (pod a on node n1, pod b on
+ * n2, one veth link between the nodes): direct TCP, an stunnel mTLS pair (TLS 1.3, AES-GCM,
+ * client certificates, one stunnel per pod), and meshnode (a real `meshnode agent` per node, its
+ * CA, the in-pod redirection rules, HBONE between the nodes). Load and application run as their
+ * own processes in the pods (bench/dataplane-load.ts). Bounded to about a minute of load.
+ */
+const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
+const ECHO = 7000;
+const SINK = 7002;
+const SECONDS = 3;
+const LATENCY_REQUESTS = 2000;
+const RATE = 1000;
+
+interface PathResult {
+  mbps: number; p50: number; p99: number; connPerSec: number;
+  cpuPer1k?: number; rssIdleMb?: number; rssLoadMb?: number;
+}
+
+function load(pod: TopoPod, args: (string | number)[]): Promise<Record<string, number>> {
+  return exec('ip', ['netns', 'exec', pod.netns, process.execPath, LOAD, ...args.map(String)])
+    .then((out) => JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>);
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.replace(/\D+/g, '') ?? 0) / 1024;
+}
+
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/** Runs the four measurements against one path; `pids` are the proxy processes (one per side). */
+async function measure(client: TopoPod, host: string, echo: number, sink: number, pids: number[]): Promise<PathResult> {
+  const rssIdle = avg(pids.map(rssMb));
+  let rssPeak = rssIdle;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, avg(pids.map(rssMb))); }, 100);
+  try {
+    const tp = await load(client, ['throughput', host, sink, SECONDS]);
+    const lat = await load(client, ['latency', host, echo, LATENCY_REQUESTS]);
+    const cr = await load(client, ['connrate', host, echo, SECONDS, 16]);
+    const cpu0 = pids.map(cpuSeconds);
+    const t0 = performance.now();
+    const rate = await load(client, ['rate', host, echo, RATE, SECONDS]);
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu = avg(pids.map((p, i) => cpuSeconds(p) - cpu0[i]!)) / elapsed;
+    const result: PathResult = {
+      mbps: (tp.bytes! / tp.seconds!) / 1e6, p50: lat.p50us!, p99: lat.p99us!, connPerSec: cr.perSecond!,
+    };
+    if (pids.length > 0) Object.assign(result, { cpuPer1k: cpu / (rate.achieved! / 1000), rssIdleMb: rssIdle, rssLoadMb: rssPeak });
+    return result;
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+function stunnelConf(dir: string, name: string, services: string[]): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, ['foreground = yes', 'pid =', 'debug = 5', ...services].join('\n') + '\n');
+  return file;
+}
+
+async function startStunnel(res: Resources, dir: string, ca: TestCa, a: TopoPod, b: TopoPod): Promise<Daemon[]> {
+  const files = (n: string, id: string) => {
+    const c = ca.issue([id]);
+    writeFileSync(join(dir, `${n}.crt`), c.chainPem.join('\n'));
+    writeFileSync(join(dir, `${n}.key`), c.keyPem);
+    return `cert = ${join(dir, `${n}.crt`)}\nkey = ${join(dir, `${n}.key`)}`;
+  };
+  writeFileSync(join(dir, 'ca.crt'), ca.rootPem);
+  const tlsOpts = `CAfile = ${join(dir, 'ca.crt')}\nverifyChain = yes\nsslVersionMin = TLSv1.3\nciphersuites = TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256`;
+  const clientKeys = files('st-client', 'spiffe://cluster.local/ns/shop/sa/a');
+  const serverKeys = files('st-server', 'spiffe://cluster.local/ns/shop/sa/b');
+  const client = stunnelConf(dir, 'st-client', [
+    `[echo]\nclient = yes\naccept = 127.0.0.1:${ECHO + 100}\nconnect = ${b.ip}:7443\n${clientKeys}\n${tlsOpts}`,
+    `[sink]\nclient = yes\naccept = 127.0.0.1:${SINK + 100}\nconnect = ${b.ip}:7444\n${clientKeys}\n${tlsOpts}`,
+  ]);
+  const server = stunnelConf(dir, 'st-server', [
+    `[echo]\naccept = 0.0.0.0:7443\nconnect = 127.0.0.1:${ECHO}\n${serverKeys}\n${tlsOpts}`,
+    `[sink]\naccept = 0.0.0.0:7444\nconnect = 127.0.0.1:${SINK}\n${serverKeys}\n${tlsOpts}`,
+  ]);
+  const daemons = [
+    startDaemon(res, 'stunnel client', a.netns, ['stunnel', client], join(dir, 'st-client.log')),
+    startDaemon(res, 'stunnel server', b.netns, ['stunnel', server], join(dir, 'st-server.log')),
+  ];
+  for (const d of daemons) {
+    await waitFor(d.label, 10_000, () => {
+      if (d.exited) throw new Error(`${d.label} exited: ${d.log().slice(-500)}`);
+      return /Configuration successful|bound/.test(d.log()) ? true : undefined;
+    });
+  }
+  return daemons;
+}
+
+function post(socketPath: string, path: string, body: object): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'POST', path, headers: { 'content-type': 'application/json' } }, (r) => {
+      r.resume();
+      r.on('end', () => resolve(r.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+function meshYaml(topo: Topology): string {
+  const pod = (p: TopoPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: 'shop', labels: { app: p.name } },
+    spec: { serviceAccountName: p.name, nodeName: p.node }, status: { podIP: p.ip } });
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
+    pod(topo.pod('a')), pod(topo.pod('b')),
+  ].map((d) => stringify(d)).join('---\n');
+}
+
+async function startMeshnode(res: Resources, dir: string, topo: Topology): Promise<Daemon[]> {
+  const n1 = topo.node('n1');
+  const caAddress = `${n1.linkAddress}:15012`;
+  writeFileSync(join(dir, 'mesh.yaml'), meshYaml(topo));
+  await startCa(res, { netns: n1.netns, dir, listen: caAddress, trustDomain: 'cluster.local' });
+  const agents: Daemon[] = [];
+  for (const podName of ['a', 'b']) {
+    const pod = topo.pod(podName);
+    const spec: AgentSpec = { netns: topo.node(pod.node).netns, caDir: dir, caAddress, dir: join(dir, pod.node), node: pod.node, config: join(dir, 'mesh.yaml'), trustDomain: 'cluster.local' };
+    agents.push(await startAgent(res, spec));
+    await applyInpodRules(pod.path, { ipv6: false });
+    const status = await post(agentSocketOf(spec), '/v1/pods', { uid: `bench-${podName}`, namespace: 'shop', name: podName, netns: pod.path, ips: [pod.ip] });
+    if (status !== 200) throw new Error(`registering pod ${podName} answered ${status}`);
+  }
+  return agents;
+}
+
+function results(direct: PathResult, st: PathResult, mesh: PathResult): BenchResult[] {
+  const addedMesh = mesh.p50 - direct.p50;
+  const addedSt = st.p50 - direct.p50;
+  const rows: BenchResult[] = [];
+  for (const [name, r] of [['direct', direct], ['stunnel', st], ['meshnode', mesh]] as const) {
+    rows.push({ name: `${name}: single-stream throughput`, value: r.mbps, unit: 'MB/s' });
+    rows.push({ name: `${name}: 1 KB request latency p50`, value: r.p50, unit: 'µs' });
+    rows.push({ name: `${name}: 1 KB request latency p99`, value: r.p99, unit: 'µs' });
+    rows.push({ name: `${name}: new connections/s (16 concurrent)`, value: r.connPerSec, unit: 'conn/s' });
+    if (r.cpuPer1k !== undefined) {
+      rows.push({ name: `${name}: CPU per proxy per 1000 req/s`, value: r.cpuPer1k, unit: 'vCPU' });
+      rows.push({ name: `${name}: RSS per proxy idle`, value: r.rssIdleMb!, unit: 'MB' });
+      rows.push({ name: `${name}: RSS per proxy under load (peak)`, value: r.rssLoadMb!, unit: 'MB' });
+    }
+  }
+  rows.push(
+    { name: 'ratio meshnode/stunnel: throughput', value: mesh.mbps / st.mbps, unit: '×', target: '≥ 1.0' },
+    { name: 'ratio meshnode/stunnel: added p50 latency', value: addedMesh / addedSt, unit: '×', target: '≤ 1.0', note: `added ${addedMesh.toFixed(0)} µs vs ${addedSt.toFixed(0)} µs` },
+    { name: 'ratio meshnode/stunnel: new connections/s', value: mesh.connPerSec / st.connPerSec, unit: '×', target: '≥ 5' },
+    { name: 'ratio meshnode/stunnel: CPU per 1000 req/s', value: mesh.cpuPer1k! / st.cpuPer1k!, unit: '×', note: `meshnode target ≤ 0.06 vCPU per agent` },
+    { name: 'ratio meshnode/stunnel: idle RSS', value: mesh.rssIdleMb! / st.rssIdleMb!, unit: '×', note: 'meshnode target ≤ 45 MB' },
+  );
+  return rows;
+}
+
+export async function run(): Promise<BenchResult[]> {
+  if (process.getuid?.() !== 0) return [{ name: 'dataplane', value: 0, unit: '-', note: 'skipped: needs root (network namespaces)' }];
+  const res = new Resources();
+  const dir = mkdtempSync(join(tmpdir(), 'meshnode-bench-dp-'));
+  res.add('remove bench dir', async () => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
+  const topo = Topology.build({ nodes: { n1: ['a'], n2: ['b'] } });
+  res.add('delete namespaces', async () => topo.destroy());
+  const ca = new TestCa('bench-stunnel-ca');
+  res.add('remove stunnel ca', async () => ca.dispose());
+  try {
+    const a = topo.pod('a');
+    const b = topo.pod('b');
+    const app = startDaemon(res, 'bench app', b.netns, [process.execPath, LOAD, 'serve', String(ECHO), String(SINK)], join(dir, 'app.log'));
+    await waitFor('the bench app', 10_000, () => (app.log().includes('listening') ? true : undefined));
+    const direct = await measure(a, b.ip, ECHO, SINK, []);
+    const stunnels = await startStunnel(res, dir, ca, a, b);
+    const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
+    const agents = await startMeshnode(res, dir, topo);
+    await load(a, ['latency', b.ip, ECHO, 20]);
+    const mesh = await measure(a, b.ip, ECHO, SINK, agents.map((d) => d.child.pid!));
+    return results(direct, st, mesh);
+  } finally {
+    await res.releaseAll((what, err) => process.stderr.write(`bench cleanup: could not ${what}: ${err.message}\n`));
+  }
+}
