@@ -14,7 +14,8 @@ import { PodRegistry } from '../../agent/pods/registry.js';
 import { CniApiServer } from '../../agent/pods/cni-api.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { registry as metricsRegistry } from '../../metrics/registry.js';
-import { privilegedTest, uniqueName } from '../helpers/privileged.js';
+import { listeningPodPorts, podBody, podNetns, podPortSockets } from '../helpers/pod-netns.js';
+import { privilegedTest } from '../helpers/privileged.js';
 
 setLogSink(() => undefined);
 const log = createLogger('test');
@@ -143,7 +144,7 @@ test.serial('POST for a pod that is not enrolled answers 409 and for a missing n
   const legacy = await call(socketPath, 'POST', '/v1/pods', JSON.stringify({ uid: 'u2', namespace: 'legacy', name: 'batch-0', netns: '/run/netns/none', ips: ['10.77.0.3'] }));
   t.is(legacy.status, 409);
   t.regex(legacy.body.error ?? '', /not enrolled/);
-  const missing = await call(socketPath, 'POST', '/v1/pods', JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: '/run/netns/d1-missing-netns', ips: ['10.77.0.2'] }));
+  const missing = await call(socketPath, 'POST', '/v1/pods', podBody('u1', 'cart-0', '/run/netns/d1-missing-netns', '10.77.0.2'));
   t.is(missing.status, 422);
   t.regex(missing.body.error ?? '', /does not exist/);
   t.deepEqual((await store.load()).pods, [], 'nothing refused is persisted');
@@ -160,34 +161,20 @@ test.serial('GET of an unknown pod is 404, DELETE of an unknown pod is 200, othe
   t.like(await call(socketPath, 'DELETE', `/v1/pods/${encodeURIComponent('a/b c')}`), { status: 200, body: { uid: 'a/b c' } });
 });
 
-/** Listening sockets per pod port inside the netns (SO_REUSEPORT would allow duplicates). */
-function sockets(ns: string): Record<number, number> {
-  const out = execFileSync('ip', ['netns', 'exec', ns, 'ss', '-Htln'], { encoding: 'utf8' });
-  const count = (p: number) => out.split('\n').filter((l) => l.includes(`:${p} `)).length;
-  return { 15001: count(15001), 15006: count(15006), 15008: count(15008) };
-}
-
-function listening(ns: string): number[] {
-  return Object.entries(sockets(ns)).filter(([, n]) => n > 0).map(([p]) => Number(p));
-}
-
 privilegedTest('POST opens the listeners in the pod netns before answering, and POST/DELETE are idempotent', async (t) => {
   const { socketPath, store } = await agentParts(t);
-  const ns = uniqueName('d1pod');
-  execFileSync('ip', ['netns', 'add', ns]);
-  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ } });
-  execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+  const ns = podNetns(t, 'd1pod');
+  const body = podBody('u1', 'cart-0', ns.path, '10.77.0.2');
 
   const first = await call(socketPath, 'POST', '/v1/pods', body);
   t.deepEqual(first, { status: 200, body: { uid: 'u1', listeners: [15001, 15006, 15008] } });
-  t.deepEqual(listening(ns), [15001, 15006, 15008], 'listeners are open when the answer arrives');
+  t.deepEqual(listeningPodPorts(ns.name), [15001, 15006, 15008], 'listeners are open when the answer arrives');
   t.deepEqual(await call(socketPath, 'POST', '/v1/pods', body), first);
-  t.like(await call(socketPath, 'GET', '/v1/pods/u1'), { status: 200, body: { uid: 'u1', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] } });
+  t.like(await call(socketPath, 'GET', '/v1/pods/u1'), { status: 200, body: { uid: 'u1', netns: ns.path, ips: ['10.77.0.2'] } });
   t.is((await store.load()).pods.length, 1);
 
   t.like(await call(socketPath, 'DELETE', '/v1/pods/u1'), { status: 200, body: { removed: true } });
-  t.deepEqual(listening(ns), []);
+  t.deepEqual(listeningPodPorts(ns.name), []);
   t.like(await call(socketPath, 'DELETE', '/v1/pods/u1'), { status: 200, body: { removed: false } });
   t.is((await call(socketPath, 'GET', '/v1/pods/u1')).status, 404);
   t.deepEqual(await readdir(store.dir), []);
@@ -195,14 +182,12 @@ privilegedTest('POST opens the listeners in the pod netns before answering, and 
 
 privilegedTest('concurrent POSTs for one pod open its listeners once', async (t) => {
   const { socketPath, pods } = await agentParts(t);
-  const ns = uniqueName('d1pod');
-  execFileSync('ip', ['netns', 'add', ns]);
-  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns]); } catch { /* gone */ } });
-  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+  const ns = podNetns(t, 'd1pod');
+  const body = podBody('u1', 'cart-0', ns.path, '10.77.0.2');
   const replies = await Promise.all([1, 2, 3].map(() => call(socketPath, 'POST', '/v1/pods', body)));
   t.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
   t.is(pods.list().length, 1);
-  t.deepEqual(sockets(ns), { 15001: 1, 15006: 1, 15008: 1 });
+  t.deepEqual(podPortSockets(ns.name), { 15001: 1, 15006: 1, 15008: 1 });
 }, ['ip', 'ss']);
 
 test.serial('a body over 64 KiB is refused with 413', async (t) => {
@@ -214,14 +199,12 @@ test.serial('a body over 64 KiB is refused with 413', async (t) => {
 
 privilegedTest('a repeated POST after the netns was re-created at the same path reopens the listeners in the new namespace', async (t) => {
   const { socketPath } = await agentParts(t);
-  const ns = uniqueName('d1pod');
-  execFileSync('ip', ['netns', 'add', ns]);
-  t.teardown(() => { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ } });
-  const body = JSON.stringify({ uid: 'u1', namespace: 'shop', name: 'cart-0', netns: `/run/netns/${ns}`, ips: ['10.77.0.2'] });
+  const ns = podNetns(t, 'd1pod');
+  const body = podBody('u1', 'cart-0', ns.path, '10.77.0.2');
   t.is((await call(socketPath, 'POST', '/v1/pods', body)).status, 200);
-  execFileSync('ip', ['netns', 'del', ns]);
-  execFileSync('ip', ['netns', 'add', ns]);
-  t.deepEqual(listening(ns), []);
+  execFileSync('ip', ['netns', 'del', ns.name]);
+  execFileSync('ip', ['netns', 'add', ns.name]);
+  t.deepEqual(listeningPodPorts(ns.name), []);
   t.is((await call(socketPath, 'POST', '/v1/pods', body)).status, 200);
-  t.deepEqual(listening(ns), [15001, 15006, 15008]);
+  t.deepEqual(listeningPodPorts(ns.name), [15001, 15006, 15008]);
 }, ['ip', 'ss']);

@@ -15,7 +15,3 @@ metadata: {name: web-0, namespace: shop}
 spec: {nodeName: n1, serviceAccountName: web}
 status: {podIP: 10.78.0.3}
 `;
-
-export function podBody(uid: string, name: string, netns: string, ip: string): string {
-  return JSON.stringify({ uid, namespace: 'shop', name, netns, ips: [ip] });
-}
