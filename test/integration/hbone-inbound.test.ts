@@ -1,0 +1,114 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { compilePolicies } from '../../agent/authz/index.js';
+import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { loadMeshConfig } from '../../agent/model/load.js';
+import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { currentNetns } from '../../agent/net/index.js';
+import { ConnectionManager } from '../../agent/proxy/connection-manager.js';
+import type { PodContext } from '../../agent/proxy/context.js';
+import { handleHboneStream } from '../../agent/proxy/inbound.js';
+import { createLogger } from '../../agent/telemetry/log.js';
+import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
+import { HboneServer } from '../../agent/tunnel/hbone-server.js';
+import { HbonePool } from '../../agent/tunnel/pool.js';
+import { TunnelError } from '../../agent/tunnel/errors.js';
+import { secureContextFor } from '../../agent/tunnel/tls-config.js';
+import { registry } from '../../metrics/registry.js';
+import { IssuedCerts, TestCa } from '../helpers/test-ca.js';
+
+/**
+ * The inbound HBONE path of one pod on loopback, with the real mesh loader and policy engine:
+ * the pod "srv" is 127.0.0.1; a DENY policy refuses the identity "bad".
+ */
+const TD = 'cluster.local';
+const id = (sa: string) => `spiffe://${TD}/ns/shop/sa/${sa}` as SpiffeId;
+const ca = new TestCa();
+const dir = mkdtempSync(join(tmpdir(), 'hbone-inbound-'));
+test.after.always(() => { ca.dispose(); rmSync(dir, { recursive: true, force: true }); });
+
+async function podContext(certs: IssuedCerts): Promise<PodContext> {
+  const docs = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'srv', namespace: 'shop', labels: { app: 'srv' } }, spec: { serviceAccountName: 'srv', nodeName: 'n1' }, status: { podIP: '127.0.0.1' } },
+    { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-bad', namespace: 'shop' },
+      spec: { action: 'DENY', rules: [{ from: [{ source: { principals: [`${TD}/ns/shop/sa/bad`] } }] }] } },
+  ];
+  writeFileSync(join(dir, 'mesh.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+  const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), { trustDomain: TD, rootNamespace: 'istio-system' });
+  if (!loaded.snapshot) throw new Error(JSON.stringify(loaded.problems));
+  const mesh = new MeshIndex(loaded.snapshot);
+  const policies = compilePolicies(loaded.snapshot);
+  const log = createLogger('test');
+  return {
+    pod: { uid: 'uid-srv', namespace: 'shop', name: 'srv', netns: '/proc/self/ns/net', ips: ['127.0.0.1'] },
+    netns: currentNetns(), pool: new HbonePool(), connections: new ConnectionManager(), log,
+    deps: { mesh: () => mesh, policies: () => policies, certs, trustDomain: TD, log },
+  };
+}
+
+async function setup(t: { teardown(fn: () => void): void }) {
+  const certs = new IssuedCerts([ca.rootPem]);
+  for (const sa of ['srv', 'cli', 'bad']) certs.set(ca.issue([id(sa)]));
+  const ctx = await podContext(certs);
+  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
+  const server = new HboneServer(listener, {
+    trustDomain: TD, certificate: () => certs.fetch(id('srv'), 1000), trustBundle: () => certs.trustBundle(),
+    onStream: (req) => handleHboneStream(ctx, req), log: ctx.log,
+  });
+  const app = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  t.teardown(() => { server.close(); app.close(); });
+  const port = (listener.address() as net.AddressInfo).port;
+  const appPort = (app.address() as net.AddressInfo).port;
+  const dial = async (sa: string) => HboneConnection.dial({
+    socket: await currentNetns().connect('127.0.0.1', port), peer: `127.0.0.1:${port}`,
+    secureContext: secureContextFor(certs.current(id(sa))!, [ca.rootPem]), expectedIdentities: [id('srv')],
+  });
+  return { ctx, appPort, dial };
+}
+
+async function denials(reason: string): Promise<number> {
+  const m = await registry.getSingleMetric('meshnode_proxy_denials_total')?.get();
+  return m?.values.find((v) => v.labels.reason === reason && v.labels.direction === 'inbound')?.value ?? 0;
+}
+
+test.serial('an allowed identity gets 200 and its bytes reach the application', async (t) => {
+  const { dial, appPort, ctx } = await setup(t);
+  const conn = await dial('cli');
+  t.teardown(() => conn.destroy());
+  const stream = await conn.connect(`127.0.0.1:${appPort}`, {});
+  const echoed = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
+  stream.write('hello');
+  t.is(await echoed, 'hello');
+  t.is(ctx.connections.inbound('uid-srv')[0]?.attributes?.identity, id('cli'));
+  stream.end();
+});
+
+test.serial('an identity a DENY policy matches gets 401 and nothing reaches the application', async (t) => {
+  const { dial, appPort, ctx } = await setup(t);
+  const before = await denials('deny-matched');
+  const conn = await dial('bad');
+  t.teardown(() => conn.destroy());
+  const err = await t.throwsAsync(conn.connect(`127.0.0.1:${appPort}`, {}));
+  t.true(err instanceof TunnelError);
+  t.is((err as TunnelError).status, 401);
+  t.is((err as TunnelError).responseFlag, 'DENY');
+  t.is(ctx.connections.count(), 0);
+  t.is(await denials('deny-matched'), before + 1);
+});
+
+test.serial('an application port nobody listens on gets 503, never 200', async (t) => {
+  const { dial } = await setup(t);
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const conn = await dial('cli');
+  t.teardown(() => conn.destroy());
+  const err = await t.throwsAsync(conn.connect(`127.0.0.1:${closedPort}`, {}));
+  t.is((err as TunnelError).status, 503);
+});
