@@ -9,6 +9,7 @@ import { clientIdentity, type PeerIdentity } from './secure-naming.js';
 import { CONNECTION_WINDOW, keepSessionAlive, serverSettings, sessionLimits } from './h2-settings.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
+import { denials } from '../../metrics/proxy.js';
 
 /**
  * The HBONE server of one pod (port 15008 inside its netns). TLS 1.3 with the pod's certificate,
@@ -158,10 +159,12 @@ export class HboneServer {
     const refusal = this.checkShape(headers, info);
     if (typeof refusal === 'string') {
       this.opts.log.debug('hbone stream refused', { status: 400, reason: refusal, src: info.source.ip });
+      denials.inc({ direction: 'inbound', reason: 'bad-request' });
       respondError(stream, 400);
       return;
     }
     if (ILLEGAL_TARGET_PORTS.has(refusal.port)) {
+      denials.inc({ direction: 'inbound', reason: 'loop' });
       respondError(stream, 503);
       return;
     }
