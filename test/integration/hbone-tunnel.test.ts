@@ -207,3 +207,45 @@ test('a burst of streams reset before their answer ends the session (rapid reset
   t.is(await goaway, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
   await eventually(() => t.true(session.destroyed || session.closed), 5000);
 });
+
+test('after a certificate rotation new streams use a new connection and the old one drains', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const rotated = ca.issue([CLIENT_ID]);
+  let dials = 0;
+  const key = (cert: TunnelCert): PoolKey => ({ sourceIdentity: CLIENT_ID, certSerial: cert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${h.port}`, expectedIdentities: [SERVER_ID] });
+  const dialer = (cert: TunnelCert) => () => { dials++; return dial(h.port, cert, [SERVER_ID]); };
+  const before = await pool.stream(key(clientCert), dialer(clientCert), `127.0.0.1:${h.echoPort}`, {});
+  pool.retireIdentity(CLIENT_ID);
+  const after = await pool.stream(key(rotated), dialer(rotated), `127.0.0.1:${h.echoPort}`, {});
+  t.is(dials, 2);
+  t.not(before.session, after.session);
+  // The retired connection still carries its open stream.
+  const echoed = new Promise<string>((resolve) => before.once('data', (d: Buffer) => resolve(d.toString())));
+  before.write('still here');
+  t.is(await echoed, 'still here');
+  before.end();
+  await eventually(() => t.true(before.session === undefined || before.session.closed || before.session.destroyed), 5000);
+  after.close();
+});
+
+test('a pooled connection that received GOAWAY takes no new streams', async (t) => {
+  const h = await harness();
+  t.teardown(() => h.close());
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  let dials = 0;
+  const key: PoolKey = { sourceIdentity: CLIENT_ID, certSerial: clientCert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${h.port}`, expectedIdentities: [SERVER_ID] };
+  const dialer = () => { dials++; return dial(h.port, clientCert, [SERVER_ID]); };
+  const first = await pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {});
+  const goaway = new Promise((r) => first.session!.once('goaway', r));
+  h.streams[0]!.stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  await goaway;
+  const second = await pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {});
+  t.is(dials, 2);
+  t.not(first.session, second.session);
+  first.close();
+  second.close();
+});
