@@ -118,6 +118,16 @@ function createSelfSigned(dir: string, trustDomain: string): void {
 
 /** Loads DIR's key material, creating a self-signed root there when DIR has none. */
 export function loadKeyMaterial(dir: string, trustDomain: string, log: Logger): CaKeyMaterial {
+  try {
+    return loadOrCreate(dir, trustDomain, log);
+  } catch (err) {
+    if (err instanceof CaKeyMaterialError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new CaKeyMaterialError(`${e.path ?? dir}: ${e.code ?? e.message}`);
+  }
+}
+
+function loadOrCreate(dir: string, trustDomain: string, log: Logger): CaKeyMaterial {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const present = (f: string) => existsSync(join(dir, f));
   if (['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem'].some(present)) {
