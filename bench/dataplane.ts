@@ -21,6 +21,12 @@ import type { BenchResult } from './result.js';
 const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
 const ECHO = 7000;
 const SINK = 7002;
+/**
+ * The meshnode path gets its own application ports: after the direct phase, thousands of client
+ * ports sit in TIME_WAIT towards 7000/7002 and new connections to them pay for the port search.
+ */
+const MESH_ECHO = 7010;
+const MESH_SINK = 7012;
 const SECONDS = 3;
 const LATENCY_REQUESTS = 2000;
 const RATE = 1000;
@@ -183,14 +189,16 @@ export async function run(): Promise<BenchResult[]> {
   try {
     const a = topo.pod('a');
     const b = topo.pod('b');
-    const app = startDaemon(res, 'bench app', b.netns, [process.execPath, LOAD, 'serve', String(ECHO), String(SINK)], join(dir, 'app.log'));
-    await waitFor('the bench app', 10_000, () => (app.log().includes('listening') ? true : undefined));
+    for (const [echo, sink] of [[ECHO, SINK], [MESH_ECHO, MESH_SINK]]) {
+      const app = startDaemon(res, `bench app ${echo}`, b.netns, [process.execPath, LOAD, 'serve', String(echo), String(sink)], join(dir, `app-${echo}.log`));
+      await waitFor('the bench app', 10_000, () => (app.log().includes('listening') ? true : undefined));
+    }
     const direct = await measure(a, b.ip, ECHO, SINK, []);
     const stunnels = await startStunnel(res, dir, ca, a, b);
     const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
     const agents = await startMeshnode(res, dir, topo);
-    await load(a, ['latency', b.ip, ECHO, 20]);
-    const mesh = await measure(a, b.ip, ECHO, SINK, agents.map((d) => d.child.pid!));
+    await load(a, ['latency', b.ip, MESH_ECHO, 20]);
+    const mesh = await measure(a, b.ip, MESH_ECHO, MESH_SINK, agents.map((d) => d.child.pid!));
     return results(direct, st, mesh);
   } finally {
     await res.releaseAll((what, err) => process.stderr.write(`bench cleanup: could not ${what}: ${err.message}\n`));
