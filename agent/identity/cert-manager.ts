@@ -82,6 +82,8 @@ interface Entry {
   readonly waiters: Set<Waiter>;
 }
 
+const TRUST_RECHECK_MS = 2_000;
+
 const isValid = (cert: WorkloadCert | undefined, now: number): cert is WorkloadCert =>
   cert !== undefined && cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
 
@@ -165,9 +167,15 @@ export class CertManager {
     return () => this.listeners.delete(listener);
   }
 
-  /** PEM roots trusted for peers. */
+  /**
+   * PEM roots trusted for peers. The file is re-checked in the background at most every 2 s
+   * (ztunnel's debounce), so a rotated bundle is picked up without waiting for a renewal.
+   */
   trustBundle(): string[] {
-    return this.trust.current.length > 0 ? certsToPem(this.trust.current) : this.initialBundle;
+    if (!this.closed && this.trust.age > TRUST_RECHECK_MS) {
+      this.trust.read().catch((err: unknown) => this.log.warn('trust bundle not readable', { file: this.trust.path, error: err }));
+    }
+    return this.trust.current.length > 0 ? this.trust.currentPem : this.initialBundle;
   }
 
   status(): CertStatus[] {

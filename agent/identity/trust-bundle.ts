@@ -11,6 +11,8 @@ import { pemDecodeAll, pemEncode } from './pem.js';
 export class WatchedPemFile {
   private stamp = '';
   private roots: X509Certificate[] = [];
+  private rootsPem: string[] = [];
+  private checkedAt = 0;
 
   constructor(readonly path: string) {}
 
@@ -21,6 +23,7 @@ export class WatchedPemFile {
    * change by identity. Concurrent callers share one read.
    */
   read(): Promise<X509Certificate[]> {
+    this.checkedAt = Date.now();
     this.pending ??= this.refresh().finally(() => { this.pending = undefined; });
     return this.pending;
   }
@@ -32,6 +35,7 @@ export class WatchedPemFile {
       stamp = `${s.ino}:${s.size}:${s.mtimeMs}`;
       if (stamp === this.stamp) return this.roots;
       this.roots = parseRoots(await readFile(this.path, 'utf8'), this.path);
+      this.rootsPem = certsToPem(this.roots);
     } catch (err) {
       if (err instanceof IdentityError) throw err;
       throw new IdentityError('trust_bundle', `cannot read ${this.path}: ${(err as Error).message}`);
@@ -43,6 +47,16 @@ export class WatchedPemFile {
   /** The last successfully read certificates (empty before the first read). */
   get current(): readonly X509Certificate[] {
     return this.roots;
+  }
+
+  /** `current` as PEM strings (encoded once per change). */
+  get currentPem(): string[] {
+    return this.rootsPem;
+  }
+
+  /** Milliseconds since the file was last checked. */
+  get age(): number {
+    return Date.now() - this.checkedAt;
   }
 }
 

@@ -245,3 +245,21 @@ test('a CA whose serving certificate does not name the address dialled is not tr
   t.regex(s.lastError!, /^ca_unavailable: .*(altnames|ERR_TLS_CERT_ALTNAME_INVALID)/);
   t.is(m.current(CART), undefined);
 });
+
+test('a trust bundle rewritten on disk is picked up without a restart', async (t) => {
+  const work = setup(t, 'mn-cm-bundle-');
+  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
+  t.teardown(() => ca.stop());
+  const other = await startCa(join(work, 'other'), []);
+  await other.stop();
+  const root = readFileSync(join(work, 'ca', 'root-cert.pem'), 'utf8');
+  const bundle = join(work, 'bundle.pem');
+  writeFileSync(bundle, root);
+  const m = manager(t, work, ca.port, { trustBundleFile: bundle });
+  m.setIdentities([CART]);
+  await m.fetch(CART, 10_000);
+  t.deepEqual(m.trustBundle(), [root]);
+  writeFileSync(bundle, root + readFileSync(join(work, 'other', 'root-cert.pem'), 'utf8'));
+  await eventually(() => { if (m.trustBundle().length !== 2) throw new Error('old bundle'); }, 6_000);
+  t.is(m.trustBundle()[0], root);
+});
