@@ -171,7 +171,7 @@ test('a token the CA does not know leaves the identity unavailable with the reas
  * A real misbehaving CA: a second gRPC server signing with the CA files in `caDir`, but for the
  * identity `issueAs` returns instead of the one requested.
  */
-async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, issueAs: (requested: string) => string): Promise<number> {
+async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, issueAs: (requested: string) => string, delayMs = 0, answered = () => {}): Promise<number> {
   const signer = new Signer(loadKeyMaterial(caDir, 'cluster.local', recordingLogger()), { defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 });
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), { ips: ['127.0.0.1'] }, 3_600_000);
@@ -180,7 +180,8 @@ async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, 
     CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
       const requested = metadataString(call.request.metadata, 'ImpersonatedIdentity')!;
       const { spki } = checkCsr(call.request.csr, requested);
-      cb(null, { cert_chain: signer.issueWorkload(spki, issueAs(requested), 3600).chain });
+      const chain = signer.issueWorkload(spki, issueAs(requested), 3600).chain;
+      setTimeout(() => { cb(null, { cert_chain: chain }); answered(); }, delayMs);
     },
   });
   const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string), cert_chain: Buffer.from(serving.chain[0]!) }]);
@@ -262,4 +263,28 @@ test('a trust bundle rewritten on disk is picked up without a restart', async (t
   writeFileSync(bundle, root + readFileSync(join(work, 'other', 'root-cert.pem'), 'utf8'));
   await eventually(() => { if (m.trustBundle().length !== 2) throw new Error('old bundle'); }, 6_000);
   t.is(m.trustBundle()[0], root);
+});
+
+test('an identity removed while its request is in flight is forgotten: the late answer is discarded', async (t) => {
+  const work = setup(t, 'mn-cm-forget-');
+  const caDir = join(work, 'ca');
+  await (await startCa(caDir, [])).stop();
+  let answers = 0;
+  const port = await rogueCa(t, caDir, (requested) => requested, 700, () => answers++);
+  const records: Record<string, unknown>[] = [];
+  const m = manager(t, work, port, { log: recordingLogger(records) });
+  const rotations: string[] = [];
+  m.onRotate((rotated) => rotations.push(rotated));
+  m.setIdentities([CART]);
+  const waiting = m.fetch(CART, 5_000);
+  await eventually(() => { if (!m.status()[0]?.fetching) throw new Error('not in flight yet'); }, 3_000);
+  m.setIdentities([]);
+  await t.throwsAsync(waiting, { message: /no longer needed/ });
+  await eventually(() => { if (answers === 0) throw new Error('CA has not answered yet'); }, 3_000);
+  await eventually(() => {
+    if (!records.some((r) => r.msg === 'discarded answer for a forgotten identity' && r.identity === CART)) throw new Error('answer not handled yet');
+  }, 3_000);
+  t.deepEqual(m.status(), []);
+  t.deepEqual(rotations, []);
+  t.false(existsSync(join(work, 'certs', 'shop', 'cart')));
 });
