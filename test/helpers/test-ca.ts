@@ -79,6 +79,11 @@ export class IssuedCerts implements CertSource {
     if (had) for (const l of this.listeners) l(cert.id, cert);
   }
 
+  /** Forgets an identity's certificate (as when the CA cannot issue it). */
+  delete(id: SpiffeId): void {
+    this.certs.delete(id);
+  }
+
   async fetch(id: SpiffeId, timeoutMs: number): Promise<TunnelCert> {
     const cert = this.certs.get(id);
     if (cert) return cert;

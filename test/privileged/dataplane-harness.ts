@@ -26,6 +26,8 @@ export const TD = 'cluster.local';
 const settings = { trustDomain: TD, rootNamespace: 'istio-system' };
 export const ID_A = `spiffe://${TD}/ns/shop/sa/a`;
 export const ID_B = `spiffe://${TD}/ns/shop/sa/b`;
+/** Service `b.shop` (port 80 → pod b's 8080); the address is never routed, only captured. */
+export const SERVICE_VIP = '10.96.77.10';
 
 export interface Dataplane {
   readonly topo: Topology;
@@ -36,7 +38,7 @@ export interface Dataplane {
   setPolicy(mode: 'STRICT' | 'PERMISSIVE', extra?: object[]): Promise<void>;
   /** An application server in a pod netns; counts accepted connections. */
   serve(pod: string, port: number, handler: (s: net.Socket) => void): Promise<{ accepted: net.Socket[] }>;
-  /** An application client socket in a pod netns: unmarked, so the pod's rules capture it. */
+  /** An application client socket in a pod netns (to a pod name or an IP): unmarked, so the pod's rules capture it. */
   connect(from: string, to: string, port: number): Promise<net.Socket>;
   uidOf(pod: string): string;
 }
@@ -51,6 +53,8 @@ function meshDocs(topo: Topology, mode: string, extra: object[]): string {
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy' } },
     pod(topo.pod('a'), 'shop'), pod(topo.pod('b'), 'shop'), pod(topo.pod('out'), 'legacy'),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'b', namespace: 'shop' },
+      spec: { clusterIP: SERVICE_VIP, selector: { app: 'b' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
     { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode } } },
     ...extra,
   ];
@@ -112,7 +116,8 @@ export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERM
       return { accepted };
     },
     async connect(from, to, port) {
-      const sock = await handleOf(from).connect(topo.pod(to).ip, port, { mark: 0 });
+      const ip = topo.pods.has(to) ? topo.pod(to).ip : to;
+      const sock = await handleOf(from).connect(ip, port, { mark: 0 });
       sock.allowHalfOpen = true;
       t.teardown(() => sock.destroy());
       return sock;

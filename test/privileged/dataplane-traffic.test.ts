@@ -9,7 +9,8 @@ import { registry } from '../../metrics/registry.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { eventually } from '../helpers/eventually.js';
 import { inNs } from '../helpers/topology.js';
-import { ID_A, ID_B, closed, echo, readAll, startDataplane, unusedId } from './dataplane-harness.js';
+import { ID_A, ID_B, SERVICE_VIP, closed, echo, readAll, startDataplane, unusedId } from './dataplane-harness.js';
+import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
 
 const PORT = 8080;
 
@@ -39,8 +40,9 @@ privilegedTest('pod a reaches pod b on another node through HBONE; the link carr
   const sock = await dp.connect('a', 'b', PORT);
   const echoed = await exchange(sock, Buffer.concat([marker, randomBytes(64 * 1024), marker]));
   t.true(echoed.subarray(0, marker.length).equals(marker));
-  await eventually(async () => t.is(await counterValue('istio_tcp_connections_opened_total',
-    { reporter: 'source', source_principal: ID_A, destination_principal: ID_B, connection_security_policy: 'mutual_tls' }), opened + 1));
+  const labels = { reporter: 'source', source_principal: ID_A, destination_principal: ID_B, connection_security_policy: 'mutual_tls' };
+  await eventually(async () => { if (await counterValue('istio_tcp_connections_opened_total', labels) !== opened + 1) throw new Error('not counted yet'); });
+  await eventually(async () => { if (await counterValue('istio_tcp_connections_closed_total', labels) < 1) throw new Error('close not counted yet'); });
   const exited = new Promise((r) => dump.once('exit', r));
   dump.kill('SIGTERM');
   await exited;
@@ -169,4 +171,23 @@ privilegedTest('agent sockets in pod netns carry the mark 0x539, TCP_NODELAY and
   t.is(sockets.length, 4);
   for (const s of sockets) t.deepEqual(readSocketOptions(s), { mark: MESH_MARK, noDelay: true, keepAlive: true });
   t.deepEqual(readSocketOptions(sock), { mark: 0, noDelay: true, keepAlive: true }, 'the application socket is not marked');
+});
+
+privilegedTest('a Service VIP reaches the endpoint pod on its target port through HBONE', async (t) => {
+  const dp = await startDataplane(t);
+  await dp.serve('b', PORT, echo);
+  const sock = await dp.connect('a', SERVICE_VIP, 80);
+  t.is((await exchange(sock, Buffer.from('via service'))).toString(), 'via service');
+  t.true(await counterValue('istio_tcp_connections_opened_total', { reporter: 'source', destination_service: 'b.shop.svc.cluster.local', destination_principal: ID_B }) >= 1);
+});
+
+privilegedTest('without a certificate for the source pod the connection is refused, never sent without identity', async (t) => {
+  const dp = await startDataplane(t);
+  dp.certs.delete(ID_A as SpiffeId);
+  const server = await dp.serve('b', PORT, echo);
+  const before = await counterValue('meshnode_proxy_denials_total', { direction: 'outbound', reason: 'no-certificate' });
+  const reply = await dp.connect('a', 'b', PORT).then((s) => exchange(s, Buffer.from('no identity'))).catch(() => Buffer.alloc(0));
+  t.is(reply.length, 0);
+  t.is(server.accepted.length, 0);
+  t.is(await counterValue('meshnode_proxy_denials_total', { direction: 'outbound', reason: 'no-certificate' }), before + 1);
 });
