@@ -19,7 +19,7 @@ import { relay, resetEnd, socketsOf } from './relay.js';
  * (marked, so the pod's rules let it through). HBONE answers 401 on denial, 503 when the
  * application cannot be reached, and 200 only after both succeeded.
  */
-export function handleHboneStream(ctx: PodContext, req: InboundStream): void {
+export async function handleHboneStream(ctx: PodContext, req: InboundStream): Promise<void> {
   const mesh = ctx.deps.mesh();
   const workload = podWorkload(ctx);
   const local = req.stream.session?.socket?.localAddress;
@@ -38,20 +38,19 @@ export function handleHboneStream(ctx: PodContext, req: InboundStream): void {
     respondError(req.stream, 401);
     return;
   }
-  void connectUpstream(ctx, req.target, req.signal).then((upstream) => {
-    if (typeof upstream === 'string') {
-      respondError(req.stream, 503);
-      trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
-      return;
-    }
-    if (req.stream.destroyed) {
-      upstream.destroy();
-      trace.finish({ downToUp: 0, upToDown: 0, error: 'client reset the stream before the upstream connected' });
-      return;
-    }
-    req.stream.respond({ ':status': 200 });
-    void carry(ctx, req.stream, upstream, attributes, trace);
-  });
+  const upstream = await connectUpstream(ctx, req.target, req.signal);
+  if (typeof upstream === 'string') {
+    respondError(req.stream, 503);
+    trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
+    return;
+  }
+  if (req.stream.destroyed) {
+    upstream.destroy();
+    trace.finish({ downToUp: 0, upToDown: 0, error: 'client reset the stream before the upstream connected' });
+    return;
+  }
+  req.stream.respond({ ':status': 200 });
+  await carry(ctx, req.stream, upstream, attributes, trace);
 }
 
 export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket): Promise<void> {

@@ -61,8 +61,14 @@ export class PodProxies {
     const ctx: PodContext = { pod, netns, deps: this.deps, pool: this.pool, connections: this.connections, log };
     const listeners: net.Server[] = [];
     try {
-      const server = (handler: (s: net.Socket) => unknown) =>
-        net.createServer({ allowHalfOpen: true }, (s) => { void handler(s); });
+      // A bug in handling one connection must cost that connection, never the daemon.
+      const server = (handler: (s: net.Socket) => Promise<void>) =>
+        net.createServer({ allowHalfOpen: true }, (s) => {
+          handler(s).catch((err: unknown) => {
+            log.error('connection handler failed', { error: err });
+            s.destroy();
+          });
+        });
       listeners.push(await netns.listen(OUTBOUND_PORT, { server: server((s) => handleOutbound(ctx, s)) }));
       listeners.push(await netns.listen(INBOUND_PLAINTEXT_PORT, { server: server((s) => handlePlaintextInbound(ctx, s)) }));
       const hboneListener = await netns.listen(INBOUND_HBONE_PORT);
@@ -71,7 +77,12 @@ export class PodProxies {
         trustDomain: this.deps.trustDomain,
         certificate: () => this.podCertificate(ctx),
         trustBundle: () => this.deps.certs.trustBundle(),
-        onStream: (req) => handleHboneStream(ctx, req),
+        onStream: (req) => {
+          handleHboneStream(ctx, req).catch((err: unknown) => {
+            log.error('hbone stream handler failed', { error: err });
+            if (!req.stream.destroyed) req.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+          });
+        },
         log,
       });
       log.info('pod listeners open', { ports: [OUTBOUND_PORT, INBOUND_PLAINTEXT_PORT, INBOUND_HBONE_PORT] });

@@ -168,7 +168,12 @@ export class HboneServer {
       respondError(stream, 503);
       return;
     }
-    this.opts.onStream({ stream, peer: info.peer, source: info.source, target: refusal, headers, signal: controller.signal });
+    try {
+      this.opts.onStream({ stream, peer: info.peer, source: info.source, target: refusal, headers, signal: controller.signal });
+    } catch (err) {
+      this.opts.log.error('hbone stream handler failed', { error: err });
+      stream.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** Method, pseudo-headers and authority; the target when well-formed, else the reason. */
