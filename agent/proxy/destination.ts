@@ -2,6 +2,7 @@ import type { MeshIndex } from '../model/mesh-index.js';
 import type { Service, Workload } from '../model/types.js';
 import type { SocketAddress } from '../tunnel/authority.js';
 import type { DenialReason } from '../../metrics/proxy.js';
+import { DATA_PLANE_PORTS } from '../tunnel/hbone-server.js';
 
 /**
  * Where an outbound connection goes (ztunnel-spec §2.4): a Service VIP resolves to a random
@@ -15,11 +16,8 @@ export type OutboundTarget =
   | { readonly kind: 'passthrough'; readonly address: SocketAddress; readonly workload?: Workload; readonly service?: Service }
   | { readonly kind: 'refused'; readonly reason: DenialReason; readonly message: string };
 
-/** The data plane's own ports: connections aimed at them would loop (ztunnel SelfCall). */
-export const PROXY_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
-
 export function resolveOutbound(mesh: MeshIndex, dst: SocketAddress, random: () => number = Math.random): OutboundTarget {
-  if (PROXY_PORTS.has(dst.port)) {
+  if (DATA_PLANE_PORTS.has(dst.port)) {
     return { kind: 'refused', reason: 'loop', message: `destination port ${dst.port} is a data-plane port` };
   }
   const service = mesh.serviceByVip(dst.ip);

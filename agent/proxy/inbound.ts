@@ -5,11 +5,10 @@ import { canonicalIp } from '../model/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
-import { respondError, type InboundStream } from '../tunnel/hbone-server.js';
+import { DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
-import { PROXY_PORTS } from './destination.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
 /**
@@ -66,7 +65,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   });
   const refuse = (...args: Parameters<ConnectionTrace['refused']>) => { trace.refused(...args); resetEnd(client); };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
-  if (PROXY_PORTS.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
+  if (DATA_PLANE_PORTS.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
   if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);

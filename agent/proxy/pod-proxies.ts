@@ -129,11 +129,6 @@ export class PodProxies {
     }
   }
 
-  /** Pods with open listeners (admin and tests). */
-  pods(): string[] {
-    return [...this.proxies.keys()];
-  }
-
   async close(): Promise<void> {
     this.stopRotate();
     for (const uid of [...this.proxies.keys()]) await this.remove(uid);

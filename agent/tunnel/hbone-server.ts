@@ -17,7 +17,8 @@ import { denials } from '../../metrics/proxy.js';
  * identity in our trust domain. Each CONNECT stream is checked for shape here (400s); whether
  * it may pass and where it goes is the caller's `onStream` (401/503/200).
  */
-export const ILLEGAL_TARGET_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
+/** The data plane's own ports: connections aimed at them would loop (ztunnel SelfCall). */
+export const DATA_PLANE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
 
 export interface InboundStream {
   readonly stream: http2.ServerHttp2Stream;
@@ -163,7 +164,7 @@ export class HboneServer {
       respondError(stream, 400);
       return;
     }
-    if (ILLEGAL_TARGET_PORTS.has(refusal.port)) {
+    if (DATA_PLANE_PORTS.has(refusal.port)) {
       denials.inc({ direction: 'inbound', reason: 'loop' });
       respondError(stream, 503);
       return;
@@ -194,11 +195,6 @@ export class HboneServer {
     this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.destroy();
-  }
-
-  /** Number of live HBONE sessions (admin and tests). */
-  get sessionCount(): number {
-    return this.sessions.size;
   }
 
   /** Stops accepting and tears down every session and pending handshake at once. */
