@@ -249,3 +249,29 @@ test('a pooled connection that received GOAWAY takes no new streams', async (t) 
   first.close();
   second.close();
 });
+
+test('HBONE works over IPv6 with a bracketed authority', async (t) => {
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
+  await new Promise<void>((r) => echo.listen(0, '::1', r));
+  const listener = await currentNetns().listen(0, { host: '::1' });
+  const seen: InboundStream[] = [];
+  const server = new HboneServer(listener, {
+    trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
+    onStream: (req) => {
+      seen.push(req);
+      const upstream = net.connect(req.target.port, req.target.ip, () => { req.stream.respond({ ':status': 200 }); void relay(req.stream, upstream); });
+      upstream.on('error', () => respondError(req.stream, 503));
+    },
+  });
+  t.teardown(() => { server.close(); echo.close(); });
+  const port = (listener.address() as net.AddressInfo).port;
+  const socket = await currentNetns().connect('::1', port);
+  const conn = await HboneConnection.dial({ socket, peer: `[::1]:${port}`, secureContext: secureContextFor(clientCert, [ca.rootPem]), expectedIdentities: [SERVER_ID] });
+  t.teardown(() => conn.destroy());
+  const stream = await conn.connect(`[::1]:${(echo.address() as net.AddressInfo).port}`, {});
+  const got = collect(stream);
+  stream.end('six');
+  t.is((await got).toString(), 'six');
+  t.deepEqual(seen[0]?.target, { ip: '::1', port: (echo.address() as net.AddressInfo).port });
+  t.is(seen[0]?.source.ip, '::1');
+});
