@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { SecureContext } from 'node:tls';
 import { certExpiryTimestamp, csrFailures, csrRequests } from '../../metrics/identity.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
@@ -8,7 +7,6 @@ import { generateKeyAndCsr } from './csr.js';
 import { IdentityError } from './errors.js';
 import { FetchLimiter } from './limiter.js';
 import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy } from './refresh.js';
-import { workloadSecureContext } from './secure-context.js';
 import type { SpiffeId } from './spiffe-id.js';
 import { certsToPem, parseRoots, WatchedPemFile } from './trust-bundle.js';
 import { verifyResponse } from './verify-response.js';
@@ -44,8 +42,6 @@ export interface WorkloadCert {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly serial: string;
-  /** Key + chain + trust bundle; TLS 1.3 only, AES-GCM suites. */
-  readonly secureContext: SecureContext;
 }
 
 export type CertState = 'initializing' | 'available' | 'unavailable';
@@ -269,7 +265,6 @@ export class CertManager {
     return {
       id, chainPem: verified.chainPem, keyPem: keyAndCsr.keyPem, rootsPem,
       notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial,
-      secureContext: workloadSecureContext(keyAndCsr.keyPem, verified.chainPem, rootsPem),
     };
   }
 

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
@@ -59,11 +60,14 @@ test('the manager holds one certificate per identity from meshnode ca and writes
   t.deepEqual(m.trustBundle(), [readFileSync(join(work, 'ca', 'root-cert.pem'), 'utf8')]);
 });
 
-/** tls.Server ignores a `secureContext` option, so the server side wraps accepted sockets itself. */
+/**
+ * The data plane's TLS contexts built from two issued certificates. tls.Server ignores a
+ * `secureContext` option, so the server side wraps accepted sockets itself.
+ */
 function handshake(server: WorkloadCert, client: WorkloadCert): Promise<{ protocol: string | null; cipher: string; peerUri: string }> {
   return new Promise((resolve, reject) => {
     const srv = createNetServer((raw) => {
-      const s = new TLSSocket(raw, { isServer: true, secureContext: server.secureContext, requestCert: true, rejectUnauthorized: true });
+      const s = new TLSSocket(raw, { isServer: true, secureContext: secureContextFor(server, server.rootsPem), requestCert: true, rejectUnauthorized: true });
       s.on('secure', () => {
         resolve({ protocol: s.getProtocol(), cipher: s.getCipher().standardName, peerUri: s.getPeerX509Certificate()?.subjectAltName ?? '' });
         s.end();
@@ -72,7 +76,7 @@ function handshake(server: WorkloadCert, client: WorkloadCert): Promise<{ protoc
     });
     srv.listen(0, '127.0.0.1', () => {
       const port = (srv.address() as { port: number }).port;
-      const c = connect({ port, host: '127.0.0.1', secureContext: client.secureContext, checkServerIdentity: () => undefined });
+      const c = connect({ port, host: '127.0.0.1', secureContext: secureContextFor(client, client.rootsPem), checkServerIdentity: () => undefined });
       c.on('error', reject);
       c.on('close', () => srv.close());
     });
