@@ -66,16 +66,24 @@ async function expectLogLine(agent: Daemon, needles: string[]): Promise<Record<s
   return waitFor('the agent to log the connection', 5000, () => logLinesAbout(agent, needles).at(-1)).catch(() => undefined);
 }
 
+/** The caller address the sample server reports ("I see you as ADDR:PORT"), IPv4-mapped unwrapped. */
+function seenAs(reply: string): string | undefined {
+  return /I see you as (?:::ffff:)?(\S+):\d+/.exec(reply)?.[1];
+}
+
 const allowedCall: Step = {
   title: 'An allowed call across nodes',
-  expect: 'shop/frontend on node-a calls shop/cart on node-b. Both pods are in the mesh, so the call is carried over HBONE (mTLS) and the cart\'s agent authorizes the frontend\'s identity.',
+  expect: 'shop/frontend on node-a calls shop/cart on node-b. Both pods are in the mesh, so the call is carried over HBONE (mTLS) and the cart\'s agent authorizes the frontend\'s identity. The cart app sees the frontend\'s own IP as the caller: the agent connects to it from that address.',
   async run(s) {
     const [frontend, cart] = [podNamed(s.topology, 'frontend'), podNamed(s.topology, 'cart')];
     const r = await call(frontend, cart);
     const lines = [`frontend → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`];
-    const ok = r.reply.startsWith(`hello from shop/cart`);
-    if (ok && !r.reply.includes(frontend.ip)) {
-      lines.push('(the app sees a local connection from its own pod\'s agent; who called, and as whom, is in the agent\'s log)');
+    const seen = seenAs(r.reply);
+    const ok = r.reply.startsWith(`hello from shop/cart`) && seen === frontend.ip;
+    if (seen !== undefined) {
+      lines.push(seen === frontend.ip
+        ? `the cart app sees the caller as ${seen}, the frontend's pod IP (client address preserved)`
+        : `the cart app sees the caller as ${seen}, not the frontend's pod IP ${frontend.ip}`);
     }
     const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, frontend), cart.ip]);
     lines.push(line

@@ -29,3 +29,16 @@ export class PrivilegeError extends Error {
     this.name = 'PrivilegeError';
   }
 }
+
+/**
+ * A connection could not take a foreign source address (IP_TRANSPARENT or the bind to it
+ * failed: no CAP_NET_ADMIN, address family mismatch, ...). Nothing was sent; the caller may
+ * connect again without a spoofed source.
+ */
+export class TransparentBindError extends Error {
+  readonly code = 'ERR_NET_TRANSPARENT';
+  constructor(readonly source: string, cause?: unknown) {
+    super(`cannot use ${source} as the source address (transparent bind): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'TransparentBindError';
+  }
+}

@@ -8,4 +8,4 @@ export type { NetnsHandle, ListenOptions, ConnectOptions } from './netns.js';
 export { originalDst, readSocketOptions, socketFd } from './sockopts.js';
 export { checkNetPrivileges } from './privileges.js';
 export { raiseFileLimit } from './limits.js';
-export { NetnsError, PrivilegeError, SyscallError } from './errors.js';
+export { NetnsError, PrivilegeError, SyscallError, TransparentBindError } from './errors.js';

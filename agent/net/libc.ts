@@ -38,6 +38,9 @@ export const SO_REUSEPORT = 15;
 export const SO_MARK = 36;
 export const TCP_NODELAY = 1;
 export const IPV6_V6ONLY = 26;
+/** Bind to (and send from) an address that is not local: the source of a transparent proxy. */
+export const IP_TRANSPARENT = 19;
+export const IPV6_TRANSPARENT = 75;
 /** SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST share the number 80. */
 export const SO_ORIGINAL_DST = 80;
 

@@ -1,10 +1,11 @@
 import net from 'node:net';
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import {
-  AF_INET, AF_INET6, CLONE_NEWNET, IPV6_V6ONLY, SOL_IPV6, SOL_SOCKET, SO_KEEPALIVE, SO_MARK,
-  SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption, setns, streamSocket,
+  AF_INET, AF_INET6, CLONE_NEWNET, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_TRANSPARENT, SOL_IP, SOL_IPV6,
+  SOL_SOCKET, SO_KEEPALIVE, SO_MARK, SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption,
+  setns, streamSocket,
 } from './libc.js';
-import { NetnsError, SyscallError } from './errors.js';
+import { NetnsError, SyscallError, TransparentBindError } from './errors.js';
 import { encodeSockaddr, familyOf } from './sockaddr.js';
 import { createLogger } from '../telemetry/log.js';
 
@@ -26,6 +27,14 @@ export interface ConnectOptions {
   /** SO_MARK for the socket; pod handles default to MESH_MARK, the agent's own netns to none. */
   mark?: number;
   localAddress?: string;
+  /**
+   * Bind `localAddress` (port 0) with IP_TRANSPARENT / IPV6_TRANSPARENT, so it may be an address
+   * the namespace does not own: the connection then carries another host's IP as its source
+   * (ztunnel-spec §2.3). Replies only come back when the namespace routes them to the socket
+   * locally (the in-pod fwmark 0x111 → table 100 rule). Rejects with TransparentBindError, before
+   * anything is sent, when the bind is impossible.
+   */
+  transparent?: boolean;
   /** Fail with ETIMEDOUT when the connection is not established in time (default 10 s). */
   timeoutMs?: number;
 }
@@ -112,14 +121,27 @@ function wildcardListenerFd(port: number, mark: number | undefined): number {
   }
 }
 
-function connectionFd(family: number, mark: number | undefined): number {
+function connectionFd(family: number, mark: number | undefined, transparentSource: string | undefined): number {
   const fd = streamSocket(family);
   try {
     if (mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, mark, 'SO_MARK');
+    if (transparentSource !== undefined) bindTransparent(fd, family, transparentSource);
     return fd;
   } catch (err) {
     closeFd(fd);
     throw err;
+  }
+}
+
+/** Binds `source`:0 whether or not the namespace owns it; the kernel then picks the port. */
+function bindTransparent(fd: number, family: number, source: string): void {
+  try {
+    if (familyOf(source) !== family) throw new Error('not the address family of the destination');
+    if (family === AF_INET6) setIntOption(fd, SOL_IPV6, IPV6_TRANSPARENT, 1, 'IPV6_TRANSPARENT');
+    else setIntOption(fd, SOL_IP, IP_TRANSPARENT, 1, 'IP_TRANSPARENT');
+    bind(fd, encodeSockaddr(family, source, 0), `${source.includes(':') ? `[${source}]` : source}:0`);
+  } catch (err) {
+    throw new TransparentBindError(source, err);
   }
 }
 
@@ -154,7 +176,9 @@ function establish(socket: net.Socket, host: string, port: number, opts: Connect
     };
     socket.once('error', onError);
     // The adopted fd already lives in the target netns; Node connects it (non-blocking) there.
-    socket.connect({ host, port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, () => {
+    // A transparent socket is bound already; Node's own bind would not set the option first.
+    const bindByNode = opts.localAddress && !opts.transparent;
+    socket.connect({ host, port, ...(bindByNode ? { localAddress: opts.localAddress } : {}) }, () => {
       clearTimeout(timer);
       socket.off('error', onError);
       resolve(socket);
@@ -202,9 +226,11 @@ class Namespace implements NetnsHandle {
   connect(host: string, port: number, opts: ConnectOptions = {}): Promise<net.Socket> {
     const family = familyOf(host);
     if (family === undefined) return Promise.reject(new TypeError(`connect host "${host}" is not an IP address`));
+    if (opts.transparent && !opts.localAddress) return Promise.reject(new TypeError('a transparent connection needs a localAddress'));
     let fd: number;
     try {
-      fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark));
+      const transparentSource = opts.transparent ? opts.localAddress : undefined;
+      fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark, transparentSource));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { authorize, type ConnectionAttributes, type Decision } from '../authz/index.js';
 import { canonicalIp } from '../model/ip.js';
 import type { Workload } from '../model/types.js';
-import { originalDst } from '../net/index.js';
+import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
 import { DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
@@ -15,8 +15,9 @@ import { relay, resetEnd, socketsOf } from './relay.js';
  * Inbound traffic of a pod: HBONE streams (15008, peer identity from mTLS) and redirected
  * plaintext (15006, no identity — STRICT PeerAuthentication denies it). Both are authorized
  * against the pod's workload, then connected to the application from inside the pod netns
- * (marked, so the pod's rules let it through). HBONE answers 401 on denial, 503 when the
- * application cannot be reached, and 200 only after both succeeded.
+ * (marked, so the pod's rules let it through) with the client's IP as source, so the application
+ * sees who called (ztunnel-spec §2.3). HBONE answers 401 on denial, 503 when the application
+ * cannot be reached, and 200 only after both succeeded.
  */
 export async function handleHboneStream(ctx: PodContext, req: InboundStream): Promise<void> {
   const mesh = ctx.deps.mesh();
@@ -37,7 +38,8 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
     respondError(req.stream, 401);
     return;
   }
-  const upstream = await connectUpstream(ctx, req.target, req.signal);
+  // The TCP peer of 15008 is the source pod itself: HBONE crosses no NAT.
+  const upstream = await connectUpstream(ctx, req.target, req.source.ip, req.signal);
   if (typeof upstream === 'string') {
     respondError(req.stream, 503);
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
@@ -55,7 +57,8 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
 export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket): Promise<void> {
   client.on('error', () => { /* handled by the relay, or the connection is being refused */ });
   const dst = originalDst(client);
-  const srcIp = canonicalIp(client.remoteAddress ?? '') ?? 'unknown';
+  const clientIp = canonicalIp(client.remoteAddress ?? '');
+  const srcIp = clientIp ?? 'unknown';
   const mesh = ctx.deps.mesh();
   const workload = podWorkload(ctx);
   const trace = new ConnectionTrace({
@@ -69,7 +72,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
-  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port });
+  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, clientIp);
   if (typeof upstream === 'string') {
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return resetEnd(client);
@@ -88,10 +91,33 @@ function denialReason(d: Decision): 'deny-matched' | 'peer-authn-strict' | 'no-a
   return d.code === 'allow-matched' ? 'no-allow-matched' : d.code;
 }
 
-/** Connects to the application from the pod netns; the error text when that fails. */
-async function connectUpstream(ctx: PodContext, to: SocketAddress, signal?: AbortSignal): Promise<net.Socket | string> {
+let transparentFailureLogged = false;
+
+/**
+ * Connects from the client's IP when that can be done: same family as the destination and not
+ * the destination itself (ztunnel never spoofs then). When the transparent bind is refused the
+ * connection still goes ahead from the pod's own address; that is logged once per process.
+ */
+async function connectFrom(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket> {
+  const plain = { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS };
+  const spoof = clientIp !== undefined && clientIp !== to.ip && clientIp.includes(':') === to.ip.includes(':');
+  if (!spoof) return ctx.netns.connect(to.ip, to.port, plain);
   try {
-    const socket = await ctx.netns.connect(to.ip, to.port, { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS });
+    return await ctx.netns.connect(to.ip, to.port, { ...plain, localAddress: clientIp, transparent: true });
+  } catch (err) {
+    if (!(err instanceof TransparentBindError)) throw err;
+    if (!transparentFailureLogged) {
+      transparentFailureLogged = true;
+      ctx.log.warn('cannot preserve client addresses: applications see inbound connections from their own pod IP', { error: err.message });
+    }
+    return ctx.netns.connect(to.ip, to.port, plain);
+  }
+}
+
+/** Connects to the application from the pod netns; the error text when that fails. */
+async function connectUpstream(ctx: PodContext, to: SocketAddress, clientIp: string | undefined, signal?: AbortSignal): Promise<net.Socket | string> {
+  try {
+    const socket = await connectFrom(ctx, to, clientIp);
     if (signal?.aborted) {
       socket.destroy();
       return 'client reset the stream before the upstream connected';

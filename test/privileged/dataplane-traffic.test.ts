@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type net from 'node:net';
+import { canonicalIp } from '../../agent/model/ip.js';
 import { MESH_MARK, readSocketOptions } from '../../agent/net/index.js';
 import { registry } from '../../metrics/registry.js';
 import { privilegedTest } from '../helpers/privileged.js';
@@ -190,4 +191,26 @@ privilegedTest('without a certificate for the source pod the connection is refus
   t.is(reply.length, 0);
   t.is(server.accepted.length, 0);
   t.is(await counterValue('meshnode_proxy_denials_total', { direction: 'outbound', reason: 'no-certificate' }), before + 1);
+});
+
+/** A server that answers each connection with the peer address it sees, canonical. */
+function tellPeer(s: net.Socket): void {
+  s.on('error', () => {});
+  s.end(canonicalIp(s.remoteAddress ?? '') ?? `unparsable ${s.remoteAddress}`);
+}
+
+privilegedTest('the application in pod b sees pod a\'s IP as the peer of a connection that came over HBONE', async (t) => {
+  const dp = await startDataplane(t);
+  const server = await dp.serve('b', PORT, tellPeer);
+  const sock = await dp.connect('a', 'b', PORT);
+  t.is((await exchange(sock, Buffer.alloc(0))).toString(), dp.topo.pod('a').ip);
+  t.is(server.accepted.length, 1);
+});
+
+privilegedTest('the application in pod b sees the out-of-mesh client\'s IP as the peer of an accepted plaintext connection', async (t) => {
+  const dp = await startDataplane(t, 'PERMISSIVE');
+  const server = await dp.serve('b', PORT, tellPeer);
+  const sock = await dp.connect('out', 'b', PORT);
+  t.is((await exchange(sock, Buffer.alloc(0))).toString(), dp.topo.pod('out').ip);
+  t.is(server.accepted.length, 1);
 });

@@ -43,6 +43,7 @@ privilegedTest('meshnode demo --non-interactive shows every step as expected, ex
   t.regex(run.stdout, /pod shop\/frontend .*in the mesh, traffic captured/);
   t.regex(run.stdout, /pod legacy\/batch .*not in the mesh, left untouched/);
   t.regex(run.stdout, /spiffe:\/\/cluster\.local\/ns\/shop\/sa\/frontend/);
+  t.regex(run.stdout, /the cart app sees the caller as 10\.78\.1\.10, the frontend's pod IP/);
   const { id, dir } = runOf(run.stdout);
   t.deepEqual(leftovers(id, dir), []);
 }, TOOLS);

@@ -1,0 +1,49 @@
+import type net from 'node:net';
+import { privilegedTest } from '../helpers/privileged.js';
+import { TransparentBindError, openNetns } from '../../agent/net/index.js';
+import { canonicalIp } from '../../agent/model/ip.js';
+import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { vethPair } from './net-topology.js';
+
+function accepted(server: net.Server): Promise<net.Socket> {
+  return new Promise((resolve) => server.once('connection', resolve));
+}
+
+function firstData(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
+}
+
+/*
+ * Netns b plays the destination pod (the in-pod rules and policy routing installed), a is the
+ * remote client whose address the agent borrows. Without the fwmark 0x111 → table 100 route the
+ * server's replies would be routed to a over the veth and the connection would never establish.
+ */
+for (const family of ['v4', 'v6'] as const) {
+  privilegedTest(`a transparent connection in a pod netns carries a foreign ${family} source and gets its replies back`, async (t) => {
+    const pair = vethPair(t);
+    await applyInpodRules(pair.b.path, { ipv6: true });
+    const b = openNetns(pair.b.path);
+    t.teardown(() => b.close());
+    const server = await b.listen(18090, { host: pair.b[family] });
+    t.teardown(() => server.close());
+    const incoming = accepted(server);
+    const client = await b.connect(pair.b[family], 18090, { localAddress: pair.a[family], transparent: true, timeoutMs: 3000 });
+    t.teardown(() => client.destroy());
+    const peer = await incoming;
+    t.teardown(() => peer.destroy());
+    t.is(canonicalIp(peer.remoteAddress ?? ''), pair.a[family], 'the server sees the borrowed address');
+    t.is(canonicalIp(client.localAddress ?? ''), pair.a[family]);
+    const reply = firstData(client);
+    peer.write('reply to a');
+    t.is(await reply, 'reply to a');
+  }, ['ip', 'iptables-restore', 'ip6tables-restore']);
+}
+
+privilegedTest('a transparent source of the other address family is refused before anything is sent', async (t) => {
+  const pair = vethPair(t);
+  const b = openNetns(pair.b.path);
+  t.teardown(() => b.close());
+  const err = await t.throwsAsync(b.connect(pair.b.v4, 18091, { localAddress: pair.a.v6, transparent: true }));
+  t.true(err instanceof TransparentBindError);
+  t.is((err as TransparentBindError).code, 'ERR_NET_TRANSPARENT');
+});
