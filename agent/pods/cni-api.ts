@@ -1,6 +1,7 @@
 import http from 'node:http';
-import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../telemetry/log.js';
 import { podRegistrations, type PodResult } from '../../metrics/agent.js';
 import { PodRegistrationError } from './errors.js';
@@ -97,6 +98,8 @@ function statusOf(err: unknown): number {
  */
 export class CniApiServer {
   private readonly server: http.Server;
+  /** Inode of the socket we bound: a newer agent may have taken the path over since. */
+  private bound: { dev: number; ino: number } | undefined;
 
   constructor(private readonly deps: CniApiDeps, readonly socketPath: string) {
     this.server = http.createServer((req, res) => {
@@ -113,12 +116,16 @@ export class CniApiServer {
     this.server.requestTimeout = 60_000;
   }
 
-  /** Binds the socket, replacing a stale one left by a previous agent. */
+  /**
+   * Binds the socket, replacing one left by a previous agent. The socket is bound under a private
+   * name and renamed into place: the path never dangles during a takeover, and closing the older
+   * server (libuv unlinks the path it bound) cannot remove the newer agent's socket.
+   */
   async start(): Promise<void> {
     await mkdir(dirname(this.socketPath), { recursive: true, mode: 0o755 });
-    const stale = await lstat(this.socketPath).catch(() => undefined);
-    if (stale?.isSocket()) await rm(this.socketPath);
-    else if (stale) throw new Error(`${this.socketPath} exists and is not a socket; refusing to replace it`);
+    const existing = await lstat(this.socketPath).catch(() => undefined);
+    if (existing && !existing.isSocket()) throw new Error(`${this.socketPath} exists and is not a socket; refusing to replace it`);
+    const privatePath = join(dirname(this.socketPath), `.${basename(this.socketPath)}.${process.pid}-${randomBytes(4).toString('hex')}`);
     const listening = new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.once('listening', () => {
@@ -130,22 +137,29 @@ export class CniApiServer {
     // bind() and chmod(), so the socket is never reachable by other users.
     const umask = process.umask(0o177);
     try {
-      this.server.listen(this.socketPath);
+      this.server.listen(privatePath);
     } finally {
       process.umask(umask);
     }
     await listening;
-    await chmod(this.socketPath, 0o600);
+    await chmod(privatePath, 0o600);
+    const st = await lstat(privatePath);
+    this.bound = { dev: st.dev, ino: st.ino };
+    await rename(privatePath, this.socketPath);
     this.deps.log.info('cni api listening', { socket: this.socketPath });
   }
 
-  /** Stops accepting, closes idle connections, removes the socket file. */
+  /**
+   * Stops accepting, closes idle connections, removes the socket file — unless a newer agent
+   * (rolling update) has replaced it, whose socket must survive this one's drain.
+   */
   async close(): Promise<void> {
     if (!this.server.listening) return;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });
-    await rm(this.socketPath, { force: true });
+    const st = await lstat(this.socketPath).catch(() => undefined);
+    if (st && this.bound && st.dev === this.bound.dev && st.ino === this.bound.ino) await rm(this.socketPath, { force: true });
   }
 }

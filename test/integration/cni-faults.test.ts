@@ -1,0 +1,136 @@
+import test from 'ava';
+import http from 'node:http';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMeshConfig } from '../../agent/model/load.js';
+import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { compilePolicies } from '../../agent/authz/index.js';
+import { createCertManager } from '../../agent/identity/cert-manager.js';
+import { PodProxies } from '../../agent/proxy/pod-proxies.js';
+import { PodStore } from '../../agent/pods/store.js';
+import { PodRegistry } from '../../agent/pods/registry.js';
+import { CniApiServer } from '../../agent/pods/cni-api.js';
+import { AgentClient } from '../../cni/agent-client.js';
+import { runPlugin } from '../../cni/plugin.js';
+import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+
+// Catalogue G (CNI faults) against the real pod API on a unix socket, driving the real plugin
+// entry point. None of these cases reaches a pod netns, so they need no privileges.
+setLogSink(() => undefined);
+const log = createLogger('test');
+const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
+const MESH = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cart-0, namespace: shop}
+spec: {nodeName: n1, serviceAccountName: cart}
+status: {podIP: 10.77.0.2}
+`;
+
+async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'i-cni-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function agentApi(t: { teardown(fn: () => unknown): void }, dir: string, socketPath: string) {
+  await writeFile(join(dir, 'mesh.yaml'), MESH);
+  const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
+  if (!loaded.snapshot) throw new Error(`test config invalid: ${JSON.stringify(loaded.problems)}`);
+  const mesh = new MeshIndex(loaded.snapshot);
+  const policies = compilePolicies(loaded.snapshot);
+  const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
+  t.teardown(() => certs.close());
+  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: settings.trustDomain, log });
+  t.teardown(() => proxies.close());
+  const pods = new PodRegistry({ store: new PodStore(join(dir, 'state')), listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
+  t.teardown(() => pods.close());
+  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log }, socketPath);
+  await api.start();
+  t.teardown(() => api.close());
+  return { api, pods };
+}
+
+const env = (command: string, args = 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart-0;K8S_POD_UID=u-cart') =>
+  ({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/nonexistent/netns', CNI_IFNAME: 'eth0', CNI_ARGS: args });
+const conf = (socket: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'meshnode-cni', agentSocket: socket, agentTimeoutSeconds: 2, logFile: '/dev/null', ...extra });
+
+test('ADD for an enrolled pod whose prevResult has no IPs fails with code 104 and registers nothing', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'cni.sock');
+  await agentApi(t, dir, socket);
+  for (const prevResult of [undefined, { cniVersion: '1.0.0', ips: [] }]) {
+    const out = await runPlugin(env('ADD'), conf(socket, prevResult ? { prevResult } : {}));
+    t.is(out.exitCode, 1);
+    t.like(JSON.parse(out.stdout), { code: 104, msg: 'no pod IPs in prevResult' });
+  }
+  t.is(await new AgentClient(socket, 2000).registration('u-cart'), undefined);
+});
+
+test('ADD for an enrolled pod without K8S_POD_UID fails with code 4', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'cni.sock');
+  await agentApi(t, dir, socket);
+  const out = await runPlugin(env('ADD', 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart-0'),
+    conf(socket, { prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.77.0.2/24' }] } }));
+  t.is(out.exitCode, 1);
+  t.like(JSON.parse(out.stdout), { code: 4, msg: 'K8S_POD_UID missing from CNI_ARGS' });
+});
+
+test('ADD with malformed stdin JSON fails with code 6 before contacting anything', async (t) => {
+  const out = await runPlugin(env('ADD'), '{"cniVersion": "1.0.0", "name":');
+  t.is(out.exitCode, 1);
+  t.is(JSON.parse(out.stdout).code, 6);
+});
+
+const brokenAgents: [string, (res: http.ServerResponse) => void, RegExp][] = [
+  ['a JSON 500', (res) => { res.writeHead(500, { 'content-type': 'application/json' }); res.end('{"error":"registry exploded"}'); }, /registry exploded/],
+  ['a plain-text 500', (res) => { res.writeHead(500); res.end('Internal Server Error'); }, /non-JSON: Internal Server Error/],
+  ['a 200 without "enrolled"', (res) => { res.writeHead(200); res.end('{}'); }, /no boolean "enrolled"/],
+];
+for (const [what, answer, message] of brokenAgents) {
+  test(`ADD fails closed with code 101 when the socket answers with ${what}`, async (t) => {
+    const dir = await tempDir(t);
+    const socket = join(dir, 'cni.sock');
+    let requests = 0;
+    const server = http.createServer((_req, res) => { requests += 1; answer(res); });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const out = await runPlugin(env('ADD'), conf(socket, { prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.77.0.2/24' }] } }));
+    t.is(out.exitCode, 1);
+    const e = JSON.parse(out.stdout);
+    t.is(e.code, 101);
+    t.regex(e.msg, /cannot decide whether the pod is in the mesh/);
+    t.regex(e.msg, message);
+    t.is(requests, 1, 'the enrolment query failed, so no rules step and no registration followed');
+  });
+}
+
+test('DEL for an unknown pod succeeds with the agent up and with the agent down', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'cni.sock');
+  const { api } = await agentApi(t, dir, socket);
+  t.deepEqual(await runPlugin(env('DEL', 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=gone;K8S_POD_UID=u-gone'), conf(socket)), { exitCode: 0, stdout: '' });
+  await api.close();
+  t.deepEqual(await runPlugin(env('DEL', 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=gone;K8S_POD_UID=u-gone'), conf(socket)), { exitCode: 0, stdout: '' });
+  t.deepEqual(await runPlugin(env('DEL'), conf(join(dir, 'never', 'cni.sock'))), { exitCode: 0, stdout: '' });
+});
+
+test('a second agent on the same socket path takes it over, and the first one closing leaves it in place', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'run', 'cni.sock');
+  const first = await agentApi(t, await tempDir(t), socket);
+  const second = await agentApi(t, await tempDir(t), socket);
+  const inode = (await stat(socket)).ino;
+  await first.api.close();
+  t.is((await stat(socket)).ino, inode, 'the older agent did not remove the newer agent\'s socket');
+  t.true((await new AgentClient(socket, 2000).enrollment('shop', 'cart-0')).enrolled, 'the newer agent answers on the path');
+  t.is((await stat(socket)).mode & 0o777, 0o600);
+  await second.api.close();
+  await t.throwsAsync(stat(socket), { code: 'ENOENT' });
+});
