@@ -1,0 +1,132 @@
+import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { checkCsr } from '../../agent/ca/csr-check.js';
+import { loadKeyMaterial } from '../../agent/ca/key-material.js';
+import { Signer } from '../../agent/ca/signer.js';
+import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { createCertManager, type CertManager, type CertManagerOptions } from '../../agent/identity/cert-manager.js';
+import { asSpiffeId, type SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { eventually } from '../helpers/eventually.js';
+import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
+
+// Catalogue E (CA client faults): a CA that hangs, or answers with something unusable, never
+// costs the agent a valid certificate, never blocks other identities, and never crashes it.
+const id = (text: string): SpiffeId => asSpiffeId(text)!;
+const CART = id('spiffe://cluster.local/ns/shop/sa/cart');
+const WEB = id('spiffe://cluster.local/ns/shop/sa/web');
+
+type Answer = { chain: string[] } | { hang: true };
+type Respond = (requested: string, sign: (ttlSeconds: number) => string[], n: number) => Answer;
+
+interface Setup { work: string; caDir: string }
+
+async function caFiles(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<Setup> {
+  const work = tempDir(prefix);
+  t.teardown(() => removeDir(work));
+  const caDir = join(work, 'ca');
+  const ca = await startCa(caDir, ['--tokens', writeTokens(work)]);
+  await ca.stop();
+  return { work, caDir };
+}
+
+/** A real gRPC CA on the mesh CA key whose answers the test scripts; counts requests per identity. */
+async function faultyCa(t: { teardown(fn: () => unknown): void }, caDir: string, respond: Respond): Promise<{ port: number; requests: Map<string, number> }> {
+  const signer = new Signer(loadKeyMaterial(caDir, 'cluster.local', recordingLogger()), { defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 });
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), { ips: ['127.0.0.1'] }, 3_600_000);
+  const requests = new Map<string, number>();
+  const server = new grpc.Server();
+  server.addService(caApi().service, {
+    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
+      const requested = metadataString(call.request.metadata, 'ImpersonatedIdentity')!;
+      const n = (requests.get(requested) ?? 0) + 1;
+      requests.set(requested, n);
+      const { spki } = checkCsr(call.request.csr, requested);
+      const answer = respond(requested, (ttl) => signer.issueWorkload(spki, requested, ttl).chain, n);
+      if ('chain' in answer) cb(null, { cert_chain: answer.chain });
+    },
+  });
+  const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string), cert_chain: Buffer.from(serving.chain[0]!) }]);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+  t.teardown(() => server.forceShutdown());
+  return { port, requests };
+}
+
+function manager(t: { teardown(fn: () => unknown): void }, s: Setup, port: number, extra: Partial<CertManagerOptions> = {}): CertManager {
+  const tokenFile = join(s.work, 'token');
+  writeFileSync(tokenFile, NODE_TOKEN + '\n');
+  const m = createCertManager({
+    node: 'node-1', caAddress: { host: '127.0.0.1', port }, caRootFile: join(s.caDir, 'root-cert.pem'),
+    tokenFile, clusterId: 'Kubernetes', certTtlMs: 3_600_000, log: recordingLogger(), ...extra,
+  });
+  t.teardown(() => m.close());
+  return m;
+}
+
+test('a CA that hangs for one identity times out per request and does not hold up another', async (t) => {
+  const s = await caFiles(t, 'i-ca-hang-');
+  const { port, requests } = await faultyCa(t, s.caDir, (requested, sign) => (requested === CART ? { hang: true } : { chain: sign(3600) }));
+  const m = manager(t, s, port, { requestTimeoutMs: 2_000 });
+  m.setIdentities([CART, WEB]);
+  const started = Date.now();
+  await m.fetch(WEB, 10_000);
+  t.true(Date.now() - started < 2_000, `web got its certificate while cart's request hung (${Date.now() - started} ms)`);
+  const failing = await eventually(() => {
+    const st = m.status().find((x) => x.identity === CART)!;
+    if (st.attempts < 1 || (requests.get(CART) ?? 0) < 2) throw new Error(`attempts ${st.attempts}`);
+    return st;
+  }, 15_000);
+  t.regex(failing.lastError!, /^ca_unavailable: CA: DEADLINE_EXCEEDED/);
+  t.is(failing.state, 'unavailable');
+  await t.throwsAsync(m.fetch(CART, 300), { message: /no certificate .* within 300 ms \(last error: CA: DEADLINE_EXCEEDED/ });
+});
+
+const bad: [string, (sign: (ttl: number) => string[]) => string[], RegExp][] = [
+  ['an empty chain', () => [], /^empty_chain: CA returned 0 certificate/],
+  ['a truncated chain (leaf only)', (sign) => [sign(3600)[0]!], /^empty_chain: CA returned 1 certificate/],
+  ['a leaf cut off mid-PEM', (sign) => { const c = sign(3600); return [c[0]!.slice(0, 200), c[1]!]; }, /^malformed: chain element 0 holds no PEM certificate/],
+  ['garbage', () => ['garbage', 'more garbage'], /^malformed: chain element 0 holds no PEM certificate/],
+  ['a response over the 1 MiB limit', (sign) => [...sign(3600), 'x'.repeat(2 * 1024 * 1024)], /^rejected: CA: RESOURCE_EXHAUSTED/],
+];
+for (const [what, answer, reason] of bad) {
+  test(`a renewal answered with ${what} is rejected, retried, and the valid certificate is kept`, async (t) => {
+    const s = await caFiles(t, 'i-ca-bad-');
+    // A 4 s first certificate is due for renewal after ~2 s; every renewal gets the bad answer.
+    const { port, requests } = await faultyCa(t, s.caDir, (_r, sign, n) => ({ chain: n === 1 ? sign(4) : answer(sign) }));
+    const records: Record<string, unknown>[] = [];
+    const m = manager(t, s, port, { log: recordingLogger(records) });
+    m.setIdentities([CART]);
+    const first = await m.fetch(CART, 10_000);
+    const st = await eventually(() => {
+      const x = m.status()[0]!;
+      if (x.attempts < 1) throw new Error('renewal not yet failed');
+      return x;
+    }, 8_000);
+    t.regex(st.lastError!, reason);
+    t.is(m.current(CART)?.serial, first.serial, 'the failed renewal did not replace the valid certificate');
+    t.true((requests.get(CART) ?? 0) >= 2);
+    t.false(JSON.stringify(records).includes(NODE_TOKEN), 'the token is never logged');
+  });
+}
+
+test('a missing token file fails the request with a clear error, and the token appearing later is used without a restart', async (t) => {
+  const s = await caFiles(t, 'i-ca-token-');
+  const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
+  t.teardown(() => ca.stop());
+  const records: Record<string, unknown>[] = [];
+  const m = manager(t, s, ca.port, { log: recordingLogger(records) });
+  rmSync(join(s.work, 'token'));
+  m.setIdentities([CART]);
+  await t.throwsAsync(m.fetch(CART, 1_000), { message: /cannot read token file .*token: ENOENT/ });
+  t.regex(m.status()[0]!.lastError!, /^token: /);
+  writeFileSync(join(s.work, 'token'), 'an-unknown-token-0123456789\n');
+  await eventually(() => { if (!/UNAUTHENTICATED/.test(m.status()[0]!.lastError ?? '')) throw new Error('not re-read yet'); }, 8_000);
+  writeFileSync(join(s.work, 'token'), NODE_TOKEN + '\n');
+  const cert = await m.fetch(CART, 10_000);
+  t.is(cert.id, CART);
+  const logged = JSON.stringify(records);
+  t.false(logged.includes(NODE_TOKEN) || logged.includes('an-unknown-token-0123456789'), 'no token value is logged');
+});
