@@ -31,6 +31,7 @@ export function translatePolicy(p: ParsedAuthorizationPolicy, settings: MeshSett
       return;
     }
     if (http.length > 0) warn(`spec.rules[${i}]`, `HTTP attributes (found: ${http.join(', ')}) are dropped from this DENY rule; its L4 remainder is enforced`);
+    if (p.action === 'ALLOW') warnNegativeOnlyIdentity(rule, `spec.rules[${i}]`, warn);
     rules.push(translateRule(rule, p.namespace));
   });
   if (p.action === 'DENY' && rules.length > 0 && !rules.some(canFire)) {
@@ -41,6 +42,23 @@ export function translatePolicy(p: ParsedAuthorizationPolicy, settings: MeshSett
     name: p.name, namespace: p.namespace, scope, action: p.action === 'DENY' ? 'Deny' : 'Allow',
     rules, dryRun: p.dryRun, origin: 'AuthorizationPolicy',
   };
+}
+
+const POSITIVE_IDENTITY = ['principals', 'namespaces', 'serviceAccounts', 'trustDomains'] as const;
+const NEGATIVE_IDENTITY = ['notPrincipals', 'notNamespaces', 'notServiceAccounts', 'notTrustDomains'] as const;
+
+/**
+ * ISTIO-SECURITY-2021-004: an ALLOW source that constrains identity only negatively is met by a
+ * plaintext caller, which has no identity to exclude. Legal, but rarely what the author meant.
+ */
+function warnNegativeOnlyIdentity(rule: ParsedRule, path: string, warn: (path: string, message: string) => void): void {
+  rule.from.forEach((source, j) => {
+    if (!source) return;
+    const negative = NEGATIVE_IDENTITY.filter((k) => source[k].length > 0);
+    if (negative.length === 0 || POSITIVE_IDENTITY.some((k) => source[k].length > 0)) return;
+    warn(`${path}.from[${j}].source`, `only negative identity fields (${negative.join(', ')}): plaintext callers without an identity also match; `
+      + 'add principals or namespaces, or require mTLS with a STRICT PeerAuthentication');
+  });
 }
 
 /**
