@@ -55,13 +55,26 @@ function route(deps: AdminDeps, method: string, url: URL): Reply {
   }
 }
 
-/** The admin API on localhost: plain HTTP/1.1, JSON for data, text for actions. */
+/** Loopback peers only: 127.0.0.0/8, ::1 and their IPv4-mapped form. */
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+/**
+ * The admin API on localhost: plain HTTP/1.1, JSON for data, text for actions. It can stop the
+ * agent and change logging, so peers that are not on loopback are refused even when
+ * --admin-address binds a wider address (reliability.md I13).
+ */
 export class AdminServer extends HttpEndpoint {
   constructor(deps: AdminDeps) {
     super((req, res) => {
       let reply: Reply;
       try {
-        reply = route(deps, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'));
+        reply = isLoopback(req.socket.remoteAddress)
+          ? route(deps, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'))
+          : text('the admin API is served to localhost only\n', 403);
       } catch (err) {
         deps.log.error('admin request failed', { url: req.url, error: err });
         reply = text(`${(err as Error).message}\n`, 500);

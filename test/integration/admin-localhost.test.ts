@@ -1,0 +1,38 @@
+import test from 'ava';
+import http from 'node:http';
+import { networkInterfaces } from 'node:os';
+import { AdminServer } from '../../agent/admin/server.js';
+import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+
+// Catalogue I13: admin can stop the agent, so only loopback peers are served, whatever it binds.
+setLogSink(() => undefined);
+const log = createLogger('test');
+
+function request(host: string, port: number, method: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const external = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
+const run = external === undefined ? test.skip : test;
+
+run(`a non-loopback peer (${external ?? 'no non-loopback IPv4 address on this machine'}) is refused with 403 even when admin binds every address`, async (t) => {
+  const shutdowns: string[] = [];
+  const server = new AdminServer({ certs: () => [], configDump: () => ({}), pods: () => [], shutdown: (reason) => shutdowns.push(reason), log });
+  const { port } = await server.start('0.0.0.0', 0);
+  t.teardown(() => server.close());
+  t.like(await request(external!, port, 'POST', '/quitquitquit'), { status: 403, body: 'the admin API is served to localhost only\n' });
+  t.is((await request(external!, port, 'GET', '/certs')).status, 403);
+  t.deepEqual(shutdowns, [], 'no drain was started');
+  t.is((await request('127.0.0.1', port, 'GET', '/certs')).status, 200, 'loopback is still served');
+  t.is((await request('127.0.0.1', port, 'POST', '/quitquitquit')).status, 200);
+  t.deepEqual(shutdowns, ['admin /quitquitquit']);
+});
