@@ -28,6 +28,8 @@ export interface PodRegistryDeps {
   readonly openNetns?: (path: string) => NetnsHandle;
   /** Called after the set of registered pods changed (identities follow it). */
   readonly onChange?: () => void;
+  /** How often pods whose netns vanished without a DEL are dropped (default 5 s). */
+  readonly netnsSweepMs?: number;
 }
 
 /** The ports PodProxies opens in every registered pod, reported to the CNI plugin. */
@@ -68,9 +70,33 @@ export class PodRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly openNetns: (path: string) => NetnsHandle;
+  private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: PodRegistryDeps) {
     this.openNetns = deps.openNetns ?? openRealNetns;
+    // A missed DEL (agent down, plugin crashed) must not keep a dead pod's listeners — and, through
+    // their sockets, its network namespace — alive until the next restart (reliability.md G7).
+    this.sweepTimer = setInterval(() => void this.sweep(), deps.netnsSweepMs ?? 5_000);
+    this.sweepTimer.unref();
+  }
+
+  /** Unregisters every pod whose netns path no longer names the namespace it was opened in. */
+  async sweep(): Promise<string[]> {
+    const isGone = (e: Entry | undefined) => e !== undefined && currentNetnsId(e.pod.netns) !== e.netns.id;
+    const dropped: string[] = [];
+    for (const uid of [...this.entries.keys()].filter((u) => isGone(this.entries.get(u)))) {
+      // Re-checked in the pod's queue: an ADD that re-registered it meanwhile wins.
+      await this.serialize(uid, async () => {
+        const entry = this.entries.get(uid);
+        if (!entry || !isGone(entry)) return;
+        await this.teardown(entry);
+        await this.deps.store.remove(uid);
+        this.deps.log.info('pod netns is gone; dropped the pod without a DEL', { uid, pod: `${entry.pod.namespace}/${entry.pod.name}`, netns: entry.pod.netns });
+        dropped.push(uid);
+        this.changed();
+      }).catch((err: unknown) => this.deps.log.error('dropping a pod whose netns is gone failed', { uid, error: err }));
+    }
+    return dropped;
   }
 
   private serialize<T>(uid: string, fn: () => Promise<T>): Promise<T> {
@@ -210,6 +236,7 @@ export class PodRegistry {
 
   /** Releases every netns handle; listeners are closed by their owner (PodProxies.close()). */
   close(): void {
+    clearInterval(this.sweepTimer);
     for (const entry of this.entries.values()) entry.netns.close();
     this.entries.clear();
     registeredPods.set(0);
