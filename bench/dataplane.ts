@@ -1,10 +1,10 @@
-import { readFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { MESHNODE_MAIN, agentArgs, inNetns, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
+import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec, startDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
 import { applyInpodRules } from '../cni/redirect/apply.js';
 import { TestCa } from '../test/helpers/test-ca.js';
@@ -144,25 +144,6 @@ function meshYaml(topo: Topology): string {
  * The node flags on `meshnode`'s `#!/usr/bin/env -S node ...` line: an installed agent (systemd,
  * the image) runs with them, so the agents measured here do too.
  */
-function installedNodeFlags(): string[] {
-  const first = readFileSync(MESHNODE_MAIN, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(first);
-  if (!m) throw new Error(`unexpected interpreter line in ${MESHNODE_MAIN}: ${first}`);
-  return m[1]!.trim().split(' ').filter(Boolean);
-}
-
-/** `meshnode agent` in the node netns, as installed; resolves when /healthz/ready says so. */
-async function startInstalledAgent(res: Resources, spec: AgentSpec): Promise<Daemon> {
-  mkdirSync(join(spec.dir, 'state'), { recursive: true });
-  const [node, ...rest] = agentArgs(spec);
-  const agent = startDaemon(res, `agent on ${spec.node}`, spec.netns, [node!, ...installedNodeFlags(), ...rest], join(spec.dir, 'agent.log'));
-  await waitFor(`the agent on ${spec.node} to be ready`, 30_000, async () => {
-    if (agent.exited) throw new Error(`the agent on ${spec.node} exited: ${agent.log().slice(-500)}`);
-    return inNetns(spec.netns, ['get', 'http://127.0.0.1:15021/healthz/ready']).then(() => true, () => undefined);
-  });
-  return agent;
-}
-
 async function startMeshnode(res: Resources, dir: string, topo: Topology): Promise<Daemon[]> {
   const n1 = topo.node('n1');
   const caAddress = `${n1.linkAddress}:15012`;
@@ -172,7 +153,7 @@ async function startMeshnode(res: Resources, dir: string, topo: Topology): Promi
   for (const podName of ['a', 'b']) {
     const pod = topo.pod(podName);
     const spec: AgentSpec = { netns: topo.node(pod.node).netns, caDir: dir, caAddress, dir: join(dir, pod.node), node: pod.node, config: join(dir, 'mesh.yaml'), trustDomain: 'cluster.local' };
-    agents.push(await startInstalledAgent(res, spec));
+    agents.push(await startAgent(res, spec));
     await applyInpodRules(pod.path, { ipv6: false });
     const status = await post(agentSocketOf(spec), '/v1/pods', { uid: `bench-${podName}`, namespace: 'shop', name: podName, netns: pod.path, ips: [pod.ip] });
     if (status !== 200) throw new Error(`registering pod ${podName} answered ${status}`);

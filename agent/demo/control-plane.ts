@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { exec, startDaemon, waitFor, type Daemon, type Resources } from './system.js';
@@ -51,8 +51,19 @@ export interface AgentSpec {
 
 export const agentSocketOf = (spec: AgentSpec) => `${spec.dir}/cni.sock`;
 
+/**
+ * The Node flags on the `meshnode` interpreter line (V8 heap settings for the data plane), so an
+ * agent started here runs exactly as the installed `meshnode agent` does.
+ */
+export function installedNodeFlags(): string[] {
+  const first = readFileSync(MESHNODE_MAIN, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(first);
+  if (!m) throw new Error(`unexpected interpreter line in ${MESHNODE_MAIN}: ${first}`);
+  return m[1]!.trim().split(' ').filter(Boolean);
+}
+
 export function agentArgs(spec: AgentSpec): string[] {
-  return [process.execPath, MESHNODE_MAIN, 'agent', '--config', spec.config, '--node', spec.node,
+  return [process.execPath, ...installedNodeFlags(), MESHNODE_MAIN, 'agent', '--config', spec.config, '--node', spec.node,
     '--ca-address', spec.caAddress, '--ca-root', `${spec.caDir}/ca/root-cert.pem`, '--ca-token-file', `${spec.caDir}/agent-token`,
     '--cni-socket', agentSocketOf(spec), '--state-dir', `${spec.dir}/state`, '--trust-domain', spec.trustDomain];
 }
