@@ -32,7 +32,8 @@ export interface MeshConfigOptions {
 /**
  * Owns the current mesh snapshot: loads it at start-up (all-or-nothing), then watches the config
  * path and swaps in each new valid snapshot. An invalid config is logged with every problem and
- * the last good snapshot keeps serving (DESIGN "Principles").
+ * the last good snapshot keeps serving (DESIGN "Principles"); so does an empty config replacing
+ * a non-empty one.
  */
 export class MeshConfig {
   private snapshot: MeshSnapshot | undefined;
@@ -88,6 +89,7 @@ export class MeshConfig {
       return this.rejected([], err);
     }
     if (!result.snapshot) return this.rejected(result.problems);
+    if (isEmpty(result.snapshot) && this.snapshot && !isEmpty(this.snapshot)) return this.rejectedEmpty();
     this.logWarnings(result.problems);
     this.snapshot = result.snapshot;
     this.appliedAt = new Date();
@@ -107,6 +109,18 @@ export class MeshConfig {
     this.opts.log.error('mesh config rejected; keeping the last good config', {
       path: this.opts.path, error, problems: problems.filter((p) => p.severity === 'error').map(formatProblem),
     });
+    return false;
+  }
+
+  /**
+   * A writer that truncates the file and then writes it exposes an empty file in between; applying
+   * it would drop every pod, policy and identity until the next event (failing open for policies).
+   * The watch sees the completed write. Only a restart applies an intentionally empty config.
+   */
+  private rejectedEmpty(): false {
+    configReloads.inc({ result: 'failure' });
+    configLastReloadSuccessful.set(0);
+    this.opts.log.warn('mesh config is empty; keeping the last good config', { path: this.opts.path });
     return false;
   }
 
@@ -135,4 +149,9 @@ export class MeshConfig {
     clearTimeout(this.timer);
     this.watcher?.close();
   }
+}
+
+/** Nothing that changes what the agent does: no workload, service, policy or ambient namespace. */
+function isEmpty(s: MeshSnapshot): boolean {
+  return s.workloads.size === 0 && s.services.size === 0 && s.authorizations.size === 0 && s.ambientNamespaces.size === 0;
 }

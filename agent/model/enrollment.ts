@@ -38,3 +38,17 @@ export function enrollmentOf(w: EnrollmentInput, ambientNamespaces: ReadonlySet<
   }
   return { enrolled: false, reason: `neither namespace ${w.namespace} nor the ${w.kind} has label ${ENROLL_LABEL}=ambient` };
 }
+
+/**
+ * A pod the config does not list (yet). The CNI plugin sees a new pod before the config that
+ * lists it reaches this agent; answering "not enrolled" then would let the pod start uncaptured
+ * for good. So a pod of an ambient namespace is captured, with no traffic allowed until the
+ * config lists it (the proxies refuse a pod without a workload record). A namespace the config
+ * does not know, or knows but not as ambient, enrols nothing.
+ */
+export function unlistedPodEnrollment(namespace: string, name: string, ambientNamespaces: ReadonlySet<string>): Enrollment {
+  if (ambientNamespaces.has(namespace)) {
+    return { enrolled: true, reason: `namespace ${namespace} is ambient; pod ${name} is not yet in the mesh config` };
+  }
+  return { enrolled: false, reason: `pod ${namespace}/${name} is not in the mesh config and namespace ${namespace} is not ambient` };
+}

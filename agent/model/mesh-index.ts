@@ -1,5 +1,5 @@
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.js';
-import { enrollmentOf, type Enrollment } from './enrollment.js';
+import { enrollmentOf, unlistedPodEnrollment, type Enrollment } from './enrollment.js';
 import { canonicalIp, cidrContains, ipToBytes, parseCidr, type ParsedCidr } from './ip.js';
 import type { MeshSnapshot, Service, Workload } from './types.js';
 
@@ -86,10 +86,13 @@ export class MeshIndex {
     return id;
   }
 
-  /** Whether the CNI plugin should capture a pod's traffic, and why (or why not). */
+  /**
+   * Whether the CNI plugin should capture a pod's traffic, and why (or why not). A pod the config
+   * does not list yet is enrolled when its namespace is ambient, without a `workload`.
+   */
   podEnrollment(namespace: string, name: string): PodEnrollment {
     const w = this.byName.get(`${namespace}/${name}`);
-    if (!w || w.kind !== 'Pod') return { enrolled: false, reason: `pod ${namespace}/${name} is not in the mesh config` };
+    if (!w || w.kind !== 'Pod') return unlistedPodEnrollment(namespace, name, this.snapshot.ambientNamespaces);
     return { ...enrollmentOf(w, this.snapshot.ambientNamespaces), workload: w };
   }
 }

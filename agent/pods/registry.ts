@@ -168,7 +168,7 @@ export class PodRegistry {
         await this.teardown(this.entries.get(pod.uid)!);
         throw new PodRegistrationError('listeners-failed', `cannot persist the registration: ${(err as Error).message}`, err);
       }
-      this.deps.log.info('pod registered', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns, ips: pod.ips });
+      this.deps.log.info('pod registered', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns, ips: pod.ips, enrolled: verdict.reason });
       this.changed();
       return { changed: true };
     });

@@ -123,3 +123,42 @@ test.serial('a file truncated to invalid YAML mid-write is rejected, and the com
   await until(() => applied.length >= 1 && config.current.authorizations.size === 1, 'the completed file');
   t.is(await lastReloadOk(), 1);
 });
+
+// A writer that truncates then writes (`>` in a shell, many editors) exposes an empty file: that
+// is not "the mesh is now empty", which would drop every policy until the next event.
+const emptyTexts: [string, string][] = [['an empty file', ''], ['a file of only comments', '# being rewritten\n---\n# more\n']];
+for (const [what, text] of emptyTexts) {
+  test.serial(`${what} replacing a non-empty config is rejected as empty, and the completed write is applied`, async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'mesh.yaml');
+    await writeFile(path, mesh(policy('deny-evil')));
+    const { config, applied } = await watched(t, path);
+    const before = await failures();
+    lines.length = 0;
+
+    await writeFile(path, text);
+    await until(async () => await failures() > before, 'the rejection of the empty file');
+    t.is(config.current.workloads.size, 1, 'the last good pods stay');
+    t.deepEqual([...config.current.authorizations.keys()], ['shop/deny-evil'], 'the last good policies stay');
+    t.is(applied.length, 0);
+    t.is(await lastReloadOk(), 0);
+    const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'mesh config is empty; keeping the last good config');
+    t.like(warning, { level: 'warn', path });
+
+    await writeFile(path, mesh(policy('deny-evil'), policy('other')));
+    await until(() => applied.length === 1, 'the completed file');
+    t.deepEqual([...config.current.authorizations.keys()].sort(), ['shop/deny-evil', 'shop/other']);
+    t.is(await lastReloadOk(), 1);
+  });
+}
+
+test.serial('an empty config is accepted at start-up, and reloading it empty again is no failure', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'mesh.yaml');
+  await writeFile(path, '');
+  const { config } = await watched(t, path);
+  t.is(config.current.workloads.size, 0);
+  const before = await failures();
+  t.true(await config.reload());
+  t.is(await failures(), before);
+});

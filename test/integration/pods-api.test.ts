@@ -115,7 +115,11 @@ test.serial('enrollment follows the mesh config and missing parameters are named
   const legacy = await call(socketPath, 'GET', '/v1/enrollment?namespace=legacy&name=batch-0');
   t.like(legacy, { status: 200, body: { enrolled: false } });
   t.is(typeof legacy.body.reason, 'string');
-  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=shop&name=ghost'), { status: 200, body: { enrolled: false } });
+  // Not listed yet: an ambient namespace captures it, any other namespace does not.
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=shop&name=ghost'),
+    { status: 200, body: { enrolled: true, reason: 'namespace shop is ambient; pod ghost is not yet in the mesh config' } });
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=legacy&name=ghost'), { status: 200, body: { enrolled: false } });
+  t.like(await call(socketPath, 'GET', '/v1/enrollment?namespace=nowhere&name=ghost'), { status: 200, body: { enrolled: false } });
   t.like(await call(socketPath, 'GET', '/v1/enrollment?name=cart-0'), { status: 400, body: { error: 'query parameter "namespace" is required' } });
   t.is((await call(socketPath, 'POST', '/v1/enrollment')).status, 405);
 });
@@ -178,6 +182,15 @@ privilegedTest('POST opens the listeners in the pod netns before answering, and 
   t.like(await call(socketPath, 'DELETE', '/v1/pods/u1'), { status: 200, body: { removed: false } });
   t.is((await call(socketPath, 'GET', '/v1/pods/u1')).status, 404);
   t.deepEqual(await readdir(store.dir), []);
+}, ['ip', 'ss']);
+
+privilegedTest('a pod of an ambient namespace that the config does not list yet is registered with its listeners open', async (t) => {
+  const { socketPath, pods } = await agentParts(t);
+  const ns = podNetns(t, 'd1pod');
+  const reply = await call(socketPath, 'POST', '/v1/pods', podBody('u9', 'ghost', ns.path, '10.77.0.9'));
+  t.deepEqual(reply, { status: 200, body: { uid: 'u9', listeners: [15001, 15006, 15008] } });
+  t.deepEqual(listeningPodPorts(ns.name), [15001, 15006, 15008]);
+  t.like(pods.get('u9'), { namespace: 'shop', name: 'ghost' });
 }, ['ip', 'ss']);
 
 privilegedTest('concurrent POSTs for one pod open its listeners once', async (t) => {

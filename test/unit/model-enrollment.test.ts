@@ -32,11 +32,45 @@ test('a pod in a namespace that has no Namespace object is enrolled only by its 
   t.is(workloadNamed(snap, 'x', 'b')?.protocol, 'HBONE');
 });
 
-test('a pod not in the config is not enrolled, and the reason says so', (t) => {
-  const answer = validIndex(namespace('shop', { 'istio.io/dataplane-mode': 'ambient' })).podEnrollment('shop', 'ghost');
+// The CNI plugin can ask before the config lists a new pod: an ambient namespace captures it.
+type UnlistedCase = [title: string, namespace: string, enrolled: boolean, reason: RegExp];
+const unlistedCases: UnlistedCase[] = [
+  ['in an ambient namespace is enrolled without a workload record', 'shop', true, /^namespace shop is ambient; pod ghost is not yet in the mesh config$/],
+  ['in a namespace the config knows, not ambient, is not enrolled', 'legacy', false, /pod legacy\/ghost is not in the mesh config and namespace legacy is not ambient/],
+  ['in a namespace the config does not know is not enrolled', 'nowhere', false, /pod nowhere\/ghost is not in the mesh config and namespace nowhere is not ambient/],
+];
+for (const [title, ns, enrolled, reason] of unlistedCases) {
+  test(`a pod not in the config ${title}`, (t) => {
+    const index = validIndex(docs(
+      namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }),
+      namespace('legacy', {}),
+      pod('p', { namespace: 'shop', ip: '10.0.0.1' }),
+    ));
+    const answer = index.podEnrollment(ns, 'ghost');
+    t.is(answer.enrolled, enrolled);
+    t.is(answer.workload, undefined);
+    t.regex(answer.reason, reason);
+  });
+}
+
+test('a pod the config lists with dataplane-mode none stays out of an ambient namespace', (t) => {
+  const index = validIndex(docs(
+    namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }),
+    pod('ghost', { namespace: 'shop', ip: '10.0.0.1', labels: { 'istio.io/dataplane-mode': 'none' } }),
+  ));
+  const answer = index.podEnrollment('shop', 'ghost');
   t.false(answer.enrolled);
-  t.is(answer.workload, undefined);
-  t.regex(answer.reason, /pod shop\/ghost is not in the mesh config/);
+  t.is(answer.workload?.name, 'ghost');
+});
+
+test('a WorkloadEntry of the pod\'s name in an ambient namespace does not stand in for the pod', (t) => {
+  const index = validIndex(docs(
+    namespace('vms', { 'istio.io/dataplane-mode': 'ambient' }),
+    'apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata:\n  name: vm\n  namespace: vms\n  annotations: {meshnode.io/node: n}\nspec: {address: 10.0.0.1}\n',
+  ));
+  const answer = index.podEnrollment('vms', 'vm');
+  t.true(answer.enrolled);
+  t.is(answer.workload, undefined, 'no Pod record: its traffic is refused until the config lists it');
 });
 
 test('podEnrollment does not answer for a WorkloadEntry of the same name', (t) => {
