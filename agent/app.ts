@@ -119,7 +119,7 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
       mesh: () => state.index, policies: () => state.policies, certs,
       trustDomain: options.settings.trustDomain, log: log.child('proxy'),
     });
-    stops.push(() => proxies.close());
+    stops.push(async () => proxies.destroy());
 
     const pods = new PodRegistry({
       store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'),
@@ -171,7 +171,7 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
       // Readiness and the CNI API stop first: probes fail by refusal, no new pods arrive.
       await Promise.all([readinessServer.close(), cniApi.close()]);
       await drainAll([
-        { name: 'pod proxies', close: () => proxies.close() },
+        { name: 'pod proxies', close: () => proxies.close(), destroy: () => proxies.destroy() },
         { name: 'admin', close: () => admin.close(), destroy: () => admin.destroy() },
         { name: 'metrics', close: () => metrics.close(), destroy: () => metrics.destroy() },
       ], options.drainDeadlineMs, log.child('drain'));

@@ -6,6 +6,7 @@ import { HboneServer } from '../tunnel/hbone-server.js';
 import { HbonePool } from '../tunnel/pool.js';
 import { denials } from '../../metrics/proxy.js';
 import { ConnectionManager } from './connection-manager.js';
+import { InFlight } from './in-flight.js';
 import { podWorkload, type PodContext, type ProxyDeps } from './context.js';
 import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
 import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
@@ -34,6 +35,8 @@ export class PodProxies {
   private readonly opening = new Map<string, Promise<void>>();
   private readonly pool = new HbonePool();
   readonly connections = new ConnectionManager();
+  /** Handlers from accept to the end of their relay: what a graceful drain waits for. */
+  private readonly inFlight = new InFlight();
   private readonly stopRotate: () => void;
 
   constructor(private readonly deps: ProxyDeps) {
@@ -64,7 +67,7 @@ export class PodProxies {
       // A bug in handling one connection must cost that connection, never the daemon.
       const server = (handler: (s: net.Socket) => Promise<void>) =>
         net.createServer({ allowHalfOpen: true }, (s) => {
-          handler(s).catch((err: unknown) => {
+          this.inFlight.run(handler(s)).catch((err: unknown) => {
             log.error('connection handler failed', { error: err });
             s.destroy();
           });
@@ -78,7 +81,7 @@ export class PodProxies {
         certificate: () => this.podCertificate(ctx),
         trustBundle: () => this.deps.certs.trustBundle(),
         onStream: (req) => {
-          handleHboneStream(ctx, req).catch((err: unknown) => {
+          this.inFlight.run(handleHboneStream(ctx, req)).catch((err: unknown) => {
             log.error('hbone stream handler failed', { error: err });
             if (!req.stream.destroyed) req.stream.destroy(err instanceof Error ? err : new Error(String(err)));
           });
@@ -102,10 +105,14 @@ export class PodProxies {
   /** Closes the pod's listeners and every connection to or from it, at once. */
   async remove(uid: string): Promise<void> {
     await this.opening.get(uid)?.catch(() => undefined);
+    this.closeNow(uid, 'pod removed');
+  }
+
+  private closeNow(uid: string, reason: string): void {
     const proxy = this.proxies.get(uid);
     this.proxies.delete(uid);
     // Connections first, so their resets go out before the HBONE sessions are torn down.
-    this.connections.closePod(uid, 'pod removed');
+    this.connections.closePod(uid, reason);
     if (proxy) {
       proxy.hbone.close();
       for (const l of proxy.listeners) l.close();
@@ -129,9 +136,32 @@ export class PodProxies {
     }
   }
 
+  /**
+   * Graceful drain (shutdown only; removing a pod stays immediate): every pod stops accepting on
+   * 15001/15006/15008, HBONE sessions, served and pooled, get a GOAWAY so peers open no new
+   * streams, and open connections carry on. Resolves once the last one has ended; `destroy()`
+   * force-closes whatever is left when the deadline comes first.
+   */
   async close(): Promise<void> {
     this.stopRotate();
-    for (const uid of [...this.proxies.keys()]) await this.remove(uid);
+    await Promise.all([...this.opening.values()].map((p) => p.catch(() => undefined)));
+    for (const proxy of this.proxies.values()) {
+      proxy.hbone.drain();
+      for (const l of proxy.listeners) l.close();
+    }
+    this.pool.drain();
+    const open = this.connections.count();
+    if (open > 0) this.deps.log.info('draining open connections', { connections: open });
+    await this.inFlight.idle();
+    this.destroy();
+  }
+
+  /** Closes every pod's listeners and connections at once; logs what was still open. */
+  destroy(): void {
+    this.stopRotate();
+    const open = this.connections.pods().map((uid) => ({ pod: this.proxies.get(uid)?.ctx.pod.name ?? uid, connections: this.connections.count(uid) }));
+    if (open.length > 0) this.deps.log.warn('force-closing connections still open', { pods: open });
+    for (const uid of [...this.proxies.keys()]) this.closeNow(uid, 'agent shutdown');
     this.pool.close();
   }
 }

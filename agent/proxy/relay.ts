@@ -73,10 +73,14 @@ export function relay(a: End, b: End): Promise<RelayResult> {
   b.on('data', (chunk: Buffer) => { bToA += chunk.length; });
   // End of input is forwarded by hand: Node also ends a stream's readable side when the stream
   // is reset or its session dies, and that must become a reset, not a clean FIN.
+  const cleanEnds = new Set<End>();
   const forwardEnd = (from: End, to: End) => () => {
-    if (isStream(from) && abrupt(from, sessions.get(from))) fail(new Error(`hbone stream reset (code ${from.rstCode ?? 'none'})`));
-    else if (!to.destroyed && !to.writableEnded) to.end();
+    if (isStream(from) && abrupt(from, sessions.get(from))) { fail(new Error(`hbone stream reset (code ${from.rstCode ?? 'none'})`)); return; }
+    cleanEnds.add(from);
+    if (!to.destroyed && !to.writableEnded) to.end();
   };
+  // Both directions finished cleanly: a session closing right after (GOAWAY, drain) is no reset.
+  const finished = (end: End) => cleanEnds.has(end) && end.writableFinished;
   (a as Duplex).pipe(b as Duplex, { end: false });
   (b as Duplex).pipe(a as Duplex, { end: false });
   a.once('end', forwardEnd(a, b));
@@ -84,7 +88,7 @@ export function relay(a: End, b: End): Promise<RelayResult> {
   return new Promise((resolve) => {
     let open = 2;
     const closed = (end: End, other: End) => () => {
-      if (isStream(end) && !error && abrupt(end, sessions.get(end))) {
+      if (isStream(end) && !error && !finished(end) && abrupt(end, sessions.get(end))) {
         fail(new Error(`hbone stream reset (code ${end.rstCode ?? 'none'})`));
       } else if (!other.destroyed && !other.writableEnded && !error) {
         // The peer is gone: finish what is buffered towards the other end, then close it.

@@ -46,6 +46,8 @@ interface SessionInfo {
   readonly source: SocketAddress;
   readonly localIp: string;
   readonly resets: ResetBudget;
+  /** Highest stream id seen: the GOAWAY of a drain names it, so open streams stay valid. */
+  lastStream: number;
 }
 
 export class HboneServer {
@@ -54,6 +56,7 @@ export class HboneServer {
   private readonly sessions = new Map<http2.ServerHttp2Session, SessionInfo>();
   private readonly pending = new Set<net.Socket>();
   private closed = false;
+  private draining = false;
 
   constructor(private readonly listener: net.Server, private readonly opts: HboneServerOptions) {
     listener.on('connection', (raw: net.Socket) => { void this.accept(raw); });
@@ -139,8 +142,10 @@ export class HboneServer {
       /* the session closed already */
     }
     const resets = new ResetBudget();
-    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets });
+    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0 });
     session.once('close', () => this.sessions.delete(session));
+    // A handshake that finished after the drain began gets its GOAWAY at once.
+    if (this.draining) goAway(session, 0);
     keepSessionAlive(session, () => {
       session.goaway(http2.constants.NGHTTP2_NO_ERROR);
       session.destroy();
@@ -151,6 +156,7 @@ export class HboneServer {
     const session = stream.session as http2.ServerHttp2Session | undefined;
     const info = session ? this.sessions.get(session) : undefined;
     if (!session || !info) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
+    info.lastStream = Math.max(info.lastStream, stream.id ?? 0);
     const controller = new AbortController();
     stream.on('error', () => { /* reset by the peer or the session; handled on close */ });
     stream.once('close', () => {
@@ -197,6 +203,18 @@ export class HboneServer {
     session.destroy();
   }
 
+  /**
+   * Graceful: stops accepting and sends every session a GOAWAY (NO_ERROR), so peers open no
+   * new streams on it; open streams continue and the peer closes the connection once they are
+   * done. A handshake still in progress gets its GOAWAY as soon as its session exists.
+   */
+  drain(): void {
+    this.draining = true;
+    this.closed = true;
+    this.listener.close();
+    for (const [s, info] of this.sessions) goAway(s, info.lastStream);
+  }
+
   /** Stops accepting and tears down every session and pending handshake at once. */
   close(): void {
     this.closed = true;
@@ -205,6 +223,10 @@ export class HboneServer {
     for (const raw of this.pending) raw.destroy();
     this.h2?.close();
   }
+}
+
+function goAway(session: http2.ServerHttp2Session, lastStream: number): void {
+  if (!session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStream);
 }
 
 export function respondError(stream: http2.ServerHttp2Stream, status: number): void {

@@ -118,6 +118,13 @@ export class HbonePool {
     return n;
   }
 
+  /** Graceful: every connection gets a GOAWAY and takes no new streams; open streams finish. */
+  drain(): void {
+    for (const entry of this.entries.values()) for (const c of entry.conns) c.retire();
+    this.entries.clear();
+  }
+
+  /** Tears down every connection and its streams at once. */
   close(): void {
     for (const entry of this.entries.values()) for (const c of entry.conns) c.destroy();
     this.entries.clear();

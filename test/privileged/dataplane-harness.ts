@@ -83,7 +83,7 @@ export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERM
   const proxies = new Map<string, PodProxies>();
   const handles: NetnsHandle[] = [];
   t.teardown(async () => {
-    for (const p of proxies.values()) await p.close();
+    for (const p of proxies.values()) p.destroy();
     for (const h of handles) h.close();
   });
   for (const node of ['n1', 'n2']) {
