@@ -1,0 +1,102 @@
+import test, { type ExecutionContext } from 'ava';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { currentNetns } from '../../agent/net/index.js';
+import { createLogger } from '../../agent/telemetry/log.js';
+import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
+import { HboneServer, type InboundStream } from '../../agent/tunnel/hbone-server.js';
+import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
+import { secureContextFor } from '../../agent/tunnel/tls-config.js';
+import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { relay } from '../../agent/proxy/relay.js';
+import { TestCa } from '../helpers/test-ca.js';
+
+// Catalogue I1: a draining agent tells HBONE peers to go away; open streams keep working.
+const TD = 'cluster.local';
+const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
+const SERVER_ID = `spiffe://${TD}/ns/default/sa/server`;
+const ca = new TestCa();
+const clientCert = ca.issue([CLIENT_ID]);
+const serverCert = ca.issue([SERVER_ID]);
+test.after.always(() => ca.dispose());
+
+async function echoPair(t: ExecutionContext) {
+  const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
+  const streams: InboundStream[] = [];
+  const server = new HboneServer(listener, {
+    trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
+    onStream: (req) => {
+      streams.push(req);
+      const upstream = net.connect(req.target.port, req.target.ip, () => {
+        req.stream.respond({ ':status': 200 });
+        void relay(req.stream, upstream);
+      });
+    },
+  });
+  t.teardown(() => { server.close(); echo.close(); });
+  const port = (listener.address() as net.AddressInfo).port;
+  return { server, port, streams, authority: `127.0.0.1:${(echo.address() as net.AddressInfo).port}` };
+}
+
+async function dial(port: number): Promise<HboneConnection> {
+  const socket = await currentNetns().connect('127.0.0.1', port);
+  return HboneConnection.dial({ socket, peer: `127.0.0.1:${port}`, secureContext: secureContextFor(clientCert, [ca.rootPem]), expectedIdentities: [SERVER_ID] });
+}
+
+function roundTrip(stream: http2.ClientHttp2Stream, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const onData = (c: Buffer) => {
+      got += c.toString();
+      if (got.length < text.length) return;
+      stream.off('data', onData);
+      resolve(got);
+    };
+    stream.on('data', onData);
+    stream.write(text);
+  });
+}
+
+function ended(stream: http2.ClientHttp2Stream): Promise<string> {
+  let got = '';
+  stream.on('data', (c: Buffer) => { got += c.toString(); });
+  return new Promise((resolve, reject) => { stream.once('end', () => resolve(got)); stream.once('error', reject); });
+}
+
+test('a draining HBONE server sends GOAWAY (NO_ERROR), refuses new connections and keeps open streams flowing', async (t) => {
+  const h = await echoPair(t);
+  const conn = await dial(h.port);
+  t.teardown(() => conn.destroy());
+  const stream = await conn.connect(h.authority, {});
+  t.is(await roundTrip(stream, 'before'), 'before');
+  const goaway = new Promise<number>((r) => conn.session.once('goaway', (code: number) => r(code)));
+  h.server.drain();
+  t.is(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  t.false(conn.usable, 'the connection would still take new streams');
+  t.is(await roundTrip(stream, 'after the goaway'), 'after the goaway');
+  const rest = ended(stream);
+  stream.end('bye');
+  t.is(await rest, 'bye');
+  const refused = await currentNetns().connect('127.0.0.1', h.port).then((s) => { s.destroy(); return 'accepted'; }, (err: NodeJS.ErrnoException) => err.code);
+  t.is(refused, 'ECONNREFUSED');
+});
+
+test('a draining pool sends its sessions GOAWAY and keeps their open streams flowing', async (t) => {
+  const h = await echoPair(t);
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const key: PoolKey = { sourceIdentity: CLIENT_ID, certSerial: clientCert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${h.port}`, expectedIdentities: [SERVER_ID] };
+  const stream = await pool.stream(key, () => dial(h.port), h.authority, {});
+  t.is(await roundTrip(stream, 'before'), 'before');
+  const serverSession = h.streams[0]!.stream.session!;
+  const goaway = new Promise<number>((r) => serverSession.once('goaway', (code: number) => r(code)));
+  pool.drain();
+  t.is(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  t.is(pool.size, 0);
+  t.is(await roundTrip(stream, 'after the goaway'), 'after the goaway');
+  const rest = ended(stream);
+  stream.end('bye');
+  t.is(await rest, 'bye');
+});
