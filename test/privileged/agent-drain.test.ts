@@ -1,0 +1,88 @@
+import net from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openNetns } from '../../agent/net/index.js';
+import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { listeningPodPorts, podBody } from '../helpers/pod-netns.js';
+import { privilegedTest } from '../helpers/privileged.js';
+import { Topology } from '../helpers/topology.js';
+import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
+
+// Catalogue I1 with a real agent process: SIGTERM lets an open proxied connection finish.
+const APP_PORT = 9000;
+
+function meshFor(ip: string): string {
+  return `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, namespace: shop}
+spec: {nodeName: n1, serviceAccountName: web}
+status: {podIP: ${ip}}
+`;
+}
+
+function roundTrip(sock: net.Socket, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (c: Buffer) => {
+      got += c.toString();
+      if (got.length < text.length) return;
+      sock.off('data', onData);
+      resolve(got);
+    };
+    sock.on('data', onData);
+    sock.once('error', reject);
+    sock.write(text);
+  });
+}
+
+privilegedTest('on SIGTERM an open proxied connection keeps flowing, new ones are refused, and the agent exits 0 once it ends', async (t) => {
+  const topo = Topology.build({ nodes: { n1: ['web', 'out'] } });
+  t.teardown(() => topo.destroy());
+  const web = topo.pod('web');
+  const dir = await tempDir(t, 'i1-drain-');
+  const ca = await startCa(t, dir);
+  const config = join(dir, 'mesh.yaml');
+  await writeFile(config, meshFor(web.ip));
+  const { args, ports, socket } = await agentArgs(dir, ca, config);
+  await applyInpodRules(web.path, { ipv6: false });
+  const webNs = openNetns(web.path);
+  const outNs = openNetns(topo.pod('out').path);
+  t.teardown(() => { webNs.close(); outNs.close(); });
+  const accepted: net.Socket[] = [];
+  const app = net.createServer({ allowHalfOpen: true }, (s) => { accepted.push(s); s.on('error', () => {}); s.pipe(s); });
+  await webNs.listen(APP_PORT, { server: app });
+  t.teardown(() => { app.close(); for (const s of accepted) s.destroy(); });
+
+  const agent = startProcess(t, args);
+  await ready(ports.readiness);
+  t.is((await httpCall({ socketPath: socket }, 'POST', '/v1/pods', podBody('uid-web', 'web-0', web.path, web.ip))).status, 200);
+  // An out-of-mesh client: captured by web's inbound rules (15006), allowed by the default PERMISSIVE.
+  const sock = await outNs.connect(web.ip, APP_PORT, { mark: 0 });
+  sock.allowHalfOpen = true;
+  t.teardown(() => sock.destroy());
+  t.is(await roundTrip(sock, 'before'), 'before');
+
+  const started = Date.now();
+  agent.child.kill('SIGTERM');
+  await until(() => listeningPodPorts(web.netns).length === 0, 'the pod listeners to close', 1_500);
+  t.is(await roundTrip(sock, 'during the drain'), 'during the drain');
+  const refused = await outNs.connect(web.ip, APP_PORT, { mark: 0 }).then((s) => { s.destroy(); return 'accepted'; }, (err: NodeJS.ErrnoException) => err.code);
+  t.is(refused, 'ECONNREFUSED');
+  t.is(await roundTrip(sock, 'still open'), 'still open');
+  t.is(agent.child.exitCode, null, 'the agent exited while a connection was open');
+
+  const chunks: Buffer[] = [];
+  sock.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise<void>((resolve) => sock.once('end', resolve));
+  sock.end('bye');
+  await ended;
+  t.is(Buffer.concat(chunks).toString(), 'bye');
+  t.is(await agent.exited, 0);
+  const took = Date.now() - started;
+  t.true(took < 1_900, `exited ${took} ms after SIGTERM (deadline 2 s)`);
+  t.false(agent.lines.some((l) => l.includes('drain overran its deadline')));
+}, ['ip', 'iptables', 'ss']);
