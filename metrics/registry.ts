@@ -14,4 +14,9 @@ export function collectProcessMetrics(): void {
   if (defaultsStarted) return;
   defaultsStarted = true;
   collectDefaultMetrics({ register: registry, prefix: 'meshnode_' });
+  // prom-client names these three gauges `*_total`, which Prometheus reserves for counters
+  // (`promtool check metrics` rejects them); the fd and event-loop metrics cover the same ground.
+  for (const misnamed of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`meshnode_nodejs_${misnamed}`);
+  }
 }

@@ -1,0 +1,76 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { registry, collectProcessMetrics } from '../../metrics/registry.js';
+import * as proxy from '../../metrics/proxy.js';
+import * as identity from '../../metrics/identity.js';
+import * as agent from '../../metrics/agent.js';
+import { MetricsServer } from '../../metrics/server.js';
+import { missingTools } from '../helpers/privileged.js';
+import { repoRoot } from '../helpers/paths.js';
+
+/**
+ * The exposition the agent serves on :15020 is checked by Prometheus' own linter (`promtool check
+ * metrics`), with every metric family populated the way the data plane and identity code do, and
+ * every family is listed in the catalogue metrics/README.md (the contract).
+ */
+function populate(): void {
+  collectProcessMetrics();
+  const labels: proxy.TrafficLabels = {
+    reporter: 'destination', source_workload: 'frontend', source_workload_namespace: 'shop',
+    source_principal: 'spiffe://cluster.local/ns/shop/sa/frontend', destination_workload: 'cart',
+    destination_workload_namespace: 'shop', destination_principal: 'spiffe://cluster.local/ns/shop/sa/cart',
+    destination_service: 'cart.shop.svc.cluster.local', request_protocol: 'tcp',
+    connection_security_policy: 'mutual_tls', response_flags: '-',
+  };
+  proxy.connectionsOpened.inc(labels);
+  proxy.connectionsClosed.inc(labels);
+  proxy.sentBytes.inc(labels, 1024);
+  proxy.receivedBytes.inc(labels, 2048);
+  proxy.connectionsFailed.inc({ ...labels, response_flags: 'UF' });
+  proxy.denials.inc({ direction: 'inbound', reason: proxy.DENIAL_REASONS[0] });
+  identity.certExpiryTimestamp.set({ identity: 'spiffe://cluster.local/ns/shop/sa/cart' }, Date.now() / 1000 + 86_400);
+  identity.csrRequests.inc();
+  identity.csrFailures.inc({ reason: 'ca_unavailable' });
+  agent.configReloads.inc({ result: 'success' });
+  agent.configLastReloadSuccessful.set(1);
+  agent.registeredPods.set(2);
+  agent.podRegistrations.inc({ operation: 'add', result: 'success' });
+  agent.podsRestored.inc({ result: 'reopened' });
+}
+
+async function scrape(path: string): Promise<string> {
+  const server = new MetricsServer();
+  const bound = await server.start('127.0.0.1', 0);
+  try {
+    const res = await fetch(`http://127.0.0.1:${bound.port}${path}`);
+    if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
+    return await res.text();
+  } finally {
+    await server.close();
+  }
+}
+
+const promtoolMissing = missingTools(['promtool']).length > 0;
+const lint = promtoolMissing ? test.skip : test;
+
+lint(`promtool check metrics accepts /metrics and /stats/prometheus${promtoolMissing ? ' [skipped: promtool not installed, apt package prometheus]' : ''}`, async (t) => {
+  populate();
+  for (const path of ['/metrics', '/stats/prometheus']) {
+    const text = await scrape(path);
+    t.true(text.includes('istio_tcp_connections_opened_total{'), `${path} serves the traffic metrics`);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    t.is(check.status, 0, `promtool on ${path}:\n${check.stdout}${check.stderr}`);
+  }
+});
+
+test('every metric family the agent registers is in the catalogue metrics/README.md', async (t) => {
+  populate();
+  const catalogue = readFileSync(join(repoRoot, 'metrics', 'README.md'), 'utf8');
+  const families = (await registry.getMetricsAsJSON()).map((m) => m.name)
+    .filter((name) => !name.startsWith('meshnode_process_') && !name.startsWith('meshnode_nodejs_'));
+  t.true(families.length >= 10, `found ${families.length} families`);
+  const missing = families.filter((name) => !catalogue.includes(name));
+  t.deepEqual(missing, [], `not in metrics/README.md: ${missing.join(', ')}`);
+});
