@@ -1,25 +1,17 @@
 import test from 'ava';
 import http from 'node:http';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
-import { compilePolicies } from '../../agent/authz/index.js';
-import { createCertManager } from '../../agent/identity/cert-manager.js';
-import { PodProxies } from '../../agent/proxy/pod-proxies.js';
-import { PodStore } from '../../agent/pods/store.js';
-import { PodRegistry } from '../../agent/pods/registry.js';
-import { CniApiServer } from '../../agent/pods/cni-api.js';
 import { AgentClient } from '../../cni/agent-client.js';
 import { runPlugin } from '../../cni/plugin.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+import { startPodApi } from '../helpers/pod-api.js';
 
 // Catalogue G (CNI faults) against the real pod API on a unix socket, driving the real plugin
 // entry point. None of these cases reaches a pod netns, so they need no privileges.
 setLogSink(() => undefined);
 const log = createLogger('test');
-const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 const MESH = `apiVersion: v1
 kind: Namespace
 metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
@@ -38,21 +30,7 @@ async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string
 }
 
 async function agentApi(t: { teardown(fn: () => unknown): void }, dir: string, socketPath: string) {
-  await writeFile(join(dir, 'mesh.yaml'), MESH);
-  const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
-  if (!loaded.snapshot) throw new Error(`test config invalid: ${JSON.stringify(loaded.problems)}`);
-  const mesh = new MeshIndex(loaded.snapshot);
-  const policies = compilePolicies(loaded.snapshot);
-  const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
-  t.teardown(() => certs.close());
-  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: settings.trustDomain, log });
-  t.teardown(() => proxies.close());
-  const pods = new PodRegistry({ store: new PodStore(join(dir, 'state')), listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
-  t.teardown(() => pods.close());
-  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log }, socketPath);
-  await api.start();
-  t.teardown(() => api.close());
-  return { api, pods };
+  return startPodApi(t, { dir, meshYaml: MESH, socketPath, log });
 }
 
 const env = (command: string, args = 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart-0;K8S_POD_UID=u-cart') =>

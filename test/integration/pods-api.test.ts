@@ -4,22 +4,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
-import { compilePolicies } from '../../agent/authz/index.js';
-import { createCertManager } from '../../agent/identity/cert-manager.js';
-import { PodProxies } from '../../agent/proxy/pod-proxies.js';
-import { PodStore } from '../../agent/pods/store.js';
-import { PodRegistry } from '../../agent/pods/registry.js';
 import { CniApiServer } from '../../agent/pods/cni-api.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { registry as metricsRegistry } from '../../metrics/registry.js';
 import { listeningPodPorts, podBody, podNetns, podPortSockets } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
+import { startPodApi } from '../helpers/pod-api.js';
 
 setLogSink(() => undefined);
 const log = createLogger('test');
-const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 
 const MESH = `apiVersion: v1
 kind: Namespace
@@ -60,23 +53,8 @@ function call(socketPath: string, method: string, path: string, body?: string): 
 async function agentParts(t: { teardown(fn: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'd1-pods-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'mesh.yaml'), MESH);
-  const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
-  if (!loaded.snapshot) throw new Error(`test config invalid: ${JSON.stringify(loaded.problems)}`);
-  const mesh = new MeshIndex(loaded.snapshot);
-  const policies = compilePolicies(loaded.snapshot);
-  // No CA is running: listeners open regardless; connections would wait for a certificate.
-  const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
-  t.teardown(() => certs.close());
-  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: settings.trustDomain, log });
-  t.teardown(() => proxies.close());
-  const store = new PodStore(join(dir, 'state'));
-  const pods = new PodRegistry({ store, listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
-  t.teardown(() => pods.close());
   const socketPath = join(dir, 'run', 'cni.sock');
-  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log }, socketPath);
-  await api.start();
-  t.teardown(() => api.close());
+  const { store, api, pods } = await startPodApi(t, { dir, meshYaml: MESH, socketPath, log });
   return { dir, socketPath, store, api, pods };
 }
 
