@@ -5,6 +5,7 @@ import { openNetns } from '../../agent/net/index.js';
 import { applyInpodRules } from '../../cni/redirect/apply.js';
 import { listeningPodPorts, podBody } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
+import { roundTrip } from '../helpers/sockets.js';
 import { Topology } from '../helpers/topology.js';
 import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
 
@@ -22,21 +23,6 @@ metadata: {name: web-0, namespace: shop}
 spec: {nodeName: n1, serviceAccountName: web}
 status: {podIP: ${ip}}
 `;
-}
-
-function roundTrip(sock: net.Socket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const onData = (c: Buffer) => {
-      got += c.toString();
-      if (got.length < text.length) return;
-      sock.off('data', onData);
-      resolve(got);
-    };
-    sock.on('data', onData);
-    sock.once('error', reject);
-    sock.write(text);
-  });
 }
 
 privilegedTest('on SIGTERM an open proxied connection keeps flowing, new ones are refused, and the agent exits 0 once it ends', async (t) => {

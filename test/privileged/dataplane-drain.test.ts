@@ -3,6 +3,7 @@ import { drainAll, type Drainable } from '../../agent/lifecycle/drain.js';
 import type { PodProxies } from '../../agent/proxy/pod-proxies.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 import { privilegedTest } from '../helpers/privileged.js';
+import { roundTrip } from '../helpers/sockets.js';
 import { closed, echo, readAll, startDataplane } from './dataplane-harness.js';
 
 // Catalogue I1: a graceful drain stops new connections, lets open ones finish, forces the rest.
@@ -10,22 +11,6 @@ const PORT = 8080;
 
 function drainable(node: string, proxies: PodProxies): Drainable {
   return { name: `pod proxies ${node}`, close: () => proxies.close(), destroy: () => proxies.destroy() };
-}
-
-/** Writes `text` and resolves with the first `text.length` bytes that come back. */
-function roundTrip(sock: net.Socket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const onData = (c: Buffer) => {
-      got += c.toString();
-      if (got.length < text.length) return;
-      sock.off('data', onData);
-      resolve(got);
-    };
-    sock.on('data', onData);
-    sock.once('error', reject);
-    sock.write(text);
-  });
 }
 
 function connectError(connecting: Promise<net.Socket>): Promise<string | undefined> {
