@@ -6,7 +6,7 @@ import { checkInpodRules } from '../../cni/redirect/apply.js';
 import { waitFor } from '../../agent/demo/system.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { CNI_TOOLS, createCniNode, iptablesSave, sh } from './cni-harness.js';
-import { startTestMesh } from './cni-mesh.js';
+import { startTestMesh, webPodWithStoppedAgent } from './cni-mesh.js';
 
 const TOOLS = [...CNI_TOOLS, '/usr/lib/cni/static', 'tcpdump'];
 const ours = (save: string) => save.split('\n').filter((l) => l.includes('ISTIO_'));
@@ -100,15 +100,7 @@ privilegedTest('CHECK fails with code 102 when a rule was removed and 103 when t
 }, TOOLS);
 
 privilegedTest('ADD with a hung agent fails within agentTimeoutSeconds with code 11 and leaves no rules', async (t) => {
-  const node = createCniNode(t);
-  const web = node.plan('web', 'shop');
-  const mesh = await startTestMesh(t, node, [web]);
-  await node.create(web);
-  const pid = mesh.agent.child.pid!;
-  process.kill(pid, 'SIGSTOP');
-  t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } });
-  const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], agentTimeoutSeconds: 1, cniVersion: '1.0.0', name: 'mntest',
-    prevResult: { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }] } };
+  const { node, web, conf } = await webPodWithStoppedAgent(t, 1);
   const started = Date.now();
   const run = await execPlugin('meshnode-cni', podEnv('ADD', web, node.opts), conf, node.opts);
   t.true(Date.now() - started < 5000);

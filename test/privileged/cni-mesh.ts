@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { agentSocketOf, inNetns, startAgent, startCa, startSampleServer, type AgentSpec } from '../../agent/demo/control-plane.js';
 import { Resources, type Daemon } from '../../agent/demo/system.js';
-import type { CniNode, PlannedPod } from './cni-harness.js';
+import { createCniNode, type CniNode, type PlannedPod } from './cni-harness.js';
 
 /**
  * A real `meshnode ca` and `meshnode agent` running inside a test node's netns, with a mesh config
@@ -58,4 +58,21 @@ export async function startTestMesh(t: ExecutionContext, node: CniNode, pods: re
     serve: (pod, port) => startSampleServer(res, pod.netnsName, `${pod.namespace}/${pod.name}`, port, `${node.dir}/${pod.name}.log`),
   };
   return mesh;
+}
+
+/**
+ * A node with one enrolled pod `web` (namespace shop), its agent stopped with SIGSTOP (resumed at
+ * teardown), and the meshnode-cni ADD config for the pod: an ADD waits on an agent that never answers.
+ */
+export async function webPodWithStoppedAgent(t: ExecutionContext, agentTimeoutSeconds: number) {
+  const node = createCniNode(t);
+  const web = node.plan('web', 'shop');
+  const mesh = await startTestMesh(t, node, [web]);
+  await node.create(web);
+  const pid = mesh.agent.child.pid!;
+  process.kill(pid, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } });
+  const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], agentTimeoutSeconds, cniVersion: '1.0.0', name: 'mntest',
+    prevResult: { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }] } };
+  return { node, web, mesh, pid, conf };
 }

@@ -3,8 +3,8 @@ import { execPlugin, podEnv } from '../../agent/demo/cni-chain.js';
 import { AgentClient } from '../../cni/agent-client.js';
 import { eventually } from '../helpers/eventually.js';
 import { privilegedTest } from '../helpers/privileged.js';
-import { CNI_TOOLS, createCniNode, iptablesSave, sh } from './cni-harness.js';
-import { startTestMesh } from './cni-mesh.js';
+import { CNI_TOOLS, iptablesSave, sh } from './cni-harness.js';
+import { webPodWithStoppedAgent } from './cni-mesh.js';
 
 // Catalogue G9/G10 interleaving: the agent restarts while a CNI ADD is waiting for it. Whatever
 // wins the race, the pod never ends up redirected without a registration (or the reverse).
@@ -22,15 +22,7 @@ function backlog(netns: string, socket: string): number {
 }
 
 privilegedTest('an agent restart during an in-flight ADD leaves either a failed ADD with no rules or a registered, captured pod', async (t) => {
-  const node = createCniNode(t);
-  const web = node.plan('web', 'shop');
-  const mesh = await startTestMesh(t, node, [web]);
-  await node.create(web);
-  const pid = mesh.agent.child.pid!;
-  process.kill(pid, 'SIGSTOP');
-  t.teardown(() => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } });
-  const conf = { ...node.conflist(mesh.meshnode, web.ip).plugins[1], agentTimeoutSeconds: 10, cniVersion: '1.0.0', name: 'mntest',
-    prevResult: { cniVersion: '1.0.0', ips: [{ address: `${web.ip}/24` }] } };
+  const { node, web, mesh, pid, conf } = await webPodWithStoppedAgent(t, 10);
   const started = Date.now();
   const adding = execPlugin('meshnode-cni', podEnv('ADD', web, node.opts), conf, node.opts);
   await eventually(() => { if (backlog(node.name, mesh.agentSocket) < 1) throw new Error('ADD not yet waiting on the agent: ' + sh('ip', ['netns', 'exec', node.name, 'ss', '-xlH']).split('\n').filter((l) => l.includes('cni')).join(' | ')); }, 10_000);
