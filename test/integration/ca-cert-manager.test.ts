@@ -14,7 +14,7 @@ import { caApi, metadataString, type IstioCertificateRequest, type IstioCertific
 import { createCertManager, type CertManager, type CertManagerOptions, type WorkloadCert } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/identity/spiffe-id.js';
 import { eventually } from '../helpers/eventually.js';
-import { NODE_TOKEN, openssl, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
+import { NODE_TOKEN, openssl, recordingLogger, removeDir, startCa, tempDir, writeTokens, type CaProcess } from './ca-support.js';
 
 const id = (text: string): SpiffeId => asSpiffeId(text)!;
 const CART = id('spiffe://cluster.local/ns/shop/sa/cart');
@@ -38,10 +38,16 @@ function setup(t: { teardown(fn: () => unknown): void }, prefix: string): string
   return work;
 }
 
-test('the manager holds one certificate per identity from meshnode ca and writes the Istio file layout', async (t) => {
-  const work = setup(t, 'mn-cm-files-');
+/** `meshnode ca` in `work/ca` accepting the node token, stopped at teardown. */
+async function startTokenCa(t: { teardown(fn: () => unknown): void }, work: string): Promise<CaProcess> {
   const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
   t.teardown(() => ca.stop());
+  return ca;
+}
+
+test('the manager holds one certificate per identity from meshnode ca and writes the Istio file layout', async (t) => {
+  const work = setup(t, 'mn-cm-files-');
+  const ca = await startTokenCa(t, work);
   const m = manager(t, work, ca.port);
   m.setIdentities([CART, WEB, RATINGS]);
   const certs = await Promise.all([CART, WEB, RATINGS].map((i) => m.fetch(i, 10_000)));
@@ -85,8 +91,7 @@ function handshake(server: WorkloadCert, client: WorkloadCert): Promise<{ protoc
 
 test('two workload secure contexts complete a mutual TLS 1.3 AES-GCM handshake', async (t) => {
   const work = setup(t, 'mn-cm-tls-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   const m = manager(t, work, ca.port);
   m.setIdentities([CART, WEB]);
   const [cart, web] = await Promise.all([m.fetch(CART, 10_000), m.fetch(WEB, 10_000)]);
@@ -98,8 +103,7 @@ test('two workload secure contexts complete a mutual TLS 1.3 AES-GCM handshake',
 
 test('an identity removed from the desired set loses its certificate and files', async (t) => {
   const work = setup(t, 'mn-cm-drop-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   const m = manager(t, work, ca.port);
   m.setIdentities([CART, WEB]);
   await Promise.all([m.fetch(CART, 10_000), m.fetch(WEB, 10_000)]);
@@ -112,8 +116,7 @@ test('an identity removed from the desired set loses its certificate and files',
 
 test('a short-lived certificate is rotated before it expires', async (t) => {
   const work = setup(t, 'mn-cm-rotate-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   const m = manager(t, work, ca.port, { certTtlMs: 4_000 });
   const rotations: WorkloadCert[] = [];
   m.onRotate((_, cert) => rotations.push(cert));
@@ -162,8 +165,7 @@ test('with the CA stopped the manager keeps its certificate, backs off, and reco
 
 test('a token the CA does not know leaves the identity unavailable with the reason', async (t) => {
   const work = setup(t, 'mn-cm-token-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   writeFileSync(join(work, 'token'), 'an-unknown-token-0123456789');
   const m = manager(t, work, ca.port);
   m.setIdentities([CART]);
@@ -237,8 +239,7 @@ test('a response that chains to a root outside the trust bundle is rejected', as
 
 test('a CA whose serving certificate does not name the address dialled is not trusted', async (t) => {
   const work = setup(t, 'mn-cm-name-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   // Listening on 127.0.0.1 without --hostname: the serving certificate names only that IP.
   const m = manager(t, work, ca.port, { caAddress: { host: 'localhost', port: ca.port } });
   m.setIdentities([CART]);
@@ -253,8 +254,7 @@ test('a CA whose serving certificate does not name the address dialled is not tr
 
 test('a trust bundle rewritten on disk is picked up without a restart', async (t) => {
   const work = setup(t, 'mn-cm-bundle-');
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
-  t.teardown(() => ca.stop());
+  const ca = await startTokenCa(t, work);
   const other = await startCa(join(work, 'other'), []);
   await other.stop();
   const root = readFileSync(join(work, 'ca', 'root-cert.pem'), 'utf8');
