@@ -1,13 +1,11 @@
 import net from 'node:net';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { openNetns } from '../../agent/net/index.js';
 import { applyInpodRules } from '../../cni/redirect/apply.js';
 import { listeningPodPorts, podBody } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';
 import { Topology } from '../helpers/topology.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
+import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // Catalogue I1 with a real agent process: SIGTERM lets an open proxied connection finish.
 const APP_PORT = 9000;
@@ -29,11 +27,7 @@ privilegedTest('on SIGTERM an open proxied connection keeps flowing, new ones ar
   const topo = Topology.build({ nodes: { n1: ['web', 'out'] } });
   t.teardown(() => topo.destroy());
   const web = topo.pod('web');
-  const dir = await tempDir(t, 'i1-drain-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, meshFor(web.ip));
-  const { args, ports, socket } = await agentArgs(dir, ca, config);
+  const { args, ports, socket } = await agentWithCa(t, 'i1-drain-', meshFor(web.ip));
   await applyInpodRules(web.path, { ipv6: false });
   const webNs = openNetns(web.path);
   const outNs = openNetns(topo.pod('out').path);

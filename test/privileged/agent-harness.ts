@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { meshnodeBin } from '../helpers/paths.js';
 import { eventually } from '../helpers/eventually.js';
+import { AGENT_TEST_MESH } from './agent-mesh.js';
 
 /**
  * Real `meshnode ca` and `meshnode agent` processes for start-up, restart and shutdown tests.
@@ -102,6 +103,15 @@ export async function agentArgs(dir: string, ca: { port: number; rootFile: strin
     '--admin-address', `127.0.0.1:${ports.admin}`, '--metrics-address', `127.0.0.1:${ports.metrics}`,
     '--readiness-address', `127.0.0.1:${ports.readiness}`, '--drain-deadline', '2s'];
   return { args, ports, socket, stateDir };
+}
+
+/** A temp dir with a running `meshnode ca` and `meshYaml` as the mesh config, and agent flags using both. */
+export async function agentWithCa(t: ExecutionContext, prefix: string, meshYaml: string = AGENT_TEST_MESH) {
+  const dir = await tempDir(t, prefix);
+  const ca = await startCa(t, dir);
+  const config = join(dir, 'mesh.yaml');
+  await writeFile(config, meshYaml);
+  return { dir, config, ...(await agentArgs(dir, ca, config)) };
 }
 
 /** Polls /healthz/ready until 200; connection refusals while binding count as not ready. */

@@ -1,18 +1,11 @@
 import net from 'node:net';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { privilegedTest } from '../helpers/privileged.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
-import { AGENT_TEST_MESH } from './agent-mesh.js';
+import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // Catalogue I1-I3: how the agent process ends. The harness sets --drain-deadline 2s.
 async function runningAgent(t: ExecutionContext) {
-  const dir = await tempDir(t, 'i-life-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, AGENT_TEST_MESH);
-  const { args, ports } = await agentArgs(dir, ca, config);
+  const { args, ports } = await agentWithCa(t, 'i-life-');
   const agent = startProcess(t, args);
   await ready(ports.readiness);
   return { agent, ports };

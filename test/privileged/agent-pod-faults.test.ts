@@ -1,19 +1,12 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { listeningPodPorts, podBody, podNetns, podPortSockets } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
-import { AGENT_TEST_MESH } from './agent-mesh.js';
+import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // Catalogue G11: a pod listener cannot bind. That pod is refused with the reason and leaves
 // nothing open; other pods and the agent are unaffected; a retry after the port frees works.
 privilegedTest('a pod whose port 15006 is taken is refused naming the port, leaks no listener, and does not affect other pods', async (t) => {
-  const dir = await tempDir(t, 'i-bind-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, AGENT_TEST_MESH);
-  const { args, ports, socket } = await agentArgs(dir, ca, config);
+  const { args, ports, socket } = await agentWithCa(t, 'i-bind-');
   const blocked = podNetns(t, 'ibnd');
   const other = podNetns(t, 'ibnd');
   const squatter = spawn('ip', ['netns', 'exec', blocked.name, process.execPath, '-e', 'require("net").createServer().listen(15006, "0.0.0.0", () => console.log("up"))'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,10 +1,7 @@
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { privilegedTest } from '../helpers/privileged.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
-import { AGENT_TEST_MESH } from './agent-mesh.js';
+import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // Catalogue H1: the agent runs out of file descriptors. It must stay up, keep its state, and
 // serve again on its own once the descriptors are released.
@@ -15,11 +12,7 @@ function openFds(pid: number): number {
 }
 
 privilegedTest('with RLIMIT_NOFILE exhausted by idle connections the agent stays up and recovers when they close', async (t) => {
-  const dir = await tempDir(t, 'i-fds-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, AGENT_TEST_MESH);
-  const { args, ports } = await agentArgs(dir, ca, config);
+  const { args, ports } = await agentWithCa(t, 'i-fds-');
   const agent = startProcess(t, args, ['prlimit', `--nofile=${LIMIT}:${LIMIT}`, '--']);
   await ready(ports.readiness);
   const pid = agent.child.pid!;

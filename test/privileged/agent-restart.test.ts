@@ -4,15 +4,11 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listeningPodPorts, podBody, podNetns } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
+import { agentArgs, agentWithCa, httpCall, ready, startProcess, tempDir, until } from './agent-harness.js';
 import { AGENT_TEST_MESH } from './agent-mesh.js';
 
 privilegedTest('after a restart the agent reopens the listeners of pods whose netns exists before it is ready, and forgets the others', async (t) => {
-  const dir = await tempDir(t, 'd1-restart-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, AGENT_TEST_MESH);
-  const { args, ports, socket, stateDir } = await agentArgs(dir, ca, config);
+  const { args, ports, socket, stateDir } = await agentWithCa(t, 'd1-restart-');
   const kept = podNetns(t, 'd1rs');
   const gone = podNetns(t, 'd1rs');
 

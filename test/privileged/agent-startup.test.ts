@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import net from 'node:net';
 import { privilegedTest } from '../helpers/privileged.js';
-import { agentArgs, httpCall, ready, startCa, startProcess, tempDir, until } from './agent-harness.js';
+import { agentArgs, agentWithCa, httpCall, ready, startProcess, tempDir, until } from './agent-harness.js';
 import { AGENT_TEST_MESH } from './agent-mesh.js';
 
 async function setup(t: Parameters<Parameters<typeof privilegedTest>[1]>[0], mesh = AGENT_TEST_MESH) {
@@ -45,11 +45,7 @@ privilegedTest('bad flags exit 2 with the usage', async (t) => {
 });
 
 privilegedTest('the running agent serves readiness, metrics and admin, reloads its config on change and drains on SIGINT', async (t) => {
-  const dir = await tempDir(t, 'd1-run-');
-  const ca = await startCa(t, dir);
-  const config = join(dir, 'mesh.yaml');
-  await writeFile(config, AGENT_TEST_MESH);
-  const { args, ports } = await agentArgs(dir, ca, config);
+  const { args, ports, config } = await agentWithCa(t, 'd1-run-');
   const agent = startProcess(t, args);
   await ready(ports.readiness);
   t.is((await httpCall({ port: ports.readiness }, 'GET', '/healthz/ready')).body, 'ready\n');
