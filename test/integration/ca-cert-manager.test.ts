@@ -196,6 +196,15 @@ async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, 
   return port;
 }
 
+/** The first identity's first recorded error, waiting up to 5 s for one. */
+function firstError(m: CertManager): Promise<string> {
+  return eventually(() => {
+    const err = m.status()[0]!.lastError;
+    if (!err) throw new Error('no error yet');
+    return err;
+  }, 5_000);
+}
+
 test('a CA response whose leaf names another identity is rejected and never used', async (t) => {
   const work = setup(t, 'mn-cm-rogue-');
   const caDir = join(work, 'ca');
@@ -204,12 +213,7 @@ test('a CA response whose leaf names another identity is rejected and never used
   const port = await rogueCa(t, caDir, () => 'spiffe://cluster.local/ns/shop/sa/admin');
   const m = manager(t, work, port);
   m.setIdentities([CART]);
-  const s = await eventually(() => {
-    const st = m.status()[0]!;
-    if (!st.lastError) throw new Error('no error yet');
-    return st;
-  }, 5_000);
-  t.regex(s.lastError!, /^wrong_identity: leaf names spiffe:\/\/cluster\.local\/ns\/shop\/sa\/admin instead of/);
+  t.regex(await firstError(m), /^wrong_identity: leaf names spiffe:\/\/cluster\.local\/ns\/shop\/sa\/admin instead of/);
   t.is(m.current(CART), undefined);
   t.false(existsSync(join(work, 'certs', 'shop', 'cart')));
   const failures = await registry.getSingleMetricAsString('meshnode_identity_csr_failures_total');
@@ -227,12 +231,7 @@ test('a response that chains to a root outside the trust bundle is rejected', as
   const port = await rogueCa(t, join(work, 'other-ca'), (requested) => requested);
   const m = manager(t, work, port, { caRootFile: join(work, 'other-ca', 'root-cert.pem'), trustBundleFile: join(work, 'ca', 'root-cert.pem') });
   m.setIdentities([CART]);
-  const s = await eventually(() => {
-    const st = m.status()[0]!;
-    if (!st.lastError) throw new Error('no error yet');
-    return st;
-  }, 5_000);
-  t.regex(s.lastError!, /^untrusted_chain: /);
+  t.regex(await firstError(m), /^untrusted_chain: /);
   t.is(m.current(CART), undefined);
   t.true(new X509Certificate(m.trustBundle()[0]!).subject.includes('cluster.local'));
 });
@@ -243,12 +242,7 @@ test('a CA whose serving certificate does not name the address dialled is not tr
   // Listening on 127.0.0.1 without --hostname: the serving certificate names only that IP.
   const m = manager(t, work, ca.port, { caAddress: { host: 'localhost', port: ca.port } });
   m.setIdentities([CART]);
-  const s = await eventually(() => {
-    const st = m.status()[0]!;
-    if (!st.lastError) throw new Error('no error yet');
-    return st;
-  }, 5_000);
-  t.regex(s.lastError!, /^ca_unavailable: .*(altnames|ERR_TLS_CERT_ALTNAME_INVALID)/);
+  t.regex(await firstError(m), /^ca_unavailable: .*(altnames|ERR_TLS_CERT_ALTNAME_INVALID)/);
   t.is(m.current(CART), undefined);
 });
 
