@@ -1,8 +1,9 @@
+import type { ExecutionContext } from 'ava';
 import type net from 'node:net';
 import { readlinkSync } from 'node:fs';
 import { privilegedTest } from '../helpers/privileged.js';
-import { MESH_MARK, NetnsError, openNetns, originalDst, readSocketOptions } from '../../agent/net/index.js';
-import { inNs, vethPair } from './net-topology.js';
+import { MESH_MARK, NetnsError, openNetns, originalDst, readSocketOptions, type ConnectOptions } from '../../agent/net/index.js';
+import { inNs, vethPair, type Pair } from './net-topology.js';
 
 const ownNetns = () => readlinkSync('/proc/thread-self/ns/net');
 
@@ -14,20 +15,26 @@ function firstData(socket: net.Socket): Promise<string> {
   return new Promise((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
 }
 
+/** A listener on `listenPort` in pair.a's netns and a connection to it from pair.b's; all closed at teardown. */
+async function connectAcross(t: ExecutionContext, pair: Pair, listenPort: number, host: string, port: number, opts?: ConnectOptions) {
+  const a = openNetns(pair.a.path);
+  const b = openNetns(pair.b.path);
+  t.teardown(() => { a.close(); b.close(); });
+  const server = await a.listen(listenPort);
+  t.teardown(() => server.close());
+  const incoming = accepted(server);
+  const client = await b.connect(host, port, opts);
+  t.teardown(() => client.destroy());
+  const peer = await incoming;
+  t.teardown(() => peer.destroy());
+  return { client, peer };
+}
+
 for (const family of ['v4', 'v6'] as const) {
   privilegedTest(`a listener opened in one netns is reached over ${family} from a veth peer netns, both ends marked 0x539`, async (t) => {
     const pair = vethPair(t);
     const before = ownNetns();
-    const a = openNetns(pair.a.path);
-    const b = openNetns(pair.b.path);
-    t.teardown(() => { a.close(); b.close(); });
-    const server = await a.listen(18080);
-    t.teardown(() => server.close());
-    const incoming = accepted(server);
-    const client = await b.connect(pair.a[family], 18080);
-    t.teardown(() => client.destroy());
-    const peer = await incoming;
-    t.teardown(() => peer.destroy());
+    const { client, peer } = await connectAcross(t, pair, 18080, pair.a[family], 18080);
     t.is(peer.remoteAddress?.replace(/^::ffff:/, ''), pair.b[family]);
     const got = firstData(peer);
     client.write('hello from b');
@@ -57,16 +64,7 @@ for (const family of ['v4', 'v6'] as const) {
     const pair = vethPair(t);
     const tool = family === 'v4' ? 'iptables' : 'ip6tables';
     inNs(pair.a.ns, tool, ['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '8080', '-j', 'REDIRECT', '--to-ports', '15006']);
-    const a = openNetns(pair.a.path);
-    const b = openNetns(pair.b.path);
-    t.teardown(() => { a.close(); b.close(); });
-    const server = await a.listen(15006);
-    t.teardown(() => server.close());
-    const incoming = accepted(server);
-    const client = await b.connect(pair.a[family], 8080);
-    t.teardown(() => client.destroy());
-    const peer = await incoming;
-    t.teardown(() => peer.destroy());
+    const { peer } = await connectAcross(t, pair, 15006, pair.a[family], 8080);
     t.deepEqual(originalDst(peer), { address: pair.a[family], port: 8080 });
     t.is(peer.localPort, 15006);
   }, ['ip', 'iptables', 'ip6tables']);
@@ -86,16 +84,7 @@ privilegedTest('an IPv4-only listener host binds only that address inside the ne
 
 privilegedTest('a connection can be bound to a local address of the netns it was made in', async (t) => {
   const pair = vethPair(t);
-  const a = openNetns(pair.a.path);
-  const b = openNetns(pair.b.path);
-  t.teardown(() => { a.close(); b.close(); });
-  const server = await a.listen(18083);
-  t.teardown(() => server.close());
-  const incoming = accepted(server);
-  const client = await b.connect(pair.a.v4, 18083, { localAddress: pair.b.v4 });
-  t.teardown(() => client.destroy());
-  const peer = await incoming;
-  t.teardown(() => peer.destroy());
+  const { client } = await connectAcross(t, pair, 18083, pair.a.v4, 18083, { localAddress: pair.b.v4 });
   t.is(client.localAddress, pair.b.v4);
 });
 
