@@ -10,6 +10,7 @@ import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
 import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
+import { startEchoServer } from '../helpers/sockets.js';
 
 // Catalogue I1: a draining agent tells HBONE peers to go away; open streams keep working.
 const TD = 'cluster.local';
@@ -21,8 +22,7 @@ const serverCert = ca.issue([SERVER_ID]);
 test.after.always(() => ca.dispose());
 
 async function echoPair(t: ExecutionContext) {
-  const echo = net.createServer({ allowHalfOpen: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
-  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const echo = await startEchoServer();
   const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
   const streams: InboundStream[] = [];
   const server = new HboneServer(listener, {
