@@ -55,6 +55,12 @@ privilegedTest('a pod whose netns is deleted without a DEL is dropped: listeners
   await eventually(() => { if (pods.get('uid-gone')) throw new Error('still registered'); }, 5_000);
   t.deepEqual(pods.list().map((p) => p.uid), ['uid-kept'], 'the other pod is untouched');
   t.deepEqual(listeningPodPorts(kept.name), [15001, 15006, 15008]);
-  t.deepEqual((await readdir(join(dir, 'state', 'pods'))).length, 1, 'the registration is removed from disk');
+  // The registry forgets the pod first and deletes its file right after, asynchronously.
+  const onDisk = await eventually(async () => {
+    const files = await readdir(join(dir, 'state', 'pods'));
+    if (files.length !== 1) throw new Error(`registrations on disk: ${files.join(', ')}`);
+    return files;
+  }, 5_000);
+  t.is(onDisk.length, 1, 'the registration is removed from disk');
   t.is(netnsFds(goneNs), 0, 'the netns handle of the dropped pod is closed, so the namespace can be freed');
 }, ['ip', 'ss']);
