@@ -9,7 +9,11 @@ import { clientIdentity, type PeerIdentity } from './secure-naming.js';
 import { CONNECTION_WINDOW, keepSessionAlive, serverSettings, sessionLimits } from './h2-settings.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
+
 import { denials } from '../../metrics/proxy.js';
+
+/** How long a session ended for rapid reset may finish flushing its GOAWAY before it is destroyed. */
+const CALM_GRACE_MS = 1_000;
 
 /**
  * The HBONE server of one pod (port 15008 inside its netns). TLS 1.3 with the pod's certificate,
@@ -199,8 +203,11 @@ export class HboneServer {
   private calm(session: http2.ServerHttp2Session, info: SessionInfo): void {
     if (session.destroyed) return;
     this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
+    // Destroying right after goaway() can drop the frame before it is flushed, leaving the peer
+    // guessing; close() flushes it and refuses new streams, and the timer bounds what is left.
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    session.destroy();
+    session.close();
+    setTimeout(() => session.destroy(), CALM_GRACE_MS).unref();
   }
 
   /**
