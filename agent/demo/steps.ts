@@ -93,34 +93,32 @@ const allowedCall: Step = {
   },
 };
 
+/**
+ * A call from `fromName` to the cart that the cart's agent must refuse: the client gets no answer,
+ * the cart app accepts nothing, and the agent's log records `decision` for the log line matching
+ * `logKey` of the caller (its identity or its IP).
+ */
+async function refusedCall(s: Parameters<Step['run']>[0], fromName: string, logKey: (from: ReturnType<typeof podNamed>) => string, decision: string) {
+  const [from, cart] = [podNamed(s.topology, fromName), podNamed(s.topology, 'cart')];
+  const before = serverConnections(s.servers.get('cart'));
+  const r = await call(from, cart);
+  const reached = serverConnections(s.servers.get('cart')) - before;
+  const lines = [`${fromName} → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
+  const line = await expectLogLine(s.agents.get(cart.node.name)!, [logKey(from)]);
+  if (line) lines.push(`node-b's agent: ${summarize(line)}`);
+  return { ok: r.reply === '' && reached === 0 && line?.decision === decision, lines };
+}
+
 const deniedCall: Step = {
   title: 'A call denied by an AuthorizationPolicy',
   expect: 'shop/reviews is in the mesh too, but the policy shop/cart-callers only lets the frontend\'s service account in. The cart\'s agent refuses the tunnel; the cart app never sees the connection.',
-  async run(s) {
-    const [reviews, cart] = [podNamed(s.topology, 'reviews'), podNamed(s.topology, 'cart')];
-    const before = serverConnections(s.servers.get('cart'));
-    const r = await call(reviews, cart);
-    const reached = serverConnections(s.servers.get('cart')) - before;
-    const lines = [`reviews → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
-    const line = await expectLogLine(s.agents.get(cart.node.name)!, [spiffeOf(s.topology, reviews)]);
-    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
-    return { ok: r.reply === '' && reached === 0 && line?.decision === 'no-allow-matched', lines };
-  },
+  run: (s) => refusedCall(s, 'reviews', (reviews) => spiffeOf(s.topology, reviews), 'no-allow-matched'),
 };
 
 const plaintextCall: Step = {
   title: 'Plaintext from outside the mesh, refused under STRICT',
   expect: 'legacy/batch is not in the mesh, so it sends plain TCP straight to the cart. Inside the cart\'s pod the redirection rules hand it to the agent (port 15006), and mesh-wide STRICT mTLS refuses it.',
-  async run(s) {
-    const [batch, cart] = [podNamed(s.topology, 'batch'), podNamed(s.topology, 'cart')];
-    const before = serverConnections(s.servers.get('cart'));
-    const r = await call(batch, cart);
-    const reached = serverConnections(s.servers.get('cart')) - before;
-    const lines = [`batch → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`, `connections the cart app accepted: ${reached}`];
-    const line = await expectLogLine(s.agents.get(cart.node.name)!, [batch.ip]);
-    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
-    return { ok: r.reply === '' && reached === 0 && line?.decision === 'peer-authn-strict', lines };
-  },
+  run: (s) => refusedCall(s, 'batch', (batch) => batch.ip, 'peer-authn-strict'),
 };
 
 interface CertStatusLine {
