@@ -70,7 +70,7 @@ function workloadShapes(): { uid: string; namespace: string; name: string; label
   for (let n = 0; n < NAMESPACES; n++) {
     for (let i = 0; i < WORKLOADS_PER_NS; i++) {
       const name = `w-${i}`;
-      out.push({ uid: `Kubernetes//v1/Pod/${ns(n)}/${name}`, namespace: ns(n), name, labels: { app: `app-${i % APPS}`, version: `v${i % 3}` }, ip: `10.${1 + (n >> 6)}.${(n & 63) * 4 + (i >> 6)}.${i & 63}` });
+      out.push({ uid: `Kubernetes//Pod/${ns(n)}/${name}`, namespace: ns(n), name, labels: { app: `app-${i % APPS}`, version: `v${i % 3}` }, ip: `10.${1 + (n >> 6)}.${(n & 63) * 4 + (i >> 6)}.${i & 63}` });
     }
   }
   return out;

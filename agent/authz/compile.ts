@@ -20,35 +20,55 @@ export interface ApplicablePolicies {
 }
 
 /**
- * Policies indexed the way ztunnel's PolicyStore is: Global, by namespace, and by key for the
- * selector references each workload carries. A decision touches only its workload's policies.
+ * Policies indexed by scope: Global, by namespace, and by key for the selector references each
+ * workload carries, so a decision touches only its workload's policies. Updated one policy at a
+ * time (`upsert`/`remove`): a changed policy is compiled alone, never the whole set.
  */
 export class CompiledPolicies {
-  private readonly global: CompiledPolicy[] = [];
-  private readonly byNamespace = new Map<string, CompiledPolicy[]>();
+  private readonly global = new Map<string, CompiledPolicy>();
+  private readonly byNamespace = new Map<string, Map<string, CompiledPolicy>>();
   private readonly byKey = new Map<string, CompiledPolicy>();
-  private readonly perWorkload = new WeakMap<Workload, ApplicablePolicies>();
+  /** Memo per (immutable) workload object, valid for one policy generation. */
+  private perWorkload = new WeakMap<Workload, ApplicablePolicies>();
 
-  constructor(authorizations: ReadonlyMap<string, Authorization>) {
-    for (const [key, authorization] of authorizations) {
-      const compiled = compilePolicy(key, authorization);
-      this.byKey.set(key, compiled);
-      if (authorization.scope === 'Global') this.global.push(compiled);
-      else if (authorization.scope === 'Namespace') {
-        const list = this.byNamespace.get(authorization.namespace);
-        if (list) list.push(compiled);
-        else this.byNamespace.set(authorization.namespace, [compiled]);
-      }
-    }
+  constructor(authorizations: ReadonlyMap<string, Authorization> = new Map()) {
+    for (const [key, authorization] of authorizations) this.upsert(key, authorization);
   }
 
   get size(): number {
     return this.byKey.size;
   }
 
+  get(key: string): CompiledPolicy | undefined {
+    return this.byKey.get(key);
+  }
+
+  upsert(key: string, authorization: Authorization): void {
+    this.remove(key);
+    const compiled = compilePolicy(key, authorization);
+    this.byKey.set(key, compiled);
+    if (authorization.scope === 'Global') this.global.set(key, compiled);
+    else if (authorization.scope === 'Namespace') {
+      let ns = this.byNamespace.get(authorization.namespace);
+      if (!ns) this.byNamespace.set(authorization.namespace, (ns = new Map()));
+      ns.set(key, compiled);
+    }
+    this.perWorkload = new WeakMap();
+  }
+
+  remove(key: string): void {
+    const old = this.byKey.get(key);
+    if (!old) return;
+    this.byKey.delete(key);
+    this.global.delete(key);
+    const ns = this.byNamespace.get(old.authorization.namespace);
+    if (ns?.delete(key) && ns.size === 0) this.byNamespace.delete(old.authorization.namespace);
+    this.perWorkload = new WeakMap();
+  }
+
   /**
    * Global + namespace + the workload's selector references. A reference to an unknown key is
-   * skipped, as ztunnel does ("skipping unknown policy"); memoized per (immutable) workload object.
+   * skipped (the policy may arrive later in an incremental feed); memoized per workload object.
    */
   applicable(w: Workload): ApplicablePolicies {
     const cached = this.perWorkload.get(w);
@@ -58,7 +78,7 @@ export class CompiledPolicies {
       const p = this.byKey.get(key);
       if (p && p.authorization.scope === 'WorkloadSelector') refs.push(p);
     }
-    const all = [...this.global, ...(this.byNamespace.get(w.namespace) ?? []), ...refs];
+    const all = [...this.global.values(), ...(this.byNamespace.get(w.namespace)?.values() ?? []), ...refs];
     const live = all.filter((p) => !p.authorization.dryRun);
     const result: ApplicablePolicies = {
       deny: live.filter((p) => p.authorization.action === 'Deny' && p.authorization.origin === 'AuthorizationPolicy'),

@@ -1,4 +1,4 @@
-import type { NetworkMode } from './types.js';
+import type { NetworkMode, Workload } from './types.js';
 
 /** The label Istio ambient uses on namespaces and workloads. */
 export const ENROLL_LABEL = 'istio.io/dataplane-mode';
@@ -10,6 +10,9 @@ export interface Enrollment {
   readonly enrolled: boolean;
   readonly reason: string;
 }
+
+/** The ambient namespaces; only membership is asked. */
+export type AmbientNamespaces = Pick<ReadonlySet<string>, 'has'>;
 
 export interface EnrollmentInput {
   readonly kind: 'Pod' | 'WorkloadEntry';
@@ -23,7 +26,7 @@ export interface EnrollmentInput {
  * opts out of an ambient namespace, `ambient` opts in anywhere). Host-network pods are never
  * captured: redirecting the node's own network namespace would capture the whole node.
  */
-export function enrollmentOf(w: EnrollmentInput, ambientNamespaces: ReadonlySet<string>): Enrollment {
+export function enrollmentOf(w: EnrollmentInput, ambientNamespaces: AmbientNamespaces): Enrollment {
   const own = w.labels[ENROLL_LABEL];
   if (w.networkMode === 'HostNetwork') {
     return { enrolled: false, reason: 'host-network pods share the node network namespace and are never captured' };
@@ -46,9 +49,14 @@ export function enrollmentOf(w: EnrollmentInput, ambientNamespaces: ReadonlySet<
  * config lists it (the proxies refuse a pod without a workload record). A namespace the config
  * does not know, or knows but not as ambient, enrols nothing.
  */
-export function unlistedPodEnrollment(namespace: string, name: string, ambientNamespaces: ReadonlySet<string>): Enrollment {
+export function unlistedPodEnrollment(namespace: string, name: string, ambientNamespaces: AmbientNamespaces): Enrollment {
   if (ambientNamespaces.has(namespace)) {
     return { enrolled: true, reason: `namespace ${namespace} is ambient; pod ${name} is not yet in the mesh config` };
   }
   return { enrolled: false, reason: `pod ${namespace}/${name} is not in the mesh config and namespace ${namespace} is not ambient` };
+}
+
+/** A pod's enrolment, with its workload record when the mesh state lists it. */
+export interface PodEnrollment extends Enrollment {
+  readonly workload?: Workload;
 }

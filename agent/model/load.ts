@@ -1,12 +1,8 @@
 import { readDocuments, type SourceDoc } from '../config/documents.js';
 import { Problems, type Problem } from '../config/problems.js';
-import { ENROLL_LABEL } from './enrollment.js';
-import type { ParsedNamespace, ParsedServiceSource, ParsedWorkloadSource } from './objects/parsed.js';
 import { readObjects } from './objects/read-objects.js';
-import { buildAuthorizations } from './security/index.js';
-import { buildServices } from './services.js';
-import type { MeshSettings, MeshSnapshot, Workload } from './types.js';
-import { buildWorkloadDrafts } from './workloads.js';
+import { MeshTranslator, type PendingTranslation } from './translate/translator.js';
+import type { MeshSettings, MeshSnapshot } from './types.js';
 
 export interface ConfigCounts {
   readonly workloads: number;
@@ -29,15 +25,20 @@ export interface LoadResult {
  */
 export async function loadMeshConfig(path: string, settings: MeshSettings): Promise<LoadResult> {
   const problems = new Problems();
-  let docs: SourceDoc[] = [];
+  const docs = await readConfigDocuments(path, problems);
+  const { snapshot, counts } = assemble(docs, settings, problems);
+  return { ...(problems.errors.length === 0 ? { snapshot } : {}), problems: problems.list, counts };
+}
+
+/** Every document under `path`; a path that cannot be read at all is one error naming it. */
+export async function readConfigDocuments(path: string, problems: Problems): Promise<SourceDoc[]> {
   try {
-    docs = await readDocuments(path, problems);
+    return await readDocuments(path, problems);
   } catch (err) {
     const location = { file: path, index: 0, line: 0, kind: '', namespace: '', name: '' };
     problems.error(location, '', `cannot read config: ${(err as Error).message}`);
+    return [];
   }
-  const { snapshot, counts } = assemble(docs, settings, problems);
-  return { ...(problems.errors.length === 0 ? { snapshot } : {}), problems: problems.list, counts };
 }
 
 /** The snapshot of parsed documents, or undefined when `problems` holds any error. */
@@ -46,24 +47,28 @@ export function buildMeshSnapshot(docs: SourceDoc[], settings: MeshSettings, pro
   return problems.errors.length === 0 ? snapshot : undefined;
 }
 
-function assemble(docs: SourceDoc[], settings: MeshSettings, problems: Problems): { snapshot: MeshSnapshot; counts: ConfigCounts } {
+/**
+ * Parses documents into objects and runs them through a translator with an empty baseline: one
+ * step from nothing to the whole config. The agent's YAML source does the same against its last
+ * accepted config, so both paths translate identically.
+ */
+export function translateDocuments(translator: MeshTranslator, docs: readonly SourceDoc[], problems: Problems): { pending: PendingTranslation; policies: number } {
   const { objects, security } = readObjects(docs, problems);
-  const namespaces = objects.filter((o): o is ParsedNamespace => o.kind === 'Namespace');
-  const ambientNamespaces = new Set(namespaces.filter((n) => n.labels[ENROLL_LABEL] === 'ambient').map((n) => n.name));
-  const workloadSources = objects.filter((o): o is ParsedWorkloadSource => o.kind === 'Pod' || o.kind === 'WorkloadEntry');
-  const serviceSources = objects.filter((o): o is ParsedServiceSource => o.kind === 'Service' || o.kind === 'ServiceEntry');
-  const drafts = buildWorkloadDrafts(workloadSources, ambientNamespaces, settings, problems);
-  const { services, endpoints } = buildServices(serviceSources, drafts, settings, problems);
-  const { authorizations, policiesByWorkload } = buildAuthorizations(security, drafts, settings, problems);
-  const workloads = new Map<string, Workload>();
-  // `source` is dropped: the snapshot holds no references into parsed documents.
-  for (const { source, ...draft } of drafts) {
-    workloads.set(draft.uid, {
-      ...draft,
-      services: endpoints.get(draft.uid) ?? new Map(),
-      authorizationPolicies: policiesByWorkload.get(draft.uid) ?? [],
-    });
-  }
-  const snapshot: MeshSnapshot = { settings, workloads, services, authorizations, ambientNamespaces };
-  return { snapshot, counts: { workloads: workloads.size, services: services.size, policies: security.length } };
+  const pending = translator.replaceAll([...objects, ...security]);
+  problems.list.push(...pending.problems);
+  return { pending, policies: security.length };
+}
+
+function assemble(docs: SourceDoc[], settings: MeshSettings, problems: Problems): { snapshot: MeshSnapshot; counts: ConfigCounts } {
+  const translator = new MeshTranslator(settings);
+  const { pending, policies } = translateDocuments(translator, docs, problems);
+  const { delta } = pending;
+  const snapshot: MeshSnapshot = {
+    settings,
+    workloads: new Map(delta.workloads.upsert.map((w) => [w.uid, w])),
+    services: new Map(delta.services.upsert.map((s) => [`${s.namespace}/${s.hostname}`, s])),
+    authorizations: new Map(delta.authorizations.upsert.map((a) => [`${a.namespace}/${a.name}`, a])),
+    ambientNamespaces: new Set(delta.ambientNamespaces.upsert),
+  };
+  return { snapshot, counts: { workloads: snapshot.workloads.size, services: snapshot.services.size, policies } };
 }

@@ -62,14 +62,15 @@ function toServices(source: ParsedServiceSource, settings: MeshSettings): Servic
 function claimVips(entry: Entry, vips: Map<string, Entry>, problems: Problems): void {
   for (const vip of entry.service.vips) {
     const other = vips.get(vip);
-    if (other && other.source !== entry.source) {
-      const path = entry.source.kind === 'Service' ? 'spec.clusterIP' : 'spec.addresses';
-      problems.error({ ...entry.source.location, line: entry.source.lineOf(path) }, path,
-        `address ${vip} is also a VIP of ${other.source.kind} ${other.source.namespace}/${other.source.name} at ${placeOf(other.source.location)}`);
-    } else if (!other) {
-      vips.set(vip, entry);
-    }
+    if (other && other.source !== entry.source) reportVipConflict(entry.source, vip, other.source, problems);
+    else if (!other) vips.set(vip, entry);
   }
+}
+
+export function reportVipConflict(source: ParsedServiceSource, vip: string, other: ParsedServiceSource, problems: Problems): void {
+  const path = source.kind === 'Service' ? 'spec.clusterIP' : 'spec.addresses';
+  problems.error({ ...source.location, line: source.lineOf(path) }, path,
+    `address ${vip} is also a VIP of ${other.kind} ${other.namespace}/${other.name} at ${placeOf(other.location)}`);
 }
 
 /** Selectors only reach their own namespace; grouping keeps a large mesh from going quadratic. */

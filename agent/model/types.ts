@@ -1,7 +1,7 @@
 /**
  * The mesh model: one in-memory picture of the mesh with the concepts of Istio's workload API
  * (istio.workload.Workload / Service, istio.security.Authorization). Every config source — the
- * local YAML reader today, an istiod xDS client later — produces this shape, and everything
+ * local YAML reader, and later istiod xDS and the Kubernetes API — produces this shape, and everything
  * downstream (identity, proxy, authz) reads only this shape.
  *
  * All IP strings in the model are canonical: IPv4 dotted quad (IPv4-mapped IPv6 is unmapped) or
@@ -17,7 +17,10 @@ export type WorkloadStatus = 'Healthy' | 'Unhealthy';
 export type PortMap = ReadonlyMap<number, number>;
 
 export interface Workload {
-  /** Stable key, `<cluster>//<apiVersion>/<Kind>/<ns>/<name>` as istiod builds it. */
+  /**
+   * Stable key as istiod builds it: `<cluster>//Pod/<ns>/<name>` (the core group is empty) or
+   * `<cluster>/networking.istio.io/WorkloadEntry/<ns>/<name>`.
+   */
   readonly uid: string;
   readonly kind: 'Pod' | 'WorkloadEntry';
   readonly name: string;

@@ -1,6 +1,6 @@
 import type { Problems } from '../config/problems.js';
 import { placeOf } from './objects/reader.js';
-import { enrollmentOf } from './enrollment.js';
+import { enrollmentOf, type AmbientNamespaces } from './enrollment.js';
 import type { ParsedPod, ParsedWorkloadEntry, ParsedWorkloadSource } from './objects/parsed.js';
 import type { MeshSettings, Workload } from './types.js';
 
@@ -10,8 +10,9 @@ export const CLUSTER_ID = 'Kubernetes';
 /** A workload before services and policies are attached; `source` is kept for error reports. */
 export type WorkloadDraft = Omit<Workload, 'services' | 'authorizationPolicies'> & { readonly source: ParsedWorkloadSource };
 
+/** istiod's uid for a Pod: `<cluster>//Pod/<ns>/<name>` (the core group is empty). */
 export function podUid(namespace: string, name: string): string {
-  return `${CLUSTER_ID}//v1/Pod/${namespace}/${name}`;
+  return `${CLUSTER_ID}//Pod/${namespace}/${name}`;
 }
 
 export function workloadEntryUid(namespace: string, name: string): string {
@@ -19,22 +20,15 @@ export function workloadEntryUid(namespace: string, name: string): string {
 }
 
 /**
- * One draft per Pod and WorkloadEntry. Terminated pods are left out, like istiod does: their IP
- * may already belong to a new pod. Two workloads claiming one IP is an error, since traffic to it
- * could not be attributed (host-network pods share the node IP and are exempt).
+ * The draft of one Pod or WorkloadEntry; none for a terminated pod, like istiod: its IP may
+ * already belong to a new pod.
  */
-export function buildWorkloadDrafts(
-  sources: readonly ParsedWorkloadSource[], ambientNamespaces: ReadonlySet<string>, settings: MeshSettings, problems: Problems,
-): WorkloadDraft[] {
-  const drafts = sources.flatMap((s) => {
-    if (s.kind === 'WorkloadEntry') return [fromWorkloadEntry(s, ambientNamespaces, settings)];
-    return s.terminated ? [] : [fromPod(s, ambientNamespaces, settings)];
-  });
-  checkUniqueAddresses(drafts, problems);
-  return drafts;
+export function buildWorkloadDraft(s: ParsedWorkloadSource, ambientNamespaces: AmbientNamespaces, settings: MeshSettings): WorkloadDraft | undefined {
+  if (s.kind === 'WorkloadEntry') return fromWorkloadEntry(s, ambientNamespaces, settings);
+  return s.terminated ? undefined : fromPod(s, ambientNamespaces, settings);
 }
 
-function fromPod(p: ParsedPod, ambient: ReadonlySet<string>, settings: MeshSettings): WorkloadDraft {
+function fromPod(p: ParsedPod, ambient: AmbientNamespaces, settings: MeshSettings): WorkloadDraft {
   const networkMode = p.hostNetwork ? 'HostNetwork' : 'Standard';
   const { enrolled } = enrollmentOf({ kind: 'Pod', namespace: p.namespace, labels: p.labels, networkMode }, ambient);
   return {
@@ -46,7 +40,7 @@ function fromPod(p: ParsedPod, ambient: ReadonlySet<string>, settings: MeshSetti
   };
 }
 
-function fromWorkloadEntry(e: ParsedWorkloadEntry, ambient: ReadonlySet<string>, settings: MeshSettings): WorkloadDraft {
+function fromWorkloadEntry(e: ParsedWorkloadEntry, ambient: AmbientNamespaces, settings: MeshSettings): WorkloadDraft {
   const { enrolled } = enrollmentOf({ kind: 'WorkloadEntry', namespace: e.namespace, labels: e.labels }, ambient);
   return {
     uid: workloadEntryUid(e.namespace, e.name), kind: 'WorkloadEntry', name: e.name, namespace: e.namespace,
@@ -56,18 +50,14 @@ function fromWorkloadEntry(e: ParsedWorkloadEntry, ambient: ReadonlySet<string>,
   };
 }
 
-function checkUniqueAddresses(drafts: readonly WorkloadDraft[], problems: Problems): void {
-  const owners = new Map<string, WorkloadDraft>();
-  for (const d of drafts) {
-    if (d.networkMode === 'HostNetwork') continue;
-    for (const ip of d.addresses) {
-      const other = owners.get(ip);
-      if (!other) { owners.set(ip, d); continue; }
-      const path = d.kind === 'Pod' ? 'status' : 'spec.address';
-      problems.error({ ...d.source.location, line: d.source.lineOf(path) }, path,
-        `address ${ip} is also used by ${other.kind} ${other.namespace}/${other.name} at ${placeOf(other.source.location)}`);
-    }
-  }
+/**
+ * Two workloads claiming one IP is an error, since traffic to it could not be attributed
+ * (host-network pods share the node IP and are exempt); the error names both places.
+ */
+export function reportAddressConflict(d: WorkloadDraft, ip: string, other: WorkloadDraft, problems: Problems): void {
+  const path = d.kind === 'Pod' ? 'status' : 'spec.address';
+  problems.error({ ...d.source.location, line: d.source.lineOf(path) }, path,
+    `address ${ip} is also used by ${other.kind} ${other.namespace}/${other.name} at ${placeOf(other.source.location)}`);
 }
 
 /** Subset match: every selector label is present with the same value. */

@@ -39,7 +39,7 @@ const NEIGHBOURS: TestWorkload[] = [
 
 export function makeWorkload(w: TestWorkload, policies: readonly string[]): Workload {
   return {
-    uid: `Kubernetes//v1/Pod/${w.namespace}/${w.name}`, kind: 'Pod', name: w.name, namespace: w.namespace,
+    uid: `Kubernetes//Pod/${w.namespace}/${w.name}`, kind: 'Pod', name: w.name, namespace: w.namespace,
     serviceAccount: 'default', trustDomain: 'cluster.local', addresses: [w.ip], labels: w.labels, node: 'node-a',
     protocol: 'HBONE', status: 'Healthy', services: new Map(), namedPorts: new Map(), authorizationPolicies: policies,
   };

@@ -30,9 +30,9 @@ for (const [ip, name] of byIp) {
 }
 
 test('workloadByUid finds pods and workload entries by their istiod uids', (t) => {
-  t.is(index.workloadByUid('Kubernetes//v1/Pod/shop/web-2')?.name, 'web-2');
+  t.is(index.workloadByUid('Kubernetes//Pod/shop/web-2')?.name, 'web-2');
   t.is(index.workloadByUid('Kubernetes/networking.istio.io/WorkloadEntry/shop/db')?.kind, 'WorkloadEntry');
-  t.is(index.workloadByUid('Kubernetes//v1/Pod/shop/nope'), undefined);
+  t.is(index.workloadByUid('Kubernetes//Pod/shop/nope'), undefined);
 });
 
 test('workloadByName prefers the Pod when a WorkloadEntry has the same name', (t) => {

@@ -3,7 +3,7 @@ import { docs, loadYaml, pod, validSnapshot, workloadNamed } from './model-harne
 
 test('a minimal pod gets the default namespace and service account and an istiod-style uid', (t) => {
   const snap = validSnapshot('apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n');
-  const w = snap.workloads.get('Kubernetes//v1/Pod/default/web');
+  const w = snap.workloads.get('Kubernetes//Pod/default/web');
   t.truthy(w);
   t.is(w?.namespace, 'default');
   t.is(w?.serviceAccount, 'default');
