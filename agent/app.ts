@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from './telemetry/log.js';
-import type { MeshSettings, MeshSnapshot } from './model/types.js';
-import { loadMeshConfig } from './model/load.js';
-import { MeshIndex } from './model/mesh-index.js';
-import { compilePolicies, type CompiledPolicies } from './authz/index.js';
+import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, type CertManager, type CertManagerOptions } from './identity/cert-manager.js';
-import type { SpiffeId } from './identity/spiffe-id.js';
+import type { NetnsHandle } from './net/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
 import { PodStore } from './pods/store.js';
 import { PodRegistry } from './pods/registry.js';
@@ -14,10 +11,12 @@ import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
 import { ReadinessServer } from './lifecycle/readiness-server.js';
-import { MeshConfig } from './lifecycle/config-reload.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
-import { drainAll } from './lifecycle/drain.js';
+import { Components } from './lifecycle/components.js';
 import type { BoundAddress } from './lifecycle/http-endpoint.js';
+import { StateStore } from './state/store.js';
+import { IdentityRefs } from './state/identity-refs.js';
+import { YamlSource } from './sources/yaml/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 
@@ -35,10 +34,24 @@ export interface AgentOptions {
   readonly drainDeadlineMs: number;
 }
 
+/**
+ * What the composition root can be handed instead of the real thing, so the whole agent runs
+ * in-process in a test: the CA client (as the certificate manager it feeds), the netns opener,
+ * the log sink. Everything omitted is the production component.
+ */
+export interface AgentDeps {
+  readonly log?: Logger;
+  readonly certs?: (options: CertManagerOptions & { log: Logger }) => CertManager;
+  readonly openNetns?: (path: string) => NetnsHandle;
+  /** Process metrics (CPU, memory, fds) are collected once per process; a test agent skips them. */
+  readonly processMetrics?: boolean;
+}
+
 /** A running agent: the addresses it actually bound (port 0 resolved) and its stop handle. */
 export interface Bound {
   readonly addresses: { admin: BoundAddress; metrics: BoundAddress; readiness: BoundAddress; cniSocket: string };
   readonly readiness: Readiness;
+  readonly state: StateStore;
   /** Resolves when SIGTERM/SIGINT/`/quitquitquit` asked for a shutdown (the caller then calls shutdown()). */
   readonly shutdownRequested: Promise<string>;
   readonly trigger: ShutdownTrigger;
@@ -56,84 +69,89 @@ function packageVersion(): string {
   }
 }
 
-/** The mesh model and what is derived from it, swapped as one on every config change. */
-interface MeshState {
-  index: MeshIndex;
-  policies: CompiledPolicies;
-}
-
-function derive(snapshot: MeshSnapshot): MeshState {
-  return { index: new MeshIndex(snapshot), policies: compilePolicies(snapshot) };
+/** A workload this node serves needs its identity; one outside the mesh never sends through the agent. */
+function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Workload {
+  return w !== undefined && w.node === node && w.protocol === 'HBONE';
 }
 
 /**
- * Identities this node needs: enrolled workloads the config places on it plus CNI-registered pods.
- * A workload outside the mesh never sends through the agent, so it gets no certificate.
+ * The composition root. Builds the agent in data-flow order — state store ← config source →
+ * certificates → pod proxies → pod registry (restored from disk) → CNI API → admin/metrics —
+ * binding every listener before declaring readiness, and returns the bound addresses. Every
+ * started component goes on one list: a start-up failure destroys what the list holds, a
+ * shutdown drains it.
  */
-function wantedIdentities(state: MeshState, node: string, registry: PodRegistry | undefined): Set<SpiffeId> {
-  const local = state.index.workloadsOnNode(node).filter((w) => w.protocol === 'HBONE');
-  const ids = new Set<SpiffeId>(local.map((w) => state.index.identityOf(w)));
-  for (const pod of registry?.list() ?? []) {
-    const { enrolled, workload } = state.index.podEnrollment(pod.namespace, pod.name);
-    if (enrolled && workload) ids.add(state.index.identityOf(workload));
-  }
-  return ids;
-}
-
-/**
- * The composition root. Builds the agent in data-flow order — config → mesh index → policies →
- * certificates → pod proxies → pod registry (restored from disk) → CNI API → admin/metrics — binding
- * every listener before declaring readiness, and returns the bound addresses.
- */
-export async function buildApp(options: AgentOptions, log: Logger = createLogger('agent')): Promise<Bound> {
-  collectProcessMetrics();
+export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Promise<Bound> {
+  const log = deps.log ?? createLogger('agent');
+  if (deps.processMetrics !== false) collectProcessMetrics();
   const readiness = new Readiness(log.child('readiness'));
   const configReady = readiness.block('mesh config');
   const podsReady = readiness.block('pod registry');
   const trigger = new ShutdownTrigger();
-  const stops: (() => Promise<void>)[] = [];
-  const cleanup = async () => { for (const stop of stops.reverse()) await stop().catch(() => undefined); };
+  const components = new Components(log.child('drain'));
   try {
     const readinessServer = new ReadinessServer(readiness);
     const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port);
-    stops.push(() => readinessServer.close());
+    components.add({ name: 'readiness', stage: 'intake', close: () => readinessServer.close(), destroy: () => readinessServer.destroy() });
 
-    let registry: PodRegistry | undefined;
-    let state!: MeshState;
-    const meshConfig = new MeshConfig({
-      path: options.configPath, settings: options.settings, load: loadMeshConfig, log: log.child('config'),
-      onChange: (snapshot) => {
-        state = derive(snapshot);
-        certs.setIdentities(wantedIdentities(state, options.node, registry));
-        proxies.recheckPolicies();
-      },
-    });
-    state = derive(await meshConfig.initial());
+    const state = new StateStore(options.settings, log.child('state'));
+    const source = new YamlSource({ path: options.configPath, settings: options.settings, store: state, log: log.child('config') });
+    components.add({ name: 'config source', stage: 'intake', close: async () => source.close(), destroy: () => source.close() });
+    await source.start();
     configReady();
 
-    const certs: CertManager = createCertManager({ ...options.identity, log: log.child('certs') });
-    stops.push(() => certs.close());
-    certs.setIdentities(wantedIdentities(state, options.node, undefined));
+    const makeCerts = deps.certs ?? createCertManager;
+    const certs: CertManager = makeCerts({ ...options.identity, log: log.child('certs') });
+    components.add({ name: 'certificates', stage: 'release', close: () => certs.close(), destroy: () => void certs.close() });
+    const identities = new IdentityRefs((wanted) => certs.setIdentities(wanted));
 
     const proxies = new PodProxies({
-      mesh: () => state.index, policies: () => state.policies, certs,
+      mesh: () => state, policies: () => state.policies, certs,
       trustDomain: options.settings.trustDomain, log: log.child('proxy'),
     });
-    stops.push(async () => proxies.destroy());
+    components.add({ name: 'pod proxies', stage: 'drain', close: () => proxies.close(), destroy: () => proxies.destroy() });
 
+    const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
     const pods = new PodRegistry({
-      store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'),
-      enrollment: (ns, name) => state.index.podEnrollment(ns, name),
-      onChange: () => certs.setIdentities(wantedIdentities(state, options.node, pods)),
+      store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
+      ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
+      onChange: () => holdPodIdentities(),
     });
-    registry = pods;
-    stops.push(async () => pods.close());
+    components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
+    // A registered pod holds the identity of its workload while the state enrols it.
+    const holdPodIdentities = () => {
+      const keep = new Set<string>();
+      identities.batch(() => {
+        for (const pod of pods.list()) {
+          const { enrolled, workload } = state.podEnrollment(pod.namespace, pod.name);
+          keep.add(`pod:${pod.uid}`);
+          identities.hold(`pod:${pod.uid}`, enrolled && workload ? state.identityOf(workload) : undefined);
+        }
+        identities.releaseOthers('pod:', keep);
+      });
+    };
+
+    identities.batch(() => {
+      for (const w of state.workloadsOnNode(options.node)) if (isLocalMeshWorkload(w, options.node)) identities.hold(`workload:${w.uid}`, state.identityOf(w));
+    });
+    state.subscribe((change) => {
+      identities.batch(() => {
+        for (const uid of [...change.workloads.added, ...change.workloads.changed, ...change.workloads.removed]) {
+          const w = state.workloadByUid(uid);
+          identities.hold(`workload:${uid}`, isLocalMeshWorkload(w, options.node) ? state.identityOf(w) : undefined);
+        }
+        holdPodIdentities();
+      });
+      if (change.workloads.changed.length + change.workloads.removed.length + change.authorizations.added.length
+        + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
+    });
+
     const restored = await pods.restore();
     log.info('pod registrations restored', restored);
 
-    const cniApi = new CniApiServer({ registry: pods, enrollment: (ns, name) => state.index.podEnrollment(ns, name), log: log.child('cni-api') }, options.cniSocket);
+    const cniApi = new CniApiServer({ registry: pods, enrollment, log: log.child('cni-api') }, options.cniSocket);
     await cniApi.start();
-    stops.push(() => cniApi.close());
+    components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
 
     const version = packageVersion();
     // Flags only: the token is read from its file on every request and never held here.
@@ -142,47 +160,37 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
       certs: () => certs.status(),
       pods: () => pods.list(),
       configDump: () => buildConfigDump({
-        snapshot: state.index.snapshot, pods: pods.list(), certificates: certs.status(),
-        config: effectiveConfig, version, configLoadedAt: meshConfig.loadedAt,
+        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()],
+        config: effectiveConfig, version, configLoadedAt: source.loadedAt,
       }),
       shutdown: (reason) => trigger.trigger(reason),
       log: log.child('admin'),
     });
     const adminAddress = await admin.start(options.admin.host, options.admin.port);
-    stops.push(() => admin.close());
+    components.add({ name: 'admin', stage: 'drain', close: () => admin.close(), destroy: () => admin.destroy() });
 
     const metrics = new MetricsServer();
     const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port);
-    stops.push(() => metrics.close());
+    components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
-    meshConfig.watch();
-    stops.push(async () => meshConfig.close());
+    source.watch();
     // Every listener is bound and every restored pod is listening: only now report ready.
     podsReady();
 
     const addresses = { admin: adminAddress, metrics: metricsAddress, readiness: readinessAddress, cniSocket: options.cniSocket };
-    log.info('agent ready', { node: options.node, addresses, identities: [...wantedIdentities(state, options.node, pods)], pods: pods.list().length });
+    log.info('agent ready', { node: options.node, addresses, identities: [...identities.wanted()], pods: pods.list().length });
 
     let stopping: Promise<void> | undefined;
     const shutdown = () => stopping ??= (async () => {
       trigger.trigger('shutdown');
       log.info('draining', { deadlineMs: options.drainDeadlineMs });
-      meshConfig.close();
-      // Readiness and the CNI API stop first: probes fail by refusal, no new pods arrive.
-      await Promise.all([readinessServer.close(), cniApi.close()]);
-      await drainAll([
-        { name: 'pod proxies', close: () => proxies.close(), destroy: () => proxies.destroy() },
-        { name: 'admin', close: () => admin.close(), destroy: () => admin.destroy() },
-        { name: 'metrics', close: () => metrics.close(), destroy: () => metrics.destroy() },
-      ], options.drainDeadlineMs, log.child('drain'));
-      pods.close();
-      await certs.close();
+      await components.drain(options.drainDeadlineMs);
       log.info('agent stopped');
     })();
 
-    return { addresses, readiness, shutdownRequested: trigger.requested, trigger, reload: () => meshConfig.reload(), shutdown };
+    return { addresses, readiness, state, shutdownRequested: trigger.requested, trigger, reload: () => source.reload(), shutdown };
   } catch (err) {
-    await cleanup();
+    await components.destroyAll();
     throw err;
   }
 }

@@ -5,6 +5,8 @@ export interface ConfigDumpInput {
   /** Registered pods (the CNI's view), keyed into `workloadState`. */
   readonly pods: readonly { uid: string; namespace: string; name: string; ips: readonly string[]; netns: string }[];
   readonly certificates: readonly unknown[];
+  /** Where the state comes from and whether each source is in sync. */
+  readonly sources: readonly unknown[];
   /** The effective agent configuration (flags), secrets excluded. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly version: string;
@@ -38,6 +40,7 @@ export function buildConfigDump(input: ConfigDumpInput): Record<string, unknown>
     ambientNamespaces: snapshot.ambientNamespaces,
     settings: snapshot.settings,
     certificates: input.certificates,
+    sources: input.sources,
     workloadState,
     config: input.config,
     configLoadedAt: input.configLoadedAt.toISOString(),

@@ -2,7 +2,7 @@ import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from '../
 import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/cni-api.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
-import { ConfigLoadError } from '../lifecycle/config-reload.js';
+import { ConfigLoadError } from '../sources/yaml/source.js';
 import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
 import { parseDuration, parseFlags, parseHostPort, requireFlag } from './flags.js';
@@ -77,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   const { buildApp } = await import('../app.js');
   let bound;
   try {
-    bound = await buildApp(options, log);
+    bound = await buildApp(options, { log });
   } catch (err) {
     if (err instanceof ConfigLoadError) {
       process.stderr.write(`meshnode agent: ${err.message}\n`);

@@ -5,7 +5,7 @@ import { formatProblem, Problems } from '../config/problems.js';
 import { parseSpiffeId } from '../identity/spiffe-id.js';
 import { canonicalIp } from '../model/ip.js';
 import { loadMeshConfig } from '../model/load.js';
-import { MeshIndex } from '../model/mesh-index.js';
+import { StateStore } from '../state/store.js';
 import { explainPeerAuthentication, isSecurityKind, parseSecurityDoc, type SecurityObject } from '../model/security/index.js';
 import type { Workload } from '../model/types.js';
 import { parseFlags, parsePort, requireFlag } from './flags.js';
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     const errors = loaded.problems.filter((p) => p.severity === 'error').length;
     return fail(`the config has ${errors} error${errors === 1 ? '' : 's'} (listed above); no decision made`);
   }
-  const workload = new MeshIndex(loaded.snapshot).workloadByName(req.namespace, req.name);
+  const workload = StateStore.fromSnapshot(loaded.snapshot).workloadByName(req.namespace, req.name);
   if (!workload) return fail(`--to: no Pod or WorkloadEntry ${req.namespace}/${req.name} in the config`);
   const dstIp = destinationIp(workload, req.toIp);
   if (typeof dstIp !== 'string') return fail(dstIp.error);

@@ -1,5 +1,5 @@
 import type { CompiledPolicies } from '../authz/index.js';
-import type { MeshIndex } from '../model/mesh-index.js';
+import type { MeshView } from '../state/types.js';
 import type { Workload } from '../model/types.js';
 import type { NetnsHandle } from '../net/index.js';
 import type { RegisteredPod } from '../pods/registered-pod.js';
@@ -10,7 +10,7 @@ import type { ConnectionManager } from './connection-manager.js';
 
 /** What the data plane reads from the rest of the agent; getters return the current state. */
 export interface ProxyDeps {
-  readonly mesh: () => MeshIndex;
+  readonly mesh: () => MeshView;
   readonly policies: () => CompiledPolicies;
   readonly certs: CertSource;
   readonly trustDomain: string;

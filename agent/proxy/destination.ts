@@ -1,4 +1,4 @@
-import type { MeshIndex } from '../model/mesh-index.js';
+import type { MeshView } from '../state/types.js';
 import type { Service, Workload } from '../model/types.js';
 import type { SocketAddress } from '../tunnel/authority.js';
 import type { DenialReason } from '../../metrics/proxy.js';
@@ -16,7 +16,7 @@ export type OutboundTarget =
   | { readonly kind: 'passthrough'; readonly address: SocketAddress; readonly workload?: Workload; readonly service?: Service }
   | { readonly kind: 'refused'; readonly reason: DenialReason; readonly message: string };
 
-export function resolveOutbound(mesh: MeshIndex, dst: SocketAddress, random: () => number = Math.random): OutboundTarget {
+export function resolveOutbound(mesh: MeshView, dst: SocketAddress, random: () => number = Math.random): OutboundTarget {
   if (DATA_PLANE_PORTS.has(dst.port)) {
     return { kind: 'refused', reason: 'loop', message: `destination port ${dst.port} is a data-plane port` };
   }
@@ -27,7 +27,7 @@ export function resolveOutbound(mesh: MeshIndex, dst: SocketAddress, random: () 
   return toWorkload(mesh, workload, dst, undefined);
 }
 
-function toWorkload(mesh: MeshIndex, workload: Workload, address: SocketAddress, service: Service | undefined): OutboundTarget {
+function toWorkload(mesh: MeshView, workload: Workload, address: SocketAddress, service: Service | undefined): OutboundTarget {
   if (workload.protocol !== 'HBONE') {
     return { kind: 'passthrough', address, workload, ...(service ? { service } : {}) };
   }
@@ -35,7 +35,7 @@ function toWorkload(mesh: MeshIndex, workload: Workload, address: SocketAddress,
   return { kind: 'hbone', address, workload, expected, ...(service ? { service } : {}) };
 }
 
-function viaService(mesh: MeshIndex, service: Service, dst: SocketAddress, random: () => number): OutboundTarget {
+function viaService(mesh: MeshView, service: Service, dst: SocketAddress, random: () => number): OutboundTarget {
   const key = `${service.namespace}/${service.hostname}`;
   if (!service.ports.some((p) => p.port === dst.port)) {
     return { kind: 'refused', reason: 'no-healthy-upstream', message: `service ${key} has no port ${dst.port}` };

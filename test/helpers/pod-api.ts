@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { compilePolicies } from '../../agent/authz/index.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
 import { PodProxies } from '../../agent/proxy/pod-proxies.js';
@@ -25,7 +25,7 @@ export async function startPodApi(
   await writeFile(join(dir, 'mesh.yaml'), opts.meshYaml);
   const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), TEST_MESH_SETTINGS);
   if (!loaded.snapshot) throw new Error(`test config invalid: ${JSON.stringify(loaded.problems)}`);
-  const mesh = new MeshIndex(loaded.snapshot);
+  const mesh = StateStore.fromSnapshot(loaded.snapshot);
   const policies = compilePolicies(loaded.snapshot);
   const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
   t.teardown(() => certs.close());

@@ -2,9 +2,9 @@ import test from 'ava';
 import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMeshConfig } from '../../agent/model/load.js';
-import type { MeshSnapshot } from '../../agent/model/types.js';
-import { MeshConfig } from '../../agent/lifecycle/config-reload.js';
+import { StateStore } from '../../agent/state/store.js';
+import type { StateChange } from '../../agent/state/types.js';
+import { YamlSource } from '../../agent/sources/yaml/source.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { registry } from '../../metrics/registry.js';
 import { eventually } from '../helpers/eventually.js';
@@ -34,10 +34,14 @@ function until(cond: () => boolean | Promise<boolean>, what: string): Promise<vo
   return eventually(async () => { if (!(await cond())) throw new Error(`timed out waiting for ${what}`); });
 }
 
-async function watched(t: { teardown(fn: () => unknown): void }, path: string) {
-  const applied: MeshSnapshot[] = [];
-  const config = new MeshConfig({ path, settings, load: loadMeshConfig, log: createLogger('test'), onChange: (s) => applied.push(s), debounceMs: 20 });
-  t.teardown(() => config.close());
+async function watched(t: { teardown(fn: () => unknown): void }, path: string, watch = true) {
+  const store = new StateStore(settings);
+  const applied: StateChange[] = [];
+  store.subscribe((c) => applied.push(c));
+  const source = new YamlSource({ path, settings, store, log: createLogger('test'), debounceMs: 20 });
+  t.teardown(() => source.close());
+  const config = { get current() { return store.snapshot(); }, initial: async () => { await source.start(); applied.length = 0; return store.snapshot(); }, reload: () => source.reload(), watch: () => source.watch() };
+  if (!watch) return { config, applied };
   await config.initial();
   config.watch();
   return { config, applied };

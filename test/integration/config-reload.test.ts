@@ -2,9 +2,9 @@ import test from 'ava';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMeshConfig } from '../../agent/model/load.js';
-import type { MeshSnapshot } from '../../agent/model/types.js';
-import { ConfigLoadError, MeshConfig } from '../../agent/lifecycle/config-reload.js';
+import { StateStore } from '../../agent/state/store.js';
+import type { StateChange } from '../../agent/state/types.js';
+import { ConfigLoadError, YamlSource } from '../../agent/sources/yaml/source.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { registry } from '../../metrics/registry.js';
 import { eventually } from '../helpers/eventually.js';
@@ -29,15 +29,25 @@ function until(cond: () => boolean | Promise<boolean>, what: string): Promise<vo
   return eventually(async () => { if (!(await cond())) throw new Error(`timed out waiting for ${what}`); });
 }
 
+async function watched(t: { teardown(fn: () => unknown): void }, path: string, watch = true) {
+  const store = new StateStore(settings);
+  const applied: StateChange[] = [];
+  store.subscribe((c) => applied.push(c));
+  const source = new YamlSource({ path, settings, store, log: createLogger('test'), debounceMs: 20 });
+  t.teardown(() => source.close());
+  const config = { get current() { return store.snapshot(); }, initial: async () => { await source.start(); applied.length = 0; return store.snapshot(); }, reload: () => source.reload(), watch: () => source.watch() };
+  if (!watch) return { config, applied };
+  await config.initial();
+  config.watch();
+  return { config, applied };
+}
+
 async function setup(t: { teardown(fn: () => unknown): void }, text: string) {
   const dir = await mkdtemp(join(tmpdir(), 'd1-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, text);
-  const applied: MeshSnapshot[] = [];
-  const config = new MeshConfig({ path, settings, load: loadMeshConfig, log: createLogger('test'), onChange: (s) => applied.push(s), debounceMs: 20 });
-  t.teardown(() => config.close());
-  return { dir, path, config, applied };
+  return { dir, path, ...(await watched(t, path, false)) };
 }
 
 test.serial('an invalid config at start-up fails with every problem listed', async (t) => {
@@ -71,9 +81,12 @@ test.serial('a changed file is reloaded, an invalid one is rejected and the last
 test.serial('overlapping reloads coalesce into at most one more load', async (t) => {
   const { config, applied } = await setup(t, mesh(['a']));
   await config.initial();
+  const loads = () => lines.filter((l) => l.includes('"mesh config reloaded"')).length;
+  const before = loads();
   const results = await Promise.all([config.reload(), config.reload(), config.reload()]);
   t.deepEqual(results, [true, true, true]);
-  await until(() => applied.length === 2, 'the coalesced follow-up load');
+  await until(() => loads() === before + 2, 'the coalesced follow-up load');
   t.is(await config.reload(), true);
-  t.is(applied.length, 3, 'three calls while one was running made exactly one more load');
+  t.is(loads(), before + 3, 'three calls while one was running made exactly one more load');
+  t.is(applied.length, 0, 'reloading an unchanged config changes nothing in the state');
 });

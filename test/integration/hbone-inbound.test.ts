@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { compilePolicies } from '../../agent/authz/index.js';
 import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { currentNetns } from '../../agent/net/index.js';
 import { ConnectionManager } from '../../agent/proxy/connection-manager.js';
 import type { PodContext } from '../../agent/proxy/context.js';
@@ -42,7 +42,7 @@ async function podContext(certs: IssuedCerts): Promise<PodContext> {
   writeFileSync(join(dir, 'mesh.yaml'), docs.map((d) => stringify(d)).join('---\n'));
   const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), { trustDomain: TD, rootNamespace: 'istio-system' });
   if (!loaded.snapshot) throw new Error(JSON.stringify(loaded.problems));
-  const mesh = new MeshIndex(loaded.snapshot);
+  const mesh = StateStore.fromSnapshot(loaded.snapshot);
   const policies = compilePolicies(loaded.snapshot);
   const log = createLogger('test');
   return {

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { compilePolicies, type CompiledPolicies } from '../../agent/authz/index.js';
 import { asSpiffeId } from '../../agent/identity/spiffe-id.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';
 import { PodProxies } from '../../agent/proxy/pod-proxies.js';
 import { createLogger } from '../../agent/telemetry/log.js';
@@ -71,12 +71,12 @@ export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERM
   const certs = new IssuedCerts([ca.rootPem]);
   certs.set(ca.issue([ID_A]));
   certs.set(ca.issue([ID_B]));
-  let state!: { mesh: MeshIndex; policies: CompiledPolicies };
+  let state!: { mesh: StateStore; policies: CompiledPolicies };
   const load = async (m: string, extra: object[]) => {
     writeFileSync(join(dir, 'mesh.yaml'), meshDocs(topo, m, extra));
     const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
     if (!loaded.snapshot) throw new Error(`test mesh config invalid: ${JSON.stringify(loaded.problems)}`);
-    state = { mesh: new MeshIndex(loaded.snapshot), policies: compilePolicies(loaded.snapshot) };
+    state = { mesh: StateStore.fromSnapshot(loaded.snapshot), policies: compilePolicies(loaded.snapshot) };
   };
   await load(mode, []);
   const log = createLogger('dataplane-test');

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { compilePolicies } from '../../agent/authz/index.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
 import { PodProxies } from '../../agent/proxy/pod-proxies.js';
@@ -34,7 +34,7 @@ privilegedTest('a pod whose netns is deleted without a DEL is dropped: listeners
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'mesh.yaml'), AGENT_TEST_MESH);
   const loaded = await loadMeshConfig(join(dir, 'mesh.yaml'), settings);
-  const mesh = new MeshIndex(loaded.snapshot!);
+  const mesh = StateStore.fromSnapshot(loaded.snapshot!);
   const policies = compilePolicies(loaded.snapshot!);
   const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
   t.teardown(() => certs.close());

@@ -22,7 +22,7 @@ for (const [title, nsLabel, podLabel, hostNetwork, enrolled, reason] of cases) {
     t.is(answer.enrolled, enrolled);
     t.regex(answer.reason, reason);
     t.is(answer.workload?.protocol, enrolled ? 'HBONE' : 'TCP');
-    t.is(index.snapshot.ambientNamespaces.has('shop'), nsLabel === 'ambient');
+    t.is(index.snapshot().ambientNamespaces.has('shop'), nsLabel === 'ambient');
   });
 }
 

@@ -2,7 +2,7 @@ import { stringify } from 'yaml';
 import { parseFile } from '../../agent/config/documents.js';
 import { Problems, formatProblem, type Problem } from '../../agent/config/problems.js';
 import { buildMeshSnapshot } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import type { MeshSettings, MeshSnapshot, Workload } from '../../agent/model/types.js';
 
 export const SETTINGS: MeshSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
@@ -31,8 +31,8 @@ export function validSnapshot(text: string, settings: MeshSettings = SETTINGS): 
   return snapshot;
 }
 
-export function validIndex(text: string, settings: MeshSettings = SETTINGS): MeshIndex {
-  return new MeshIndex(validSnapshot(text, settings));
+export function validIndex(text: string, settings: MeshSettings = SETTINGS): StateStore {
+  return StateStore.fromSnapshot(validSnapshot(text, settings));
 }
 
 export function workloadNamed(snapshot: MeshSnapshot, namespace: string, name: string): Workload | undefined {

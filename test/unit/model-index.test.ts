@@ -1,5 +1,5 @@
 import test from 'ava';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { docs, pod, service, validIndex, validSnapshot } from './model-harness.js';
 
 const MESH = docs(
@@ -71,7 +71,7 @@ test('workloadsOnNode lists every workload of a node, host-network pods included
 });
 
 test('identityOf is the SPIFFE id in the configured trust domain', (t) => {
-  const custom = new MeshIndex(validSnapshot(MESH, { trustDomain: 'prod.example', rootNamespace: 'istio-system' }));
+  const custom = StateStore.fromSnapshot(validSnapshot(MESH, { trustDomain: 'prod.example', rootNamespace: 'istio-system' }));
   const ids: string[] = [
     index.identityOf(index.workloadByName('shop', 'web-1')!),
     custom.identityOf(custom.workloadByName('shop', 'db')!),
@@ -81,6 +81,6 @@ test('identityOf is the SPIFFE id in the configured trust domain', (t) => {
 });
 
 test('the index keeps the snapshot it was built from', (t) => {
-  t.is(index.snapshot.workloads.size, 5);
-  t.is(index.snapshot.services.size, 2);
+  t.is(index.snapshot().workloads.size, 5);
+  t.is(index.snapshot().services.size, 2);
 });

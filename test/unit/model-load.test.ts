@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { MAX_CONFIG_FILE_BYTES } from '../../agent/config/documents.js';
 import { formatProblem } from '../../agent/config/problems.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { examplesDir } from '../helpers/paths.js';
 import { docs, pod, SETTINGS } from './model-harness.js';
 
@@ -20,7 +20,7 @@ test('examples/mesh loads with no problems', async (t) => {
   t.deepEqual(result.problems.map(formatProblem), []);
   t.truthy(result.snapshot);
   t.deepEqual(result.counts, { workloads: 8, services: 7, policies: 7 });
-  const index = new MeshIndex(result.snapshot!);
+  const index = StateStore.fromSnapshot(result.snapshot!);
   t.deepEqual(index.workloadsOnNode('node-a').map((w) => w.name).sort(), ['frontend-7d4b9c-x2k8p', 'inventory-sync-6f7d8-lm4np', 'nightly-report-29315040-abcde']);
   t.is(index.podEnrollment('shop', 'nightly-report-29315040-abcde').enrolled, false);
   t.is(index.podEnrollment('legacy', 'inventory-sync-6f7d8-lm4np').enrolled, true);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { Problems } from '../../agent/config/problems.js';
 import { parseFile } from '../../agent/config/documents.js';
 import { buildMeshSnapshot } from '../../agent/model/load.js';
-import { MeshIndex } from '../../agent/model/mesh-index.js';
+import { StateStore } from '../../agent/state/store.js';
 import { resolveOutbound } from '../../agent/proxy/destination.js';
 
 const YAML = `apiVersion: v1
@@ -40,12 +40,12 @@ spec:
   ports: [{name: http, port: 80, targetPort: 8080}]
 `;
 
-function mesh(): MeshIndex {
+function mesh(): StateStore {
   const problems = new Problems();
   const docs = parseFile('mesh.yaml', YAML, problems);
   const snapshot = buildMeshSnapshot(docs, { trustDomain: 'cluster.local', rootNamespace: 'istio-system' }, problems);
   if (!snapshot) throw new Error('invalid test config');
-  return new MeshIndex(snapshot);
+  return StateStore.fromSnapshot(snapshot);
 }
 
 test('a service VIP resolves to an endpoint with the port mapped to the target port, over HBONE', (t) => {
