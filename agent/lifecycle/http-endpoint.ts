@@ -43,7 +43,9 @@ export class HttpEndpoint {
     });
   }
 
+  /** Stops accepting and drops every connection now. */
   destroy(): void {
+    if (this.server.listening) this.server.close();
     this.server.closeAllConnections();
   }
 }
