@@ -3,7 +3,7 @@ import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.js';
 import { enrollmentOf, unlistedPodEnrollment, type PodEnrollment } from '../model/enrollment.js';
 import type { Authorization, MeshSettings, MeshSnapshot, Service, Workload } from '../model/types.js';
 import type { Logger } from '../telemetry/log.js';
-import { fingerprint } from './fingerprint.js';
+import { fingerprint } from '../base/fingerprint.js';
 import { ServiceIndexes, WorkloadIndexes } from './indexes.js';
 import {
   isEmptyChange, type KeyChanges, type MeshView, type ResourceUpdates, type StateBatch, type StateChange, type StateListener,

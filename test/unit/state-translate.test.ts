@@ -4,7 +4,7 @@ import { Problems, formatProblem } from '../../agent/config/problems.js';
 import { readObjects } from '../../agent/model/objects/read-objects.js';
 import { MeshTranslator, inputKey, type TranslatorInput } from '../../agent/model/translate/translator.js';
 import { StateStore } from '../../agent/state/store.js';
-import { fingerprint } from '../../agent/state/fingerprint.js';
+import { fingerprint } from '../../agent/base/fingerprint.js';
 import { SETTINGS, validSnapshot } from './model-harness.js';
 
 /**

@@ -5,7 +5,7 @@ import { reportVipConflict } from '../services.js';
 import type { Authorization, MeshSettings, Service, Workload } from '../types.js';
 import { podUid, reportAddressConflict, workloadEntryUid, type WorkloadDraft } from '../workloads.js';
 import { emptyInputs, translateNamespace, type NamespaceInputs, type NamespaceOutputs } from './namespace.js';
-import { fingerprint } from '../../state/fingerprint.js';
+import { fingerprint } from '../../base/fingerprint.js';
 
 /** One Kubernetes or Istio object as read; the translation's unit of input. */
 export type TranslatorInput = ParsedObject | SecurityObject;

@@ -1,6 +1,7 @@
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { MeshnodeError } from '../../base/errors.js';
 import { formatProblem, type Problem } from '../../config/problems.js';
 import type { MeshSettings } from '../../model/types.js';
 import type { StateStore } from '../../state/store.js';
@@ -11,12 +12,11 @@ import type { ConfigSource, SourceStatus } from '../types.js';
 import type { LoadAnswer, LoadCounts, WorkerSetup } from './messages.js';
 
 /** The mesh config could not be loaded at start-up; `problems` lists every error. */
-export class ConfigLoadError extends Error {
+export class ConfigLoadError extends MeshnodeError {
   readonly code = 'ERR_CONFIG_LOAD';
   constructor(readonly path: string, readonly problems: readonly Problem[]) {
     super(`mesh config ${path} has ${problems.filter((p) => p.severity === 'error').length} error(s):\n`
       + problems.map((p) => `  ${formatProblem(p)}`).join('\n'));
-    this.name = 'ConfigLoadError';
   }
 }
 
