@@ -4,7 +4,8 @@ import tls from 'node:tls';
 import { TunnelError } from './errors.js';
 import { HBONE_ALPN, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { checkServerName } from './secure-naming.js';
-import { CONNECTION_WINDOW, clientSettings, keepSessionAlive, sessionLimits } from './h2-settings.js';
+import { CONNECTION_WINDOW, clientSettings, sessionLimits } from './h2-settings.js';
+import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 
 /**
  * One HBONE client connection: TCP (made by the caller, inside the source pod's netns and
@@ -18,6 +19,8 @@ export interface DialOptions {
   readonly secureContext: tls.SecureContext;
   /** SPIFFE ids the server may present (secure naming). */
   readonly expectedIdentities: readonly string[];
+  /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
+  readonly keepalive?: KeepaliveTiming;
 }
 
 function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
@@ -60,11 +63,11 @@ export class HboneConnection {
   /** Called whenever the stream count drops (the pool uses it for idle release). */
   onIdleChange: (() => void) | undefined;
 
-  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string) {
+  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string, keepalive: KeepaliveTiming | undefined) {
     session.on('goaway', () => { this.goingAway = true; });
     session.on('error', () => { this.goingAway = true; });
     session.on('close', () => { this.goingAway = true; });
-    this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')));
+    this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')), keepalive);
   }
 
   static async dial(opts: DialOptions): Promise<HboneConnection> {
@@ -82,7 +85,7 @@ export class HboneConnection {
       session.once('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
     });
     session.unref();
-    return new HboneConnection(session, opts.peer);
+    return new HboneConnection(session, opts.peer, opts.keepalive);
   }
 
   get streams(): number {

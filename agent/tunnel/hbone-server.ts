@@ -6,7 +6,8 @@ import type { Logger } from '../telemetry/log.js';
 import type { TunnelCert } from './cert-source.js';
 import { parseAuthority, type SocketAddress } from './authority.js';
 import { clientIdentity, type PeerIdentity } from './secure-naming.js';
-import { CONNECTION_WINDOW, keepSessionAlive, serverSettings, sessionLimits } from './h2-settings.js';
+import { CONNECTION_WINDOW, serverSettings, sessionLimits } from './h2-settings.js';
+import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
 
@@ -43,6 +44,8 @@ export interface HboneServerOptions {
   trustBundle(): readonly string[];
   onStream(req: InboundStream): void;
   readonly log: Logger;
+  /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
+  readonly keepalive?: KeepaliveTiming;
 }
 
 interface SessionInfo {
@@ -153,7 +156,7 @@ export class HboneServer {
     keepSessionAlive(session, () => {
       session.goaway(http2.constants.NGHTTP2_NO_ERROR);
       session.destroy();
-    });
+    }, this.opts.keepalive);
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
