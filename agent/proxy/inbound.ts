@@ -5,7 +5,7 @@ import { canonicalIp } from '../model/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
-import { DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
+import { answerable, DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
@@ -45,7 +45,7 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return;
   }
-  if (req.stream.destroyed) {
+  if (!answerable(req.stream)) {
     upstream.destroy();
     trace.finish({ downToUp: 0, upToDown: 0, error: 'client reset the stream before the upstream connected' });
     return;

@@ -48,7 +48,7 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
       }
       resolve(sock);
     });
-    sock.once('error', (err) => {
+    sock.on('error', (err) => {
       clearTimeout(timer);
       const code = nameError ? 'ERR_TUNNEL_SECURE_NAMING' : 'ERR_TUNNEL_TLS';
       reject(new TunnelError(code, `tls handshake with ${opts.peer} failed: ${nameError ?? err.message}`, { cause: err }));
@@ -82,7 +82,7 @@ export class HboneConnection {
         session.setLocalWindowSize(CONNECTION_WINDOW);
         resolve();
       });
-      session.once('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
+      session.on('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
     });
     session.unref();
     return new HboneConnection(session, opts.peer, opts.keepalive);
@@ -122,7 +122,7 @@ export class HboneConnection {
     return new Promise((resolve, reject) => {
       const onClose = () => reject(new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
       stream.once('close', onClose);
-      stream.once('error', () => { /* reported through 'close' */ });
+      stream.on('error', () => { /* reported through 'close'; later ones are the relay's to handle */ });
       stream.once('response', (res) => {
         stream.off('close', onClose);
         const status = Number(res[':status']);

@@ -55,6 +55,8 @@ interface SessionInfo {
   readonly resets: ResetBudget;
   /** Highest stream id seen: the GOAWAY of a drain names it, so open streams stay valid. */
   lastStream: number;
+  /** Ended for rapid reset already: every further reset stream would end it again. */
+  calmed: boolean;
 }
 
 export class HboneServer {
@@ -134,6 +136,8 @@ export class HboneServer {
 
   private onSession(session: http2.ServerHttp2Session): void {
     const sock = session.socket as tls.TLSSocket;
+    // First, so that no error of a session, refused or served, is ever left without a listener.
+    session.on('error', () => { /* the session's streams see it too */ });
     const peer = clientIdentity(sock.getPeerX509Certificate()?.subjectAltName, this.opts.trustDomain);
     const remote = canonicalIp(sock.remoteAddress ?? '');
     const local = canonicalIp(sock.localAddress ?? '');
@@ -142,19 +146,19 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    session.on('error', () => { /* the session's streams see it too */ });
     try {
       session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
       /* the session closed already */
     }
     const resets = new ResetBudget();
-    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0 });
+    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0, calmed: false });
     session.once('close', () => this.sessions.delete(session));
     // A handshake that finished after the drain began gets its GOAWAY at once.
     if (this.draining) goAway(session, 0);
+    // A peer that stopped answering would not read a GOAWAY either: the session just ends.
     keepSessionAlive(session, () => {
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      this.opts.log.warn('hbone session closed: peer stopped answering pings', { src: remote, identity: peer.id });
       session.destroy();
     }, this.opts.keepalive);
   }
@@ -204,13 +208,19 @@ export class HboneServer {
 
   /** Rapid reset (CVE-2023-44487): too many streams reset before an answer ends the session. */
   private calm(session: http2.ServerHttp2Session, info: SessionInfo): void {
-    if (session.destroyed) return;
+    if (session.destroyed || info.calmed) return;
+    info.calmed = true;
     this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
     // Destroying right after goaway() can drop the frame before it is flushed, leaving the peer
     // guessing; close() flushes it and refuses new streams, and the timer bounds what is left.
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.close();
     setTimeout(() => session.destroy(), CALM_GRACE_MS).unref();
+  }
+
+  /** Number of live sessions (tests and admin). */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   /**
@@ -239,7 +249,14 @@ function goAway(session: http2.ServerHttp2Session, lastStream: number): void {
   if (!session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStream);
 }
 
+/**
+ * Whether a stream can still be answered. A stream the peer reset is `closed` a moment before it
+ * is `destroyed`, and respond() throws on either.
+ */
+export function answerable(stream: http2.ServerHttp2Stream): boolean {
+  return !stream.destroyed && !stream.closed && !stream.headersSent;
+}
+
 export function respondError(stream: http2.ServerHttp2Stream, status: number): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ':status': status }, { endStream: true });
+  if (answerable(stream)) stream.respond({ ':status': status }, { endStream: true });
 }

@@ -16,6 +16,7 @@ import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { eventually } from '../helpers/eventually.js';
 import { startEchoServer } from '../helpers/sockets.js';
+import { dialHbone, echoHbone, type EchoHbone } from '../helpers/hbone-echo.js';
 
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
@@ -27,43 +28,11 @@ const clientCert = ca.issue([CLIENT_ID]);
 const serverCert = ca.issue([SERVER_ID]);
 test.after.always(() => { ca.dispose(); other.dispose(); });
 
-interface Harness {
-  readonly port: number;
-  readonly echoPort: number;
-  readonly streams: InboundStream[];
-  close(): void;
-}
-
 /** An HBONE server on loopback whose streams go to an echo server. */
-async function harness(cert: TunnelCert = serverCert): Promise<Harness> {
-  const echo = await startEchoServer();
-  const echoPort = (echo.address() as net.AddressInfo).port;
-  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
-  const streams: InboundStream[] = [];
-  const server = new HboneServer(listener, {
-    trustDomain: TD,
-    certificate: async () => cert,
-    trustBundle: () => [ca.rootPem],
-    log: createLogger('test'),
-    onStream: (req) => {
-      streams.push(req);
-      const upstream = net.connect(req.target.port, req.target.ip, () => {
-        req.stream.respond({ ':status': 200 });
-        void relay(req.stream, upstream);
-      });
-      upstream.on('error', () => respondError(req.stream, 503));
-    },
-  });
-  return {
-    port: (listener.address() as net.AddressInfo).port, echoPort, streams,
-    close: () => { server.close(); echo.close(); },
-  };
-}
+const harness = (cert: TunnelCert = serverCert): Promise<EchoHbone> => echoHbone({ cert, rootPem: ca.rootPem });
 
-async function dial(port: number, cert: TunnelCert, expected: string[]): Promise<HboneConnection> {
-  const socket = await currentNetns().connect('127.0.0.1', port);
-  return HboneConnection.dial({ socket, peer: `127.0.0.1:${port}`, secureContext: secureContextFor(cert, [ca.rootPem]), expectedIdentities: expected });
-}
+const dial = (port: number, cert: TunnelCert, expected: string[]): Promise<HboneConnection> =>
+  dialHbone({ port, cert, rootPem: ca.rootPem, expected });
 
 function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
