@@ -1,8 +1,10 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { TunnelError } from './errors.js';
+import { X509Certificate } from 'node:crypto';
+import { TunnelError, type TunnelErrorCode } from './errors.js';
 import { HBONE_ALPN, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
+import { workloadIdentity } from './peer-cert.js';
 import { checkServerName } from './secure-naming.js';
 import { CONNECTION_WINDOW, clientSettings, sessionLimits } from './h2-settings.js';
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
@@ -23,9 +25,17 @@ export interface DialOptions {
   readonly keepalive?: KeepaliveTiming;
 }
 
+/** Why a verified server leaf is refused: not a workload certificate, or not the one expected. */
+function checkServer(leaf: X509Certificate, expected: readonly string[]): { code: TunnelErrorCode; why: string } | undefined {
+  const peer = workloadIdentity(leaf, 'server');
+  if (typeof peer === 'string') return { code: 'ERR_TUNNEL_PEER_CERT', why: peer };
+  const why = checkServerName(peer.id, expected);
+  return why === undefined ? undefined : { code: 'ERR_TUNNEL_SECURE_NAMING', why };
+}
+
 function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    let nameError: string | undefined;
+    let refusal: { code: TunnelErrorCode; why: string } | undefined;
     const sock = tls.connect({
       socket: opts.socket,
       host: opts.peer,
@@ -34,8 +44,8 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
       rejectUnauthorized: true,
       // No `servername`: HBONE sends no SNI; the server's identity is checked here instead.
       checkServerIdentity: (_host, cert) => {
-        nameError = checkServerName(cert.subjectaltname, opts.expectedIdentities);
-        return nameError === undefined ? undefined : new Error(nameError);
+        refusal = checkServer(new X509Certificate(cert.raw), opts.expectedIdentities);
+        return refusal && new Error(refusal.why);
       },
     });
     const timer = setTimeout(() => sock.destroy(new Error('tls handshake timed out')), TLS_HANDSHAKE_TIMEOUT_MS);
@@ -50,8 +60,7 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
     });
     sock.on('error', (err) => {
       clearTimeout(timer);
-      const code = nameError ? 'ERR_TUNNEL_SECURE_NAMING' : 'ERR_TUNNEL_TLS';
-      reject(new TunnelError(code, `tls handshake with ${opts.peer} failed: ${nameError ?? err.message}`, { cause: err }));
+      reject(new TunnelError(refusal?.code ?? 'ERR_TUNNEL_TLS', `tls handshake with ${opts.peer} failed: ${refusal?.why ?? err.message}`, { cause: err }));
     });
   });
 }

@@ -5,7 +5,8 @@ import { canonicalIp } from '../model/ip.js';
 import type { Logger } from '../telemetry/log.js';
 import type { TunnelCert } from './cert-source.js';
 import { parseAuthority, type SocketAddress } from './authority.js';
-import { clientIdentity, type PeerIdentity } from './secure-naming.js';
+import type { PeerIdentity } from './peer-cert.js';
+import { clientIdentity } from './secure-naming.js';
 import { CONNECTION_WINDOW, serverSettings, sessionLimits } from './h2-settings.js';
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
@@ -116,8 +117,11 @@ export class HboneServer {
   private createServer(tlsOpts: tls.SecureContextOptions): http2.Http2SecureServer {
     const h2 = http2.createSecureServer({
       ...tlsOpts,
+      // The chain is checked in onSession (verifiedPeer), before any frame of the session is
+      // read. Node verifies a client chain only after the handshake either way, and when it
+      // rejects one itself it just closes the socket, leaving no reason to log.
       requestCert: true,
-      rejectUnauthorized: true,
+      rejectUnauthorized: false,
       ALPNProtocols: HBONE_ALPN,
       allowHTTP1: false,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
@@ -138,7 +142,7 @@ export class HboneServer {
     const sock = session.socket as tls.TLSSocket;
     // First, so that no error of a session, refused or served, is ever left without a listener.
     session.on('error', () => { /* the session's streams see it too */ });
-    const peer = clientIdentity(sock.getPeerX509Certificate()?.subjectAltName, this.opts.trustDomain);
+    const peer = verifiedPeer(sock, this.opts.trustDomain);
     const remote = canonicalIp(sock.remoteAddress ?? '');
     const local = canonicalIp(sock.localAddress ?? '');
     if (typeof peer === 'string' || remote === undefined || local === undefined) {
@@ -243,6 +247,14 @@ export class HboneServer {
     for (const raw of this.pending) raw.destroy();
     this.h2?.close();
   }
+}
+
+/** The client's identity when its chain verified and its leaf is a workload certificate of ours. */
+function verifiedPeer(sock: tls.TLSSocket, trustDomain: string): PeerIdentity | string {
+  const leaf = sock.getPeerX509Certificate();
+  if (!leaf) return 'no client certificate';
+  if (!sock.authorized) return `client certificate chain rejected: ${String(sock.authorizationError)}`;
+  return clientIdentity(leaf, trustDomain);
 }
 
 function goAway(session: http2.ServerHttp2Session, lastStream: number): void {

@@ -1,4 +1,6 @@
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { currentNetns } from '../../agent/net/index.js';
 import { relay } from '../../agent/proxy/relay.js';
 import { createLogger, type Logger } from '../../agent/telemetry/log.js';
@@ -72,5 +74,28 @@ export async function dialHbone(to: DialTo): Promise<HboneConnection> {
   return HboneConnection.dial({
     socket, peer: host.includes(':') ? `[${host}]:${to.port}` : `${host}:${to.port}`,
     secureContext: secureContextFor(to.cert, [to.rootPem]), expectedIdentities: to.expected, keepalive: to.keepalive,
+  });
+}
+
+/** A raw TLS + HTTP/2 client with any (or no) client certificate, for adversarial cases. */
+export function rawH2Session(port: number, rootPem: string, cert?: TunnelCert): http2.ClientHttp2Session {
+  const session = http2.connect(`https://127.0.0.1:${port}`, {
+    createConnection: () => tls.connect({
+      host: '127.0.0.1', port, ALPNProtocols: ['h2'], ca: [rootPem],
+      checkServerIdentity: () => undefined,
+      ...(cert ? { key: cert.keyPem, cert: cert.chainPem.join('\n') } : {}),
+    }),
+  });
+  session.on('error', () => {});
+  return session;
+}
+
+/** The status a request is answered with, or how its stream failed. */
+export function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = session.request(headers, { endStream: false });
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('error', (e) => resolve(e.message));
+    req.on('close', () => resolve(`closed ${req.rstCode}`));
   });
 }

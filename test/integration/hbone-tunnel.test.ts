@@ -2,7 +2,6 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
-import tls from 'node:tls';
 import { currentNetns } from '../../agent/net/index.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
@@ -16,7 +15,7 @@ import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { eventually } from '../helpers/eventually.js';
 import { startEchoServer } from '../helpers/sockets.js';
-import { dialHbone, echoHbone, type EchoHbone } from '../helpers/hbone-echo.js';
+import { dialHbone, echoHbone, rawH2Session, statusOf, type EchoHbone } from '../helpers/hbone-echo.js';
 
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
@@ -75,27 +74,7 @@ test('the client refuses a server whose chain is not in the trust bundle', async
   t.is((err as TunnelError).code, 'ERR_TUNNEL_TLS');
 });
 
-/** Raw TLS+h2 client with arbitrary (or no) client certificate, for adversarial cases. */
-async function rawSession(port: number, opts: { cert?: TunnelCert }): Promise<http2.ClientHttp2Session> {
-  const session = http2.connect(`https://127.0.0.1:${port}`, {
-    createConnection: () => tls.connect({
-      host: '127.0.0.1', port, ALPNProtocols: ['h2'], ca: [ca.rootPem],
-      checkServerIdentity: () => undefined,
-      ...(opts.cert ? { key: opts.cert.keyPem, cert: opts.cert.chainPem.join('\n') } : {}),
-    }),
-  });
-  session.on('error', () => {});
-  return session;
-}
-
-function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = session.request(headers, { endStream: false });
-    req.on('response', (h) => resolve(Number(h[':status'])));
-    req.on('error', (e) => resolve(e.message));
-    req.on('close', () => resolve(`closed ${req.rstCode}`));
-  });
-}
+const rawSession = (port: number, opts: { cert?: TunnelCert }) => rawH2Session(port, ca.rootPem, opts.cert);
 
 const refusedHandshakes: [string, () => TunnelCert | undefined][] = [
 
