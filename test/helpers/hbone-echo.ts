@@ -99,3 +99,10 @@ export function statusOf(session: http2.ClientHttp2Session, headers: http2.Outgo
     req.on('close', () => resolve(`closed ${req.rstCode}`));
   });
 }
+
+/** Writes `text` on a tunnelled stream and resolves with the first chunk echoed back. */
+export function echoOnce(stream: http2.ClientHttp2Stream, text: string): Promise<string> {
+  const got = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
+  stream.write(text);
+  return got;
+}

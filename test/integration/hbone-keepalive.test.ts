@@ -5,7 +5,7 @@ import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
 import { eventually } from '../helpers/eventually.js';
 import { CLIENT_PREFACE, emptySettings, headerBlock, tlsClient } from '../helpers/h2-frames.js';
-import { dialHbone, echoHbone } from '../helpers/hbone-echo.js';
+import { dialHbone, echoHbone, echoOnce } from '../helpers/hbone-echo.js';
 import { partitionable } from '../helpers/partition.js';
 import { TestCa } from '../helpers/test-ca.js';
 
@@ -87,12 +87,6 @@ async function partitionedPool(t: ExecutionContext, component: string) {
   const dial = () => dialHbone({ port: link.port, cert: clientCert, rootPem: ca.rootPem, expected: [SERVER_ID], keepalive: KEEPALIVE });
   const open = () => pool.stream(key, dial, `127.0.0.1:${h.echoPort}`, {});
   return { h, link, pool, open };
-}
-
-function echoOnce(stream: http2.ClientHttp2Stream, text: string): Promise<string> {
-  const got = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
-  stream.write(text);
-  return got;
 }
 
 test.serial('a partition under an active pooled stream ends the stream and both sessions once; a new stream dials again', async (t) => {
