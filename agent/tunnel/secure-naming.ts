@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { workloadIdentity, type PeerIdentity } from './peer-cert.js';
 
 /**
- * The two identity checks HBONE makes (ztunnel-spec §1.3, §1.4), on a leaf that chains to the
+ * The two identity checks HBONE makes, as ztunnel does, on a leaf that chains to the
  * trust bundle and has the shape of a workload certificate (peer-cert.ts): the client accepts a
  * server only when its SPIFFE id is one of the expected identities; the server takes the client's
  * SPIFFE id as the source identity and requires it to be in its own trust domain.
