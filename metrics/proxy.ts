@@ -52,7 +52,7 @@ export const connectionsFailed = new Counter({
 export const DENIAL_REASONS = [
   'deny-matched', 'peer-authn-strict', 'no-allow-policies', 'no-allow-matched',
   'policy-revoked', 'bad-request', 'loop', 'no-certificate', 'unknown-source', 'unknown-destination',
-  'no-healthy-upstream', 'no-original-destination',
+  'no-healthy-upstream', 'no-original-destination', 'dial-limit',
 ] as const;
 
 export type DenialReason = (typeof DENIAL_REASONS)[number];

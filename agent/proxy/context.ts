@@ -7,6 +7,7 @@ import type { Logger } from '../telemetry/log.js';
 import type { CertSource } from '../tunnel/cert-source.js';
 import type { HbonePool } from '../tunnel/pool.js';
 import type { ConnectionManager } from './connection-manager.js';
+import type { DialGate } from './dial-gate.js';
 
 /** What the data plane reads from the rest of the agent; getters return the current state. */
 export interface ProxyDeps {
@@ -24,6 +25,8 @@ export interface PodContext {
   readonly deps: ProxyDeps;
   readonly pool: HbonePool;
   readonly connections: ConnectionManager;
+  /** Admission of this pod's upstream dials from inbound HBONE streams, per peer identity. */
+  readonly dials: DialGate;
   readonly log: Logger;
 }
 

@@ -5,9 +5,10 @@ import { canonicalIp } from '../model/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
-import { DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
+import { answerable, DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
 import { ConnectionTrace } from './conn-trace.js';
+import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
@@ -38,16 +39,26 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
     respondError(req.stream, 401);
     return;
   }
-  // The TCP peer of 15008 is the source pod itself: HBONE crosses no NAT.
-  const upstream = await connectUpstream(ctx, req.target, req.source.ip, req.signal);
+  const admission = await ctx.dials.acquire(req.peer.id, req.signal);
+  if (admission === 'full') {
+    respondError(req.stream, 503);
+    trace.refused('dial-limit', `${WAITING_DIALS_PER_PEER} streams of ${req.peer.id} already wait for an upstream connection`, 'CONNECT');
+    return;
+  }
+  if (admission === 'aborted' || !answerable(req.stream)) {
+    if (typeof admission === 'object') admission.release();
+    trace.finish({ downToUp: 0, upToDown: 0, error: RESET_BEFORE_UPSTREAM });
+    return;
+  }
+  const upstream = await dialForStream(ctx, req, admission.release);
   if (typeof upstream === 'string') {
     respondError(req.stream, 503);
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return;
   }
-  if (req.stream.destroyed) {
+  if (!answerable(req.stream)) {
     upstream.destroy();
-    trace.finish({ downToUp: 0, upToDown: 0, error: 'client reset the stream before the upstream connected' });
+    trace.finish({ downToUp: 0, upToDown: 0, error: RESET_BEFORE_UPSTREAM });
     return;
   }
   req.stream.respond({ ':status': 200 });
@@ -114,15 +125,32 @@ async function connectFrom(ctx: PodContext, to: SocketAddress, clientIp: string 
   }
 }
 
+const RESET_BEFORE_UPSTREAM = 'client reset the stream before the upstream connected';
+
+/**
+ * The stream's dial to the application, given up as soon as the stream is reset: the handler
+ * moves on at once, the socket is closed the moment it exists, and the dial keeps its slot
+ * (`release`) until then, since until then it still holds a connection attempt.
+ */
+function dialForStream(ctx: PodContext, req: InboundStream, release: () => void): Promise<net.Socket | string> {
+  // The TCP peer of 15008 is the source pod itself: HBONE crosses no NAT.
+  const dial = connectUpstream(ctx, req.target, req.source.ip);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(RESET_BEFORE_UPSTREAM);
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    void dial.then((upstream) => {
+      release();
+      req.signal.removeEventListener('abort', onAbort);
+      if (req.signal.aborted && typeof upstream !== 'string') upstream.destroy();
+      resolve(upstream);
+    });
+  });
+}
+
 /** Connects to the application from the pod netns; the error text when that fails. */
-async function connectUpstream(ctx: PodContext, to: SocketAddress, clientIp: string | undefined, signal?: AbortSignal): Promise<net.Socket | string> {
+async function connectUpstream(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket | string> {
   try {
-    const socket = await connectFrom(ctx, to, clientIp);
-    if (signal?.aborted) {
-      socket.destroy();
-      return 'client reset the stream before the upstream connected';
-    }
-    return socket;
+    return await connectFrom(ctx, to, clientIp);
   } catch (err) {
     return `upstream connect to ${formatAuthority(to)} failed: ${(err as Error).message}`;
   }

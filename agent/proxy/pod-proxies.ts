@@ -6,6 +6,7 @@ import { HboneServer } from '../tunnel/hbone-server.js';
 import { HbonePool } from '../tunnel/pool.js';
 import { denials } from '../../metrics/proxy.js';
 import { ConnectionManager } from './connection-manager.js';
+import { DialGate } from './dial-gate.js';
 import { InFlight } from './in-flight.js';
 import { podWorkload, type PodContext, type ProxyDeps } from './context.js';
 import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
@@ -61,7 +62,7 @@ export class PodProxies {
 
   private async open(pod: RegisteredPod, netns: NetnsHandle): Promise<PodProxy> {
     const log = this.deps.log.child('pod', { pod: `${pod.namespace}/${pod.name}` });
-    const ctx: PodContext = { pod, netns, deps: this.deps, pool: this.pool, connections: this.connections, log };
+    const ctx: PodContext = { pod, netns, deps: this.deps, pool: this.pool, connections: this.connections, dials: new DialGate(), log };
     const listeners: net.Server[] = [];
     try {
       // A bug in handling one connection must cost that connection, never the daemon.

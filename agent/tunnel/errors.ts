@@ -8,6 +8,7 @@ export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSH
 export type TunnelErrorCode =
   | 'ERR_TUNNEL_TLS'
   | 'ERR_TUNNEL_SECURE_NAMING'
+  | 'ERR_TUNNEL_PEER_CERT'
   | 'ERR_TUNNEL_H2'
   | 'ERR_TUNNEL_STATUS'
   | 'ERR_TUNNEL_CLOSED';
@@ -15,6 +16,7 @@ export type TunnelErrorCode =
 const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
   ERR_TUNNEL_TLS: 'TLS_FAILURE',
   ERR_TUNNEL_SECURE_NAMING: 'TLS_FAILURE',
+  ERR_TUNNEL_PEER_CERT: 'TLS_FAILURE',
   ERR_TUNNEL_H2: 'H2_HANDSHAKE_FAILURE',
   ERR_TUNNEL_STATUS: 'CONNECT',
   ERR_TUNNEL_CLOSED: 'CONNECT',

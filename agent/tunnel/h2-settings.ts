@@ -11,8 +11,6 @@ export const CLIENT_MAX_HEADER_LIST = 16 * 1024;
 export const SERVER_MAX_HEADER_LIST = 64 * 1024;
 export const SERVER_MAX_STREAMS = 200;
 export const POOL_MAX_STREAMS = 100;
-export const PING_INTERVAL_MS = 10_000;
-export const PING_TIMEOUT_MS = 20_000;
 export const POOL_IDLE_RELEASE_MS = 5 * 60_000;
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -44,31 +42,3 @@ export const sessionLimits = {
   maxSessionMemory: 64,
   peerMaxConcurrentStreams: POOL_MAX_STREAMS,
 } as const;
-
-/**
- * Dead-peer detection on a session: PING 10 s after start and 10 s after each PONG; no PONG
- * within 20 s tears the session down. Returns a stop function.
- */
-export function keepSessionAlive(session: http2.Http2Session, onDead: () => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(probe, PING_INTERVAL_MS);
-    timer.unref();
-  };
-  const probe = () => {
-    if (stopped || session.destroyed || session.closed) return;
-    const deadline = setTimeout(() => { if (!stopped) onDead(); }, PING_TIMEOUT_MS);
-    deadline.unref();
-    const sent = session.ping((err) => {
-      clearTimeout(deadline);
-      if (err) { if (!stopped) onDead(); } else schedule();
-    });
-    if (!sent) { clearTimeout(deadline); schedule(); }
-  };
-  schedule();
-  const stop = () => { stopped = true; if (timer) clearTimeout(timer); };
-  session.once('close', stop);
-  return stop;
-}

@@ -1,10 +1,13 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { TunnelError } from './errors.js';
+import { X509Certificate } from 'node:crypto';
+import { TunnelError, type TunnelErrorCode } from './errors.js';
 import { HBONE_ALPN, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
+import { workloadIdentity } from './peer-cert.js';
 import { checkServerName } from './secure-naming.js';
-import { CONNECTION_WINDOW, clientSettings, keepSessionAlive, sessionLimits } from './h2-settings.js';
+import { CONNECTION_WINDOW, clientSettings, sessionLimits } from './h2-settings.js';
+import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 
 /**
  * One HBONE client connection: TCP (made by the caller, inside the source pod's netns and
@@ -18,11 +21,21 @@ export interface DialOptions {
   readonly secureContext: tls.SecureContext;
   /** SPIFFE ids the server may present (secure naming). */
   readonly expectedIdentities: readonly string[];
+  /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
+  readonly keepalive?: KeepaliveTiming;
+}
+
+/** Why a verified server leaf is refused: not a workload certificate, or not the one expected. */
+function checkServer(leaf: X509Certificate, expected: readonly string[]): { code: TunnelErrorCode; why: string } | undefined {
+  const peer = workloadIdentity(leaf, 'server');
+  if (typeof peer === 'string') return { code: 'ERR_TUNNEL_PEER_CERT', why: peer };
+  const why = checkServerName(peer.id, expected);
+  return why === undefined ? undefined : { code: 'ERR_TUNNEL_SECURE_NAMING', why };
 }
 
 function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    let nameError: string | undefined;
+    let refusal: { code: TunnelErrorCode; why: string } | undefined;
     const sock = tls.connect({
       socket: opts.socket,
       host: opts.peer,
@@ -31,8 +44,8 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
       rejectUnauthorized: true,
       // No `servername`: HBONE sends no SNI; the server's identity is checked here instead.
       checkServerIdentity: (_host, cert) => {
-        nameError = checkServerName(cert.subjectaltname, opts.expectedIdentities);
-        return nameError === undefined ? undefined : new Error(nameError);
+        refusal = checkServer(new X509Certificate(cert.raw), opts.expectedIdentities);
+        return refusal && new Error(refusal.why);
       },
     });
     const timer = setTimeout(() => sock.destroy(new Error('tls handshake timed out')), TLS_HANDSHAKE_TIMEOUT_MS);
@@ -45,10 +58,9 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
       }
       resolve(sock);
     });
-    sock.once('error', (err) => {
+    sock.on('error', (err) => {
       clearTimeout(timer);
-      const code = nameError ? 'ERR_TUNNEL_SECURE_NAMING' : 'ERR_TUNNEL_TLS';
-      reject(new TunnelError(code, `tls handshake with ${opts.peer} failed: ${nameError ?? err.message}`, { cause: err }));
+      reject(new TunnelError(refusal?.code ?? 'ERR_TUNNEL_TLS', `tls handshake with ${opts.peer} failed: ${refusal?.why ?? err.message}`, { cause: err }));
     });
   });
 }
@@ -60,11 +72,11 @@ export class HboneConnection {
   /** Called whenever the stream count drops (the pool uses it for idle release). */
   onIdleChange: (() => void) | undefined;
 
-  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string) {
+  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string, keepalive: KeepaliveTiming | undefined) {
     session.on('goaway', () => { this.goingAway = true; });
     session.on('error', () => { this.goingAway = true; });
     session.on('close', () => { this.goingAway = true; });
-    this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')));
+    this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')), keepalive);
   }
 
   static async dial(opts: DialOptions): Promise<HboneConnection> {
@@ -79,10 +91,10 @@ export class HboneConnection {
         session.setLocalWindowSize(CONNECTION_WINDOW);
         resolve();
       });
-      session.once('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
+      session.on('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
     });
     session.unref();
-    return new HboneConnection(session, opts.peer);
+    return new HboneConnection(session, opts.peer, opts.keepalive);
   }
 
   get streams(): number {
@@ -119,7 +131,7 @@ export class HboneConnection {
     return new Promise((resolve, reject) => {
       const onClose = () => reject(new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
       stream.once('close', onClose);
-      stream.once('error', () => { /* reported through 'close' */ });
+      stream.on('error', () => { /* reported through 'close'; later ones are the relay's to handle */ });
       stream.once('response', (res) => {
         stream.off('close', onClose);
         const status = Number(res[':status']);

@@ -5,8 +5,10 @@ import { canonicalIp } from '../model/ip.js';
 import type { Logger } from '../telemetry/log.js';
 import type { TunnelCert } from './cert-source.js';
 import { parseAuthority, type SocketAddress } from './authority.js';
-import { clientIdentity, type PeerIdentity } from './secure-naming.js';
-import { CONNECTION_WINDOW, keepSessionAlive, serverSettings, sessionLimits } from './h2-settings.js';
+import type { PeerIdentity } from './peer-cert.js';
+import { clientIdentity } from './secure-naming.js';
+import { CONNECTION_WINDOW, serverSettings, sessionLimits } from './h2-settings.js';
+import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
 
@@ -43,6 +45,8 @@ export interface HboneServerOptions {
   trustBundle(): readonly string[];
   onStream(req: InboundStream): void;
   readonly log: Logger;
+  /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
+  readonly keepalive?: KeepaliveTiming;
 }
 
 interface SessionInfo {
@@ -52,6 +56,8 @@ interface SessionInfo {
   readonly resets: ResetBudget;
   /** Highest stream id seen: the GOAWAY of a drain names it, so open streams stay valid. */
   lastStream: number;
+  /** Ended for rapid reset already: every further reset stream would end it again. */
+  calmed: boolean;
 }
 
 export class HboneServer {
@@ -111,8 +117,11 @@ export class HboneServer {
   private createServer(tlsOpts: tls.SecureContextOptions): http2.Http2SecureServer {
     const h2 = http2.createSecureServer({
       ...tlsOpts,
+      // The chain is checked in onSession (verifiedPeer), before any frame of the session is
+      // read. Node verifies a client chain only after the handshake either way, and when it
+      // rejects one itself it just closes the socket, leaving no reason to log.
       requestCert: true,
-      rejectUnauthorized: true,
+      rejectUnauthorized: false,
       ALPNProtocols: HBONE_ALPN,
       allowHTTP1: false,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
@@ -131,7 +140,9 @@ export class HboneServer {
 
   private onSession(session: http2.ServerHttp2Session): void {
     const sock = session.socket as tls.TLSSocket;
-    const peer = clientIdentity(sock.getPeerX509Certificate()?.subjectAltName, this.opts.trustDomain);
+    // First, so that no error of a session, refused or served, is ever left without a listener.
+    session.on('error', () => { /* the session's streams see it too */ });
+    const peer = verifiedPeer(sock, this.opts.trustDomain);
     const remote = canonicalIp(sock.remoteAddress ?? '');
     const local = canonicalIp(sock.localAddress ?? '');
     if (typeof peer === 'string' || remote === undefined || local === undefined) {
@@ -139,21 +150,21 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    session.on('error', () => { /* the session's streams see it too */ });
     try {
       session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
       /* the session closed already */
     }
     const resets = new ResetBudget();
-    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0 });
+    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0, calmed: false });
     session.once('close', () => this.sessions.delete(session));
     // A handshake that finished after the drain began gets its GOAWAY at once.
     if (this.draining) goAway(session, 0);
+    // A peer that stopped answering would not read a GOAWAY either: the session just ends.
     keepSessionAlive(session, () => {
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      this.opts.log.warn('hbone session closed: peer stopped answering pings', { src: remote, identity: peer.id });
       session.destroy();
-    });
+    }, this.opts.keepalive);
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
@@ -201,13 +212,19 @@ export class HboneServer {
 
   /** Rapid reset (CVE-2023-44487): too many streams reset before an answer ends the session. */
   private calm(session: http2.ServerHttp2Session, info: SessionInfo): void {
-    if (session.destroyed) return;
+    if (session.destroyed || info.calmed) return;
+    info.calmed = true;
     this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
     // Destroying right after goaway() can drop the frame before it is flushed, leaving the peer
     // guessing; close() flushes it and refuses new streams, and the timer bounds what is left.
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.close();
     setTimeout(() => session.destroy(), CALM_GRACE_MS).unref();
+  }
+
+  /** Number of live sessions (tests and admin). */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   /**
@@ -232,11 +249,26 @@ export class HboneServer {
   }
 }
 
+/** The client's identity when its chain verified and its leaf is a workload certificate of ours. */
+function verifiedPeer(sock: tls.TLSSocket, trustDomain: string): PeerIdentity | string {
+  const leaf = sock.getPeerX509Certificate();
+  if (!leaf) return 'no client certificate';
+  if (!sock.authorized) return `client certificate chain rejected: ${String(sock.authorizationError)}`;
+  return clientIdentity(leaf, trustDomain);
+}
+
 function goAway(session: http2.ServerHttp2Session, lastStream: number): void {
   if (!session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStream);
 }
 
+/**
+ * Whether a stream can still be answered. A stream the peer reset is `closed` a moment before it
+ * is `destroyed`, and respond() throws on either.
+ */
+export function answerable(stream: http2.ServerHttp2Stream): boolean {
+  return !stream.destroyed && !stream.closed && !stream.headersSent;
+}
+
 export function respondError(stream: http2.ServerHttp2Stream, status: number): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ':status': status }, { endStream: true });
+  if (answerable(stream)) stream.respond({ ':status': status }, { endStream: true });
 }

@@ -9,19 +9,49 @@ import type { CertSource, TunnelCert } from '../../agent/tunnel/cert-source.js';
 /**
  * A throwaway certificate authority made with the openssl CLI — an implementation independent
  * of meshnode's own CA — issuing Istio-shaped workload certificates: ECDSA P-256, a critical
- * SPIFFE URI SAN, serverAuth+clientAuth. Call `dispose()` in teardown.
+ * SPIFFE URI SAN, serverAuth+clientAuth. With `parent` it is an intermediate of that CA (its
+ * leaves carry it in their chain); `pathLen` constrains what may be below it. Call `dispose()` in
+ * teardown.
  */
+export interface CaOptions {
+  readonly pathLen?: number;
+  readonly parent?: TestCa;
+}
+
+/** Deviations from a workload leaf, for certificates a peer must refuse. */
+export interface LeafOptions {
+  readonly days?: number;
+  /** The extendedKeyUsage value; null leaves the extension out. */
+  readonly eku?: string | null;
+  /** basicConstraints CA:TRUE on the leaf. */
+  readonly ca?: boolean;
+  readonly dns?: readonly string[];
+}
+
 export class TestCa {
   readonly dir: string;
   readonly rootPem: string;
+  /** This CA and its parents up to (not including) the root: what its leaves present after themselves. */
+  private readonly intermediates: string[];
   private n = 0;
 
-  constructor(readonly name = 'meshnode-test-ca') {
+  constructor(readonly name = 'meshnode-test-ca', opts: CaOptions = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'meshnode-ca-'));
-    this.openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', this.path('ca.key'), '-out', this.path('ca.crt'), '-days', '2', '-subj', `/O=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    this.rootPem = readFileSync(this.path('ca.crt'), 'utf8');
+    const ext = [`basicConstraints=critical,CA:TRUE${opts.pathLen === undefined ? '' : `,pathlen:${opts.pathLen}`}`, 'keyUsage=critical,keyCertSign,cRLSign'];
+    if (opts.parent) {
+      writeFileSync(this.path('ca.ext'), ext.join('\n'));
+      this.openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', this.path('ca.key'), '-out', this.path('ca.csr'), '-subj', `/O=${name}`]);
+      opts.parent.sign(this.path('ca.csr'), this.path('ca.ext'), this.path('ca.crt'), 2);
+      this.rootPem = opts.parent.rootPem;
+      this.intermediates = [readFileSync(this.path('ca.crt'), 'utf8'), ...opts.parent.intermediates];
+    } else {
+      this.openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', this.path('ca.key'), '-out', this.path('ca.crt'), '-days', '2', '-subj', `/O=${name}`,
+        ...ext.flatMap((e) => ['-addext', e])]);
+      this.rootPem = readFileSync(this.path('ca.crt'), 'utf8');
+      this.intermediates = [];
+    }
   }
 
   private path(file: string): string {
@@ -32,25 +62,30 @@ export class TestCa {
     execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   }
 
-  /** A leaf for `uris` (first is the identity); `extra` adds raw extension lines. */
-  issue(uris: readonly string[], opts: { days?: number; eku?: string } = {}): TunnelCert {
+  private sign(csr: string, extfile: string, out: string, days: number): void {
+    this.openssl(['x509', '-req', '-in', csr, '-CA', this.path('ca.crt'), '-CAkey', this.path('ca.key'),
+      '-CAcreateserial', '-days', String(days), '-out', out, '-extfile', extfile]);
+  }
+
+  /** A leaf for `uris` (first is the identity), a workload certificate unless `opts` say otherwise. */
+  issue(uris: readonly string[], opts: LeafOptions = {}): TunnelCert {
     const base = this.path(`leaf${++this.n}`);
+    const eku = opts.eku === undefined ? 'serverAuth,clientAuth' : opts.eku;
     const ext = [
-      'basicConstraints=critical,CA:FALSE',
+      `basicConstraints=critical,CA:${opts.ca ? 'TRUE' : 'FALSE'}`,
       'keyUsage=critical,digitalSignature,keyEncipherment',
-      `extendedKeyUsage=${opts.eku ?? 'serverAuth,clientAuth'}`,
-      `subjectAltName=critical,${uris.map((u) => `URI:${u}`).join(',')}`,
+      ...(eku === null ? [] : [`extendedKeyUsage=${eku}`]),
+      `subjectAltName=critical,${[...uris.map((u) => `URI:${u}`), ...(opts.dns ?? []).map((d) => `DNS:${d}`)].join(',')}`,
     ].join('\n');
     writeFileSync(`${base}.ext`, ext);
     this.openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', '/O=cluster.local']);
-    this.openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', this.path('ca.crt'), '-CAkey', this.path('ca.key'),
-      '-CAcreateserial', '-days', String(opts.days ?? 1), '-out', `${base}.crt`, '-extfile', `${base}.ext`]);
+    this.sign(`${base}.csr`, `${base}.ext`, `${base}.crt`, opts.days ?? 1);
     const certPem = readFileSync(`${base}.crt`, 'utf8');
     const x509 = new X509Certificate(certPem);
     return {
       id: uris[0] as SpiffeId,
-      chainPem: [certPem],
+      chainPem: [certPem, ...this.intermediates],
       keyPem: readFileSync(`${base}.key`, 'utf8'),
       rootsPem: [this.rootPem],
       serial: x509.serialNumber,

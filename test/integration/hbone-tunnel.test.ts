@@ -2,7 +2,6 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
-import tls from 'node:tls';
 import { currentNetns } from '../../agent/net/index.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
@@ -16,6 +15,7 @@ import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { eventually } from '../helpers/eventually.js';
 import { startEchoServer } from '../helpers/sockets.js';
+import { dialHbone, echoHbone, rawH2Session, statusOf, type EchoHbone } from '../helpers/hbone-echo.js';
 
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
@@ -27,43 +27,11 @@ const clientCert = ca.issue([CLIENT_ID]);
 const serverCert = ca.issue([SERVER_ID]);
 test.after.always(() => { ca.dispose(); other.dispose(); });
 
-interface Harness {
-  readonly port: number;
-  readonly echoPort: number;
-  readonly streams: InboundStream[];
-  close(): void;
-}
-
 /** An HBONE server on loopback whose streams go to an echo server. */
-async function harness(cert: TunnelCert = serverCert): Promise<Harness> {
-  const echo = await startEchoServer();
-  const echoPort = (echo.address() as net.AddressInfo).port;
-  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
-  const streams: InboundStream[] = [];
-  const server = new HboneServer(listener, {
-    trustDomain: TD,
-    certificate: async () => cert,
-    trustBundle: () => [ca.rootPem],
-    log: createLogger('test'),
-    onStream: (req) => {
-      streams.push(req);
-      const upstream = net.connect(req.target.port, req.target.ip, () => {
-        req.stream.respond({ ':status': 200 });
-        void relay(req.stream, upstream);
-      });
-      upstream.on('error', () => respondError(req.stream, 503));
-    },
-  });
-  return {
-    port: (listener.address() as net.AddressInfo).port, echoPort, streams,
-    close: () => { server.close(); echo.close(); },
-  };
-}
+const harness = (cert: TunnelCert = serverCert): Promise<EchoHbone> => echoHbone({ cert, rootPem: ca.rootPem });
 
-async function dial(port: number, cert: TunnelCert, expected: string[]): Promise<HboneConnection> {
-  const socket = await currentNetns().connect('127.0.0.1', port);
-  return HboneConnection.dial({ socket, peer: `127.0.0.1:${port}`, secureContext: secureContextFor(cert, [ca.rootPem]), expectedIdentities: expected });
-}
+const dial = (port: number, cert: TunnelCert, expected: string[]): Promise<HboneConnection> =>
+  dialHbone({ port, cert, rootPem: ca.rootPem, expected });
 
 function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -106,27 +74,7 @@ test('the client refuses a server whose chain is not in the trust bundle', async
   t.is((err as TunnelError).code, 'ERR_TUNNEL_TLS');
 });
 
-/** Raw TLS+h2 client with arbitrary (or no) client certificate, for adversarial cases. */
-async function rawSession(port: number, opts: { cert?: TunnelCert }): Promise<http2.ClientHttp2Session> {
-  const session = http2.connect(`https://127.0.0.1:${port}`, {
-    createConnection: () => tls.connect({
-      host: '127.0.0.1', port, ALPNProtocols: ['h2'], ca: [ca.rootPem],
-      checkServerIdentity: () => undefined,
-      ...(opts.cert ? { key: opts.cert.keyPem, cert: opts.cert.chainPem.join('\n') } : {}),
-    }),
-  });
-  session.on('error', () => {});
-  return session;
-}
-
-function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<number | string> {
-  return new Promise((resolve) => {
-    const req = session.request(headers, { endStream: false });
-    req.on('response', (h) => resolve(Number(h[':status'])));
-    req.on('error', (e) => resolve(e.message));
-    req.on('close', () => resolve(`closed ${req.rstCode}`));
-  });
-}
+const rawSession = (port: number, opts: { cert?: TunnelCert }) => rawH2Session(port, ca.rootPem, opts.cert);
 
 const refusedHandshakes: [string, () => TunnelCert | undefined][] = [
 
