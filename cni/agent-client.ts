@@ -17,10 +17,13 @@ export interface PodRegistration {
   readonly ips: readonly string[];
 }
 
-/** `unreachable`: no answer at all. `refused`: the agent answered with an error status. */
+/**
+ * `unreachable`: no answer at all. `refused`: the agent answered with an error status, and
+ * `reason` with its failure code when it gave one (e.g. `netns-in-use`).
+ */
 export class AgentError extends Error {
   readonly code = 'ERR_AGENT';
-  constructor(readonly kind: 'unreachable' | 'refused' | 'protocol', message: string, readonly status?: number) {
+  constructor(readonly kind: 'unreachable' | 'refused' | 'protocol', message: string, readonly status?: number, readonly reason?: string) {
     super(message);
     this.name = 'AgentError';
   }
@@ -67,7 +70,7 @@ export class AgentClient {
     const body = typeof reply.body === 'object' && reply.body !== null ? (reply.body as Record<string, unknown>) : {};
     if (reply.status !== 200) {
       const detail = typeof body.error === 'string' ? body.error : `HTTP ${reply.status}`;
-      throw new AgentError('refused', `agent refused the ${what}: ${detail}`, reply.status);
+      throw new AgentError('refused', `agent refused the ${what}: ${detail}`, reply.status, typeof body.reason === 'string' ? body.reason : undefined);
     }
     return body;
   }

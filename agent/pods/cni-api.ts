@@ -22,6 +22,7 @@ const POD_PATH = /^\/v1\/pods\/([^/]+)$/;
 function resultOf(err: unknown): PodResult {
   if (err instanceof PodBodyError || err instanceof HttpError) return 'bad_request';
   if (err instanceof PodRegistrationError) {
+    if (err.failure === 'netns-in-use' || err.failure === 'netns-of-node') return 'bad_request';
     return err.failure === 'not-enrolled' ? 'not_enrolled' : err.failure === 'listeners-failed' ? 'failed' : 'netns_missing';
   }
   return 'failed';
@@ -109,7 +110,9 @@ export class CniApiServer {
           const status = statusOf(err);
           if (status >= 500) deps.log.error('cni api request failed', { method: req.method, url: req.url, error: err });
           else deps.log.info('cni api request refused', { method: req.method, url: req.url, status, reason: (err as Error).message });
-          if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
+          // `reason` lets the plugin tell refusals apart (it must not undo rules of a netns in use).
+          const reason = err instanceof PodRegistrationError ? { reason: err.failure } : {};
+          if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, ...reason });
         });
     });
     this.server.headersTimeout = 10_000;

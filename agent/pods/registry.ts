@@ -30,6 +30,8 @@ export interface PodRegistryDeps {
   readonly onChange?: () => void;
   /** How often pods whose netns vanished without a DEL are dropped (default 5 s). */
   readonly netnsSweepMs?: number;
+  /** Id of the node's own netns, never accepted for a pod (default: the agent's, /proc/self/ns/net). */
+  readonly nodeNetnsId?: string;
 }
 
 /** The ports PodProxies opens in every registered pod, reported to the CNI plugin. */
@@ -69,11 +71,18 @@ function currentNetnsId(path: string): string | undefined {
 export class PodRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /**
+   * Namespace id → uid of the pod whose listeners are (being) opened in it. Claimed synchronously
+   * before the first await, so two pods registering one namespace at once cannot both pass.
+   */
+  private readonly claims = new Map<string, string>();
   private readonly openNetns: (path: string) => NetnsHandle;
+  private readonly nodeNetnsId: string;
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: PodRegistryDeps) {
     this.openNetns = deps.openNetns ?? openRealNetns;
+    this.nodeNetnsId = deps.nodeNetnsId ?? netnsIdOf(statSync('/proc/self/ns/net'));
     // A missed DEL (agent down, plugin crashed) must not keep a dead pod's listeners — and, through
     // their sockets, its network namespace — alive until the next restart (reliability.md G7).
     this.sweepTimer = setInterval(() => void this.sweep(), deps.netnsSweepMs ?? 5_000);
@@ -124,14 +133,20 @@ export class PodRegistry {
       const missing = err instanceof NetnsError && err.reason === 'missing';
       throw new PodRegistrationError(missing ? 'netns-missing' : 'netns-invalid', (err as Error).message, err);
     }
-    if (expectedId !== undefined && netns.id !== expectedId) {
+    try {
+      if (expectedId !== undefined && netns.id !== expectedId) {
+        throw new PodRegistrationError('netns-invalid', `${pod.netns} now names a different network namespace`);
+      }
+      this.claim(pod, netns.id);
+    } catch (err) {
       netns.close();
-      throw new PodRegistrationError('netns-invalid', `${pod.netns} now names a different network namespace`);
+      throw err;
     }
     try {
       await this.deps.listeners.add(pod, netns);
     } catch (err) {
       await this.deps.listeners.remove(pod.uid).catch(() => undefined);
+      this.release(pod.uid, netns.id);
       netns.close();
       throw new PodRegistrationError('listeners-failed',
         `cannot open listeners for pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, err);
@@ -139,8 +154,31 @@ export class PodRegistry {
     this.entries.set(pod.uid, { pod, netns, registeredAt: new Date() });
   }
 
+  /**
+   * A namespace serves one pod: a second pod's listeners there would share the ports (SO_REUSEPORT)
+   * and take some of the first pod's connections under the wrong identity. Identity is dev:inode,
+   * so another path to the same namespace (a bind mount, /proc/<pid>/ns/net) is caught too.
+   */
+  private claim(pod: RegisteredPod, id: string): void {
+    if (id === this.nodeNetnsId) {
+      throw new PodRegistrationError('netns-of-node', `${pod.netns} is the node's own network namespace, not a pod's; refusing to capture or serve it`);
+    }
+    const holder = this.claims.get(id);
+    if (holder !== undefined && holder !== pod.uid) {
+      const other = this.entries.get(holder)?.pod;
+      throw new PodRegistrationError('netns-in-use',
+        `network namespace ${pod.netns} is already registered to pod ${other ? `${other.namespace}/${other.name} ` : ''}(uid ${holder})`);
+    }
+    this.claims.set(id, pod.uid);
+  }
+
+  private release(uid: string, id: string): void {
+    if (this.claims.get(id) === uid) this.claims.delete(id);
+  }
+
   private async teardown(entry: Entry): Promise<void> {
     this.entries.delete(entry.pod.uid);
+    this.release(entry.pod.uid, entry.netns.id);
     try {
       await this.deps.listeners.remove(entry.pod.uid);
     } finally {
@@ -239,6 +277,7 @@ export class PodRegistry {
     clearInterval(this.sweepTimer);
     for (const entry of this.entries.values()) entry.netns.close();
     this.entries.clear();
+    this.claims.clear();
     registeredPods.set(0);
   }
 }
