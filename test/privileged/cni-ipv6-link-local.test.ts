@@ -1,3 +1,4 @@
+import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { eventually } from '../helpers/eventually.js';
 import { privilegedTest } from '../helpers/privileged.js';
@@ -22,32 +23,33 @@ function linkLocal(pod: PlannedPod): Promise<string> {
 
 interface Call { connected: boolean; reply: string; ended: string; error?: string }
 
-privilegedTest('IPv6 link-local cannot bypass capture: a plaintext call from outside the mesh to a STRICT pod\'s fe80:: never reaches its app on ::', async (t) => {
+/**
+ * Adds `caller` and `callee` through the node's conflist (bridge + meshnode-cni), runs the sample
+ * server on :: port 8080 in the callee, and calls it from the caller at its fe80:: address.
+ */
+async function callLinkLocal(t: ExecutionContext, caller: [string, string], callee: [string, string]) {
   const node = createCniNode(t);
-  const [server, batch] = [node.plan('server', 'shop'), node.plan('batch', 'legacy')];
-  const mesh = await startTestMesh(t, node, [server, batch]);
-  await node.addPod(server, mesh.meshnode);
-  await node.addPod(batch, mesh.meshnode);
-  await mesh.serve(server, 8080);
-  const target = await linkLocal(server);
-  await linkLocal(batch);
-  const call = JSON.parse(await mesh.app(batch.netnsName, ['call', `[${target}%eth0]:8080`, '--timeout', '2000'])) as Call;
+  const [from, to] = [node.plan(...caller), node.plan(...callee)];
+  const mesh = await startTestMesh(t, node, [from, to]);
+  await node.addPod(from, mesh.meshnode);
+  await node.addPod(to, mesh.meshnode);
+  await mesh.serve(to, 8080);
+  const target = await linkLocal(to);
+  await linkLocal(from);
+  const call = JSON.parse(await mesh.app(from.netnsName, ['call', `[${target}%eth0]:8080`, '--timeout', '2000'])) as Call;
+  return { call, calleeSaw: readFileSync(`${node.dir}/${to.name}.log`, 'utf8').includes('"connection"'), callee: to };
+}
+
+privilegedTest('IPv6 link-local cannot bypass capture: a plaintext call from outside the mesh to a STRICT pod\'s fe80:: never reaches its app on ::', async (t) => {
+  const { call, calleeSaw, callee } = await callLinkLocal(t, ['batch', 'legacy'], ['server', 'shop']);
   t.false(call.reply.includes('hello from shop/server'), `delivered in plaintext: ${JSON.stringify(call)}`);
-  t.false(readFileSync(`${node.dir}/${server.name}.log`, 'utf8').includes('"connection"'), 'the app saw no connection');
-  t.true(iptablesSave(server.netns, 6).includes('-A MESHNODE_INPUT -j DROP'));
+  t.false(calleeSaw, 'the app saw no connection');
+  t.true(iptablesSave(callee.netns, 6).includes('-A MESHNODE_INPUT -j DROP'));
 }, TOOLS);
 
 privilegedTest('IPv6 link-local cannot bypass capture: an enrolled pod\'s call to a neighbour\'s fe80:: does not leave the pod', async (t) => {
-  const node = createCniNode(t);
-  const [client, batch] = [node.plan('client', 'shop'), node.plan('batch', 'legacy')];
-  const mesh = await startTestMesh(t, node, [client, batch]);
-  await node.addPod(client, mesh.meshnode);
-  await node.addPod(batch, mesh.meshnode);
-  await mesh.serve(batch, 8080);
-  const target = await linkLocal(batch);
-  await linkLocal(client);
-  const call = JSON.parse(await mesh.app(client.netnsName, ['call', `[${target}%eth0]:8080`, '--timeout', '2000'])) as Call;
+  const { call, calleeSaw } = await callLinkLocal(t, ['client', 'shop'], ['batch', 'legacy']);
   t.false(call.connected, `escaped capture: ${JSON.stringify(call)}`);
   t.is(call.error, 'ECONNREFUSED', `refused inside the pod at once, not left to time out: ${JSON.stringify(call)}`);
-  t.false(readFileSync(`${node.dir}/${batch.name}.log`, 'utf8').includes('"connection"'), 'the neighbour saw no connection');
+  t.false(calleeSaw, 'the neighbour saw no connection');
 }, TOOLS);
