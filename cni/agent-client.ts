@@ -45,9 +45,14 @@ export class AgentClient {
     return { enrolled: body.enrolled, reason: typeof body.reason === 'string' ? body.reason : '' };
   }
 
-  /** Resolves once the agent's listeners for the pod are open. */
+  /**
+   * Resolves once the agent's listeners for the pod are open. `deadlineMs` tells the agent when this
+   * client stops waiting, at 90% of the timeout so its answer still has time to arrive: a
+   * registration the agent could only finish later is rolled back there instead of kept.
+   */
   async register(pod: PodRegistration): Promise<void> {
-    this.expectOk(await this.call('POST', '/v1/pods', pod), 'pod registration');
+    const deadlineMs = Date.now() + Math.round(this.timeoutMs * 0.9);
+    this.expectOk(await this.call('POST', '/v1/pods', { ...pod, deadlineMs }), 'pod registration');
   }
 
   async registration(uid: string): Promise<Record<string, unknown> | undefined> {

@@ -189,9 +189,18 @@ export class PodRegistry {
   /**
    * Registers a pod; resolves only after its listeners are open and the registration is on
    * disk. Registering the same pod again changes nothing; a changed netns or IP list reopens it.
+   * Past `deadlineMs` (the CNI plugin has given up and rolls the pod back) the registration is
+   * refused, or undone if it was finished too late, so the agent never keeps a pod the plugin
+   * reported as failed.
    */
-  register(pod: RegisteredPod): Promise<{ changed: boolean }> {
+  register(pod: RegisteredPod, deadlineMs?: number): Promise<{ changed: boolean }> {
+    const late = (what: string) => {
+      this.deps.log.warn(`pod registration ${what} after its deadline`, { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, deadline: new Date(deadlineMs!).toISOString() });
+      return new PodRegistrationError('deadline-passed', `the registration of pod ${pod.namespace}/${pod.name} ${what} after the CNI plugin's deadline; nothing was kept`);
+    };
+    const overdue = () => deadlineMs !== undefined && Date.now() > deadlineMs;
     return this.serialize(pod.uid, async () => {
+      if (overdue()) throw late('arrived');
       const verdict = this.deps.enrollment(pod.namespace, pod.name);
       if (!verdict.enrolled) {
         throw new PodRegistrationError('not-enrolled', `pod ${pod.namespace}/${pod.name} is not enrolled in the mesh: ${verdict.reason}`);
@@ -205,6 +214,12 @@ export class PodRegistry {
       } catch (err) {
         await this.teardown(this.entries.get(pod.uid)!);
         throw new PodRegistrationError('listeners-failed', `cannot persist the registration: ${(err as Error).message}`, err);
+      }
+      if (overdue()) {
+        await this.teardown(this.entries.get(pod.uid)!);
+        await this.deps.store.remove(pod.uid);
+        this.changed();
+        throw late('finished');
       }
       this.deps.log.info('pod registered', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns, ips: pod.ips, enrolled: verdict.reason });
       this.changed();

@@ -33,7 +33,10 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
   }
   refuseNodeNetns(ctx.env.netns);
   const uid = pod.uid;
+  // Leaves neither rules nor a registration, so the agent never serves a pod ADD failed for; the
+  // registration may be one the agent finished after this plugin stopped waiting for it.
   const undo = async (netnsInUse = false) => {
+    await ctx.agent.unregister(uid).catch((e: unknown) => log.error('unregistering the pod after a failure failed', { err: e }));
     // The rules of a namespace another pod is registered with are that pod's capture: keep them.
     if (!netnsInUse) await removeInpodRules(ctx.env.netns).catch((e: Error) => log.error('removing the in-pod rules after a failure failed', { err: e }));
     if (ctx.conf.hostProbeSnat) await removeProbeSnat(uid).catch((e: Error) => log.error('removing the probe SNAT rules after a failure failed', { err: e }));

@@ -1,5 +1,7 @@
+import { dirname, join } from 'node:path';
 import type { Logger } from '../../agent/telemetry/log.js';
 import { AgentError, type AgentClient } from '../agent-client.js';
+import { lockContainer } from '../container-lock.js';
 import type { CniEnv } from '../env.js';
 import { CniCode, CniError } from '../errors.js';
 import type { NetConf } from '../netconf.js';
@@ -34,6 +36,31 @@ export function podOf(ctx: CommandContext): PodRef | undefined {
 
 export function redirectOptions(conf: NetConf, ips: readonly string[]): InpodRuleOptions {
   return { ipv6: ips.some((ip) => ip.includes(':')), probeAddress: conf.probeAddress, probeAddressV6: conf.probeAddressV6 };
+}
+
+/**
+ * Longest a call waits for the container lock: longer than a holder can keep it, which makes at
+ * most three agent calls (enrolment, registration, unregistration on rollback) plus iptables work.
+ */
+export function lockTimeoutMs(conf: NetConf): number {
+  return 3 * conf.agentTimeoutMs + 10_000;
+}
+
+/**
+ * Runs `fn` holding the container's lock (container-lock.ts), kept in the agent's socket directory:
+ * the one directory every plugin call talking to this agent shares.
+ */
+export async function withContainerLock<T>(ctx: CommandContext, fn: () => Promise<T>): Promise<T> {
+  const dir = join(dirname(ctx.conf.agentSocket), 'cni-locks');
+  const lock = await lockContainer(dir, ctx.env.containerId, lockTimeoutMs(ctx.conf)).catch((err: Error) => {
+    throw new CniError(CniCode.TryAgainLater, `cannot serialise ${ctx.env.command} for container ${ctx.env.containerId}`,
+      `${err.message}. Concurrent ADD/DEL of one container run one after another; try again later.`);
+  });
+  try {
+    return await fn();
+  } finally {
+    lock?.release();
+  }
 }
 
 /** Maps an agent failure to a CNI error that says what the operator should look at. */
