@@ -6,6 +6,7 @@ import type { CniEnv } from '../env.js';
 import { CniCode, CniError } from '../errors.js';
 import type { NetConf } from '../netconf.js';
 import type { InpodRuleOptions } from '../redirect/rules.js';
+import { resultAt } from '../result-version.js';
 
 export interface CommandContext {
   readonly env: CniEnv;
@@ -74,7 +75,10 @@ export function agentFailure(err: unknown, ctx: CommandContext, action: string):
   return new CniError(CniCode.Internal, action, err instanceof Error ? err.message : String(err));
 }
 
-/** What ADD prints: the previous plugin's result unchanged, or a bare result without one. */
+/**
+ * What ADD prints: the previous plugin's result unchanged but in the config's cniVersion (the
+ * runtime parses it as that version), or a bare result without one.
+ */
 export function passThrough(conf: NetConf): Record<string, unknown> {
-  return conf.prevResult ? { ...conf.prevResult.raw, cniVersion: conf.cniVersion } : { cniVersion: conf.cniVersion };
+  return conf.prevResult ? resultAt(conf.prevResult.raw, conf.cniVersion) : { cniVersion: conf.cniVersion };
 }
