@@ -17,10 +17,13 @@ export interface PodRegistration {
   readonly ips: readonly string[];
 }
 
-/** `unreachable`: no answer at all. `refused`: the agent answered with an error status. */
+/**
+ * `unreachable`: no answer at all. `refused`: the agent answered with an error status, and
+ * `reason` with its failure code when it gave one (e.g. `netns-in-use`).
+ */
 export class AgentError extends Error {
   readonly code = 'ERR_AGENT';
-  constructor(readonly kind: 'unreachable' | 'refused' | 'protocol', message: string, readonly status?: number) {
+  constructor(readonly kind: 'unreachable' | 'refused' | 'protocol', message: string, readonly status?: number, readonly reason?: string) {
     super(message);
     this.name = 'AgentError';
   }
@@ -42,9 +45,14 @@ export class AgentClient {
     return { enrolled: body.enrolled, reason: typeof body.reason === 'string' ? body.reason : '' };
   }
 
-  /** Resolves once the agent's listeners for the pod are open. */
+  /**
+   * Resolves once the agent's listeners for the pod are open. `deadlineMs` tells the agent when this
+   * client stops waiting, at 90% of the timeout so its answer still has time to arrive: a
+   * registration the agent could only finish later is rolled back there instead of kept.
+   */
   async register(pod: PodRegistration): Promise<void> {
-    this.expectOk(await this.call('POST', '/v1/pods', pod), 'pod registration');
+    const deadlineMs = Date.now() + Math.round(this.timeoutMs * 0.9);
+    this.expectOk(await this.call('POST', '/v1/pods', { ...pod, deadlineMs }), 'pod registration');
   }
 
   async registration(uid: string): Promise<Record<string, unknown> | undefined> {
@@ -67,7 +75,7 @@ export class AgentClient {
     const body = typeof reply.body === 'object' && reply.body !== null ? (reply.body as Record<string, unknown>) : {};
     if (reply.status !== 200) {
       const detail = typeof body.error === 'string' ? body.error : `HTTP ${reply.status}`;
-      throw new AgentError('refused', `agent refused the ${what}: ${detail}`, reply.status);
+      throw new AgentError('refused', `agent refused the ${what}: ${detail}`, reply.status, typeof body.reason === 'string' ? body.reason : undefined);
     }
     return body;
   }

@@ -22,6 +22,8 @@ export const CniCode = {
   RegistrationMissing: 103,
   /** ADD for an enrolled pod without the network plugin's result (no pod IPs). */
   NotChained: 104,
+  /** ADD whose CNI_NETNS is the node's own network namespace (the plugin's or PID 1's). */
+  NodeNetns: 105,
   Internal: 999,
 } as const;
 

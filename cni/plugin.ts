@@ -1,7 +1,7 @@
 import { AgentClient } from './agent-client.js';
 import { add } from './commands/add.js';
 import { check } from './commands/check.js';
-import type { CommandContext } from './commands/context.js';
+import { withContainerLock, type CommandContext } from './commands/context.js';
 import { del } from './commands/del.js';
 import { status } from './commands/status.js';
 import { version } from './commands/version.js';
@@ -19,8 +19,9 @@ export interface PluginOutcome {
 
 async function dispatch(ctx: CommandContext): Promise<Record<string, unknown> | undefined> {
   switch (ctx.env.command) {
-    case 'ADD': return add(ctx);
-    case 'DEL': await del(ctx); return undefined;
+    // One container's ADD and DEL never interleave, whichever processes run them.
+    case 'ADD': return withContainerLock(ctx, () => add(ctx));
+    case 'DEL': await withContainerLock(ctx, () => del(ctx)); return undefined;
     case 'CHECK': await check(ctx); return undefined;
     case 'STATUS': await status(ctx); return undefined;
     // The plugin keeps no per-attachment state (rules live and die with the pod netns; the agent

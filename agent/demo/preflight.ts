@@ -6,7 +6,7 @@ function requirements(cniDir: string): { what: string; paths: string[]; pkg: str
   return [
     { what: 'ip', paths: ['ip'], pkg: 'iproute2' },
     { what: 'nsenter', paths: ['nsenter'], pkg: 'util-linux' },
-    { what: 'iptables-restore', paths: ['iptables-restore', 'iptables-save'], pkg: 'iptables' },
+    { what: 'iptables-restore and ip6tables-restore', paths: ['iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save'], pkg: 'iptables' },
     { what: 'CNI plugins bridge, static, loopback', paths: ['bridge', 'static', 'loopback'].map((p) => `${cniDir}/${p}`), pkg: 'containernetworking-plugins' },
   ];
 }

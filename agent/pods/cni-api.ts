@@ -7,7 +7,7 @@ import { podRegistrations, type PodResult } from '../../metrics/agent.js';
 import { PodRegistrationError } from './errors.js';
 import { HttpError, readJson, sendJson } from './http-json.js';
 import { POD_LISTENER_PORTS, type Enrollment, type PodRegistry } from './registry.js';
-import { PodBodyError, parsePodBody } from './validate.js';
+import { PodBodyError, parseDeadline, parsePodBody } from './validate.js';
 
 export const DEFAULT_CNI_SOCKET = '/var/run/meshnode/cni.sock';
 
@@ -22,6 +22,8 @@ const POD_PATH = /^\/v1\/pods\/([^/]+)$/;
 function resultOf(err: unknown): PodResult {
   if (err instanceof PodBodyError || err instanceof HttpError) return 'bad_request';
   if (err instanceof PodRegistrationError) {
+    if (err.failure === 'netns-in-use' || err.failure === 'netns-of-node') return 'bad_request';
+    if (err.failure === 'deadline-passed') return 'failed';
     return err.failure === 'not-enrolled' ? 'not_enrolled' : err.failure === 'listeners-failed' ? 'failed' : 'netns_missing';
   }
   return 'failed';
@@ -29,8 +31,9 @@ function resultOf(err: unknown): PodResult {
 
 async function addPod(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   try {
-    const pod = parsePodBody(await readJson(req));
-    await deps.registry.register(pod);
+    const body = await readJson(req);
+    const pod = parsePodBody(body);
+    await deps.registry.register(pod, parseDeadline(body));
     podRegistrations.inc({ operation: 'add', result: 'success' });
     sendJson(res, 200, { uid: pod.uid, listeners: POD_LISTENER_PORTS });
   } catch (err) {
@@ -109,7 +112,9 @@ export class CniApiServer {
           const status = statusOf(err);
           if (status >= 500) deps.log.error('cni api request failed', { method: req.method, url: req.url, error: err });
           else deps.log.info('cni api request refused', { method: req.method, url: req.url, status, reason: (err as Error).message });
-          if (!res.headersSent) sendJson(res, status, { error: (err as Error).message });
+          // `reason` lets the plugin tell refusals apart (it must not undo rules of a netns in use).
+          const reason = err instanceof PodRegistrationError ? { reason: err.failure } : {};
+          if (!res.headersSent) sendJson(res, status, { error: (err as Error).message, ...reason });
         });
     });
     this.server.headersTimeout = 10_000;

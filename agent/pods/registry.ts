@@ -30,6 +30,8 @@ export interface PodRegistryDeps {
   readonly onChange?: () => void;
   /** How often pods whose netns vanished without a DEL are dropped (default 5 s). */
   readonly netnsSweepMs?: number;
+  /** Id of the node's own netns, never accepted for a pod (default: the agent's, /proc/self/ns/net). */
+  readonly nodeNetnsId?: string;
 }
 
 /** The ports PodProxies opens in every registered pod, reported to the CNI plugin. */
@@ -69,11 +71,18 @@ function currentNetnsId(path: string): string | undefined {
 export class PodRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  /**
+   * Namespace id → uid of the pod whose listeners are (being) opened in it. Claimed synchronously
+   * before the first await, so two pods registering one namespace at once cannot both pass.
+   */
+  private readonly claims = new Map<string, string>();
   private readonly openNetns: (path: string) => NetnsHandle;
+  private readonly nodeNetnsId: string;
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: PodRegistryDeps) {
     this.openNetns = deps.openNetns ?? openRealNetns;
+    this.nodeNetnsId = deps.nodeNetnsId ?? netnsIdOf(statSync('/proc/self/ns/net'));
     // A missed DEL (agent down, plugin crashed) must not keep a dead pod's listeners — and, through
     // their sockets, its network namespace — alive until the next restart (reliability.md G7).
     this.sweepTimer = setInterval(() => void this.sweep(), deps.netnsSweepMs ?? 5_000);
@@ -124,14 +133,20 @@ export class PodRegistry {
       const missing = err instanceof NetnsError && err.reason === 'missing';
       throw new PodRegistrationError(missing ? 'netns-missing' : 'netns-invalid', (err as Error).message, err);
     }
-    if (expectedId !== undefined && netns.id !== expectedId) {
+    try {
+      if (expectedId !== undefined && netns.id !== expectedId) {
+        throw new PodRegistrationError('netns-invalid', `${pod.netns} now names a different network namespace`);
+      }
+      this.claim(pod, netns.id);
+    } catch (err) {
       netns.close();
-      throw new PodRegistrationError('netns-invalid', `${pod.netns} now names a different network namespace`);
+      throw err;
     }
     try {
       await this.deps.listeners.add(pod, netns);
     } catch (err) {
       await this.deps.listeners.remove(pod.uid).catch(() => undefined);
+      this.release(pod.uid, netns.id);
       netns.close();
       throw new PodRegistrationError('listeners-failed',
         `cannot open listeners for pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, err);
@@ -139,8 +154,31 @@ export class PodRegistry {
     this.entries.set(pod.uid, { pod, netns, registeredAt: new Date() });
   }
 
+  /**
+   * A namespace serves one pod: a second pod's listeners there would share the ports (SO_REUSEPORT)
+   * and take some of the first pod's connections under the wrong identity. Identity is dev:inode,
+   * so another path to the same namespace (a bind mount, /proc/<pid>/ns/net) is caught too.
+   */
+  private claim(pod: RegisteredPod, id: string): void {
+    if (id === this.nodeNetnsId) {
+      throw new PodRegistrationError('netns-of-node', `${pod.netns} is the node's own network namespace, not a pod's; refusing to capture or serve it`);
+    }
+    const holder = this.claims.get(id);
+    if (holder !== undefined && holder !== pod.uid) {
+      const other = this.entries.get(holder)?.pod;
+      throw new PodRegistrationError('netns-in-use',
+        `network namespace ${pod.netns} is already registered to pod ${other ? `${other.namespace}/${other.name} ` : ''}(uid ${holder})`);
+    }
+    this.claims.set(id, pod.uid);
+  }
+
+  private release(uid: string, id: string): void {
+    if (this.claims.get(id) === uid) this.claims.delete(id);
+  }
+
   private async teardown(entry: Entry): Promise<void> {
     this.entries.delete(entry.pod.uid);
+    this.release(entry.pod.uid, entry.netns.id);
     try {
       await this.deps.listeners.remove(entry.pod.uid);
     } finally {
@@ -151,9 +189,18 @@ export class PodRegistry {
   /**
    * Registers a pod; resolves only after its listeners are open and the registration is on
    * disk. Registering the same pod again changes nothing; a changed netns or IP list reopens it.
+   * Past `deadlineMs` (the CNI plugin has given up and rolls the pod back) the registration is
+   * refused, or undone if it was finished too late, so the agent never keeps a pod the plugin
+   * reported as failed.
    */
-  register(pod: RegisteredPod): Promise<{ changed: boolean }> {
+  register(pod: RegisteredPod, deadlineMs?: number): Promise<{ changed: boolean }> {
+    const late = (what: string) => {
+      this.deps.log.warn(`pod registration ${what} after its deadline`, { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, deadline: new Date(deadlineMs!).toISOString() });
+      return new PodRegistrationError('deadline-passed', `the registration of pod ${pod.namespace}/${pod.name} ${what} after the CNI plugin's deadline; nothing was kept`);
+    };
+    const overdue = () => deadlineMs !== undefined && Date.now() > deadlineMs;
     return this.serialize(pod.uid, async () => {
+      if (overdue()) throw late('arrived');
       const verdict = this.deps.enrollment(pod.namespace, pod.name);
       if (!verdict.enrolled) {
         throw new PodRegistrationError('not-enrolled', `pod ${pod.namespace}/${pod.name} is not enrolled in the mesh: ${verdict.reason}`);
@@ -167,6 +214,12 @@ export class PodRegistry {
       } catch (err) {
         await this.teardown(this.entries.get(pod.uid)!);
         throw new PodRegistrationError('listeners-failed', `cannot persist the registration: ${(err as Error).message}`, err);
+      }
+      if (overdue()) {
+        await this.teardown(this.entries.get(pod.uid)!);
+        await this.deps.store.remove(pod.uid);
+        this.changed();
+        throw late('finished');
       }
       this.deps.log.info('pod registered', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}`, netns: pod.netns, ips: pod.ips, enrolled: verdict.reason });
       this.changed();
@@ -239,6 +292,7 @@ export class PodRegistry {
     clearInterval(this.sweepTimer);
     for (const entry of this.entries.values()) entry.netns.close();
     this.entries.clear();
+    this.claims.clear();
     registeredPods.set(0);
   }
 }

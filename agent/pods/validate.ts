@@ -53,3 +53,16 @@ export function parsePodBody(value: unknown): RegisteredPod {
   if (!isAbsolute(netns)) throw new PodBodyError('netns', `"${netns}" is not an absolute path`);
   return { uid, namespace, name, netns, ips: ips(body) };
 }
+
+/**
+ * `deadlineMs` of a `POST /v1/pods` body: Unix time in milliseconds after which the CNI plugin no
+ * longer waits for the answer (and rolls the pod back). Optional, for plugins that send none.
+ */
+export function parseDeadline(value: unknown): number | undefined {
+  const deadline = (value as Record<string, unknown>).deadlineMs;
+  if (deadline === undefined) return undefined;
+  if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0) {
+    throw new PodBodyError('deadlineMs', `must be a positive number of milliseconds since the epoch, not ${JSON.stringify(deadline)}`);
+  }
+  return deadline;
+}

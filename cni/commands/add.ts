@@ -1,4 +1,6 @@
+import { AgentError } from '../agent-client.js';
 import { CniCode, CniError } from '../errors.js';
+import { refuseNodeNetns } from '../node-netns.js';
 import { RedirectError, applyInpodRules, removeInpodRules } from '../redirect/apply.js';
 import { addProbeSnat, removeProbeSnat } from '../redirect/host-probe.js';
 import { agentFailure, passThrough, podOf, redirectOptions, type CommandContext } from './context.js';
@@ -29,9 +31,14 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     throw new CniError(CniCode.NotChained, 'no pod IPs in prevResult',
       'meshnode-cni must be the last plugin of a conflist, after the plugin that gives the pod its IPs');
   }
+  refuseNodeNetns(ctx.env.netns);
   const uid = pod.uid;
-  const undo = async () => {
-    await removeInpodRules(ctx.env.netns).catch((e: Error) => log.error('removing the in-pod rules after a failure failed', { err: e }));
+  // Leaves neither rules nor a registration, so the agent never serves a pod ADD failed for; the
+  // registration may be one the agent finished after this plugin stopped waiting for it.
+  const undo = async (netnsInUse = false) => {
+    await ctx.agent.unregister(uid).catch((e: unknown) => log.error('unregistering the pod after a failure failed', { err: e }));
+    // The rules of a namespace another pod is registered with are that pod's capture: keep them.
+    if (!netnsInUse) await removeInpodRules(ctx.env.netns).catch((e: Error) => log.error('removing the in-pod rules after a failure failed', { err: e }));
     if (ctx.conf.hostProbeSnat) await removeProbeSnat(uid).catch((e: Error) => log.error('removing the probe SNAT rules after a failure failed', { err: e }));
   };
   try {
@@ -46,7 +53,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
   try {
     await ctx.agent.register({ uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips });
   } catch (err) {
-    await undo();
+    await undo(err instanceof AgentError && err.reason === 'netns-in-use');
     throw agentFailure(err, ctx, 'the pod could not be registered, so it is not started');
   }
   log.info('pod captured', { uid: pod.uid, ips });

@@ -1,9 +1,12 @@
+import { dirname, join } from 'node:path';
 import type { Logger } from '../../agent/telemetry/log.js';
 import { AgentError, type AgentClient } from '../agent-client.js';
+import { lockContainer } from '../container-lock.js';
 import type { CniEnv } from '../env.js';
 import { CniCode, CniError } from '../errors.js';
 import type { NetConf } from '../netconf.js';
 import type { InpodRuleOptions } from '../redirect/rules.js';
+import { resultAt } from '../result-version.js';
 
 export interface CommandContext {
   readonly env: CniEnv;
@@ -36,6 +39,31 @@ export function redirectOptions(conf: NetConf, ips: readonly string[]): InpodRul
   return { ipv6: ips.some((ip) => ip.includes(':')), probeAddress: conf.probeAddress, probeAddressV6: conf.probeAddressV6 };
 }
 
+/**
+ * Longest a call waits for the container lock: longer than a holder can keep it, which makes at
+ * most three agent calls (enrolment, registration, unregistration on rollback) plus iptables work.
+ */
+export function lockTimeoutMs(conf: NetConf): number {
+  return 3 * conf.agentTimeoutMs + 10_000;
+}
+
+/**
+ * Runs `fn` holding the container's lock (container-lock.ts), kept in the agent's socket directory:
+ * the one directory every plugin call talking to this agent shares.
+ */
+export async function withContainerLock<T>(ctx: CommandContext, fn: () => Promise<T>): Promise<T> {
+  const dir = join(dirname(ctx.conf.agentSocket), 'cni-locks');
+  const lock = await lockContainer(dir, ctx.env.containerId, lockTimeoutMs(ctx.conf)).catch((err: Error) => {
+    throw new CniError(CniCode.TryAgainLater, `cannot serialise ${ctx.env.command} for container ${ctx.env.containerId}`,
+      `${err.message}. Concurrent ADD/DEL of one container run one after another; try again later.`);
+  });
+  try {
+    return await fn();
+  } finally {
+    lock?.release();
+  }
+}
+
 /** Maps an agent failure to a CNI error that says what the operator should look at. */
 export function agentFailure(err: unknown, ctx: CommandContext, action: string): CniError {
   if (err instanceof AgentError && err.kind === 'unreachable') {
@@ -47,7 +75,10 @@ export function agentFailure(err: unknown, ctx: CommandContext, action: string):
   return new CniError(CniCode.Internal, action, err instanceof Error ? err.message : String(err));
 }
 
-/** What ADD prints: the previous plugin's result unchanged, or a bare result without one. */
+/**
+ * What ADD prints: the previous plugin's result unchanged but in the config's cniVersion (the
+ * runtime parses it as that version), or a bare result without one.
+ */
 export function passThrough(conf: NetConf): Record<string, unknown> {
-  return conf.prevResult ? { ...conf.prevResult.raw, cniVersion: conf.cniVersion } : { cniVersion: conf.cniVersion };
+  return conf.prevResult ? resultAt(conf.prevResult.raw, conf.cniVersion) : { cniVersion: conf.cniVersion };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { inNetns, type ExecResult } from './exec.js';
 import {
-  CHAIN_OUTPUT, CHAIN_PREROUTING, RULE_TABLES, renderInpodRules, restoreText,
+  OUR_CHAINS, RULE_TABLES, renderInpodRules, restoreText,
   type InpodRouting, type InpodRuleOptions, type RenderedFamily,
 } from './rules.js';
 import { chainRules, parseIptablesSave, type SavedTable } from './saved-rules.js';
@@ -31,11 +31,12 @@ function requireNetns(netnsPath: string): void {
   if (!existsSync(netnsPath)) throw new RedirectError(`network namespace ${netnsPath} does not exist`, true);
 }
 
-/** The jump lines already present, so a second ADD does not duplicate them. */
-function presentJumps(rendered: RenderedFamily, saved: Map<string, SavedTable>): Set<string> {
-  const present = new Set<string>();
+/** How many copies of each of our jumps are present, so a second ADD neither adds nor keeps duplicates. */
+function presentJumps(rendered: RenderedFamily, saved: Map<string, SavedTable>): Map<string, number> {
+  const present = new Map<string, number>();
   for (const t of rendered.tables) {
-    for (const j of t.jumps) if (saved.get(t.table)?.rules.includes(j)) present.add(`${t.table} ${j}`);
+    const rules = saved.get(t.table)?.rules ?? [];
+    for (const j of t.jumps) present.set(`${t.table} ${j}`, rules.filter((r) => r === j).length);
   }
   return present;
 }
@@ -45,6 +46,14 @@ async function applyFamily(netnsPath: string, rendered: RenderedFamily): Promise
   const text = restoreText(rendered.tables, presentJumps(rendered, saved));
   const r = await inNetns(netnsPath, tool(rendered.family, 'restore'), ['--noflush', '--wait'], text);
   if (r.code !== 0) throw new RedirectError(failed(`${tool(rendered.family, 'restore')} --noflush`, r));
+}
+
+/** IPv6 is never left alone (see renderInpodRules), so failing to handle it fails the pod. */
+async function applyV6(netnsPath: string, rendered: RenderedFamily): Promise<void> {
+  await applyFamily(netnsPath, rendered).catch((err: Error) => {
+    throw new RedirectError('ip6tables is required even for a pod without an IPv6 address: every pod interface has an ' +
+      `fe80:: link-local address, which must be captured or refused; ${err.message}`);
+  });
 }
 
 async function applyRouting(netnsPath: string, routing: InpodRouting): Promise<void> {
@@ -64,7 +73,7 @@ export async function applyInpodRules(netnsPath: string, opts: InpodRuleOptions)
   requireNetns(netnsPath);
   const rendered = renderInpodRules(opts);
   try {
-    for (const family of rendered.families) await applyFamily(netnsPath, family);
+    for (const family of rendered.families) await (family.family === 6 ? applyV6 : applyFamily)(netnsPath, family);
     for (const routing of rendered.routes) await applyRouting(netnsPath, routing);
   } catch (err) {
     await removeInpodRules(netnsPath).catch(() => undefined);
@@ -74,7 +83,7 @@ export async function applyInpodRules(netnsPath: string, opts: InpodRuleOptions)
 
 /** Removal as one restore per family, built from what is actually present (no failing -D/-X). */
 function removalText(saved: Map<string, SavedTable>): string | undefined {
-  const ours = [CHAIN_PREROUTING, CHAIN_OUTPUT];
+  const ours: readonly string[] = OUR_CHAINS;
   const lines: string[] = [];
   for (const table of RULE_TABLES) {
     const t = saved.get(table);

@@ -21,10 +21,15 @@ export const DEFAULT_PROBE_ADDRESS_V6 = 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff
 
 export const CHAIN_PREROUTING = 'ISTIO_PRERT';
 export const CHAIN_OUTPUT = 'ISTIO_OUTPUT';
-export const RULE_TABLES = ['mangle', 'nat'] as const;
+/** filter-table chains that refuse IPv6 in a pod without an IPv6 address (see renderInpodRules). */
+export const CHAIN_V6_INPUT = 'MESHNODE_INPUT';
+export const CHAIN_V6_OUTPUT = 'MESHNODE_OUTPUT';
+export const OUR_CHAINS = [CHAIN_PREROUTING, CHAIN_OUTPUT, CHAIN_V6_INPUT, CHAIN_V6_OUTPUT] as const;
+export const RULE_TABLES = ['mangle', 'nat', 'filter'] as const;
 export type RuleTable = (typeof RULE_TABLES)[number];
 
 export interface InpodRuleOptions {
+  /** The pod has an IPv6 address: IPv6 is captured like IPv4. Without one it is refused. */
   readonly ipv6: boolean;
   readonly probeAddress?: string;
   readonly probeAddressV6?: string;
@@ -56,7 +61,7 @@ export interface RenderedFamily {
 
 export interface RenderedInpodRules {
   readonly iptables: string;
-  readonly ip6tables?: string;
+  readonly ip6tables: string;
   readonly routes: readonly InpodRouting[];
   readonly families: readonly RenderedFamily[];
 }
@@ -86,12 +91,43 @@ function tablesFor(loopback: string, probe: string): TableRules[] {
   ];
 }
 
-/** `iptables-restore --noflush` input: declaring a chain creates it, or flushes it if it exists. */
-export function restoreText(tables: readonly TableRules[], skipLines: ReadonlySet<string> = new Set()): string {
+/**
+ * IPv6 for a pod that has no IPv6 address. Every pod interface still has an fe80:: link-local
+ * address, so without rules an app listening on `::` is reachable from any neighbour on the
+ * bridge in plaintext, and the app can reach theirs, both past capture. The agent cannot serve
+ * link-local (no scope on the original destination, no mesh identity for it), so everything but
+ * loopback is dropped both ways: inbound silently; outbound TCP is answered with a reset (the app
+ * fails at once with ECONNREFUSED rather than after minutes of SYN retries), the rest dropped.
+ */
+function refuseV6Tables(): TableRules[] {
+  return [{
+    table: 'filter', chains: [CHAIN_V6_INPUT, CHAIN_V6_OUTPUT],
+    jumps: [`-A INPUT -j ${CHAIN_V6_INPUT}`, `-A OUTPUT -j ${CHAIN_V6_OUTPUT}`],
+    rules: [
+      `-A ${CHAIN_V6_INPUT} -i lo -j ACCEPT`,
+      `-A ${CHAIN_V6_INPUT} -j DROP`,
+      `-A ${CHAIN_V6_OUTPUT} -o lo -j ACCEPT`,
+      `-A ${CHAIN_V6_OUTPUT} -p tcp -j REJECT --reject-with tcp-reset`,
+      `-A ${CHAIN_V6_OUTPUT} -j DROP`,
+    ],
+  }];
+}
+
+/**
+ * `iptables-restore --noflush` input: declaring a chain creates it, or flushes it if it exists.
+ * `present` counts the jumps already there (key `<table> <jump>`): a missing jump is added, extra
+ * copies are deleted, so the result has exactly one of each whatever state it starts from.
+ */
+export function restoreText(tables: readonly TableRules[], present: ReadonlyMap<string, number> = new Map()): string {
   const out: string[] = [];
   for (const t of tables) {
     out.push(`*${t.table}`, ...t.chains.map((c) => `:${c} - [0:0]`));
-    out.push(...t.jumps.filter((j) => !skipLines.has(`${t.table} ${j}`)), ...t.rules, 'COMMIT');
+    for (const j of t.jumps) {
+      const copies = present.get(`${t.table} ${j}`) ?? 0;
+      if (copies === 0) out.push(j);
+      for (let i = 1; i < copies; i++) out.push(j.replace(/^-A /, '-D '));
+    }
+    out.push(...t.rules, 'COMMIT');
   }
   return out.join('\n') + '\n';
 }
@@ -104,10 +140,12 @@ function routing(family: 4 | 6): InpodRouting {
   };
 }
 
+/** IPv4 is always captured; IPv6 is captured when the pod has an IPv6 address, refused otherwise. */
 export function renderInpodRules(opts: InpodRuleOptions): RenderedInpodRules {
   const v4: RenderedFamily = { family: 4, tables: tablesFor('127.0.0.1/32', `${opts.probeAddress ?? DEFAULT_PROBE_ADDRESS}/32`) };
   if (!opts.ipv6) {
-    return { iptables: restoreText(v4.tables), routes: [routing(4)], families: [v4] };
+    const refused: RenderedFamily = { family: 6, tables: refuseV6Tables() };
+    return { iptables: restoreText(v4.tables), ip6tables: restoreText(refused.tables), routes: [routing(4)], families: [v4, refused] };
   }
   const v6: RenderedFamily = { family: 6, tables: tablesFor('::1/128', `${opts.probeAddressV6 ?? DEFAULT_PROBE_ADDRESS_V6}/128`) };
   return {

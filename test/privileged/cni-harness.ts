@@ -13,7 +13,7 @@ import { uniqueName } from '../helpers/privileged.js';
  * (the bridge plugin's ip_forward switch stays inside the node netns). Removed on teardown.
  */
 export const DEBIAN_CNI = '/usr/lib/cni';
-export const CNI_TOOLS = ['ip', 'nsenter', 'iptables-save', 'iptables-restore', `${DEBIAN_CNI}/bridge`, `${DEBIAN_CNI}/host-local`];
+export const CNI_TOOLS = ['ip', 'nsenter', 'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', `${DEBIAN_CNI}/bridge`, `${DEBIAN_CNI}/host-local`];
 
 export interface PlannedPod extends CniPod {
   /** Fixed address (static IPAM), known before the pod exists so a mesh config can list it. */

@@ -4,7 +4,7 @@ import { eventually } from '../helpers/eventually.js';
 import { meshnodeBin } from '../helpers/paths.js';
 import { privilegedTest } from '../helpers/privileged.js';
 
-const TOOLS = ['ip', 'nsenter', 'iptables-restore', '/usr/lib/cni/bridge', '/usr/lib/cni/static', '/usr/lib/cni/loopback'];
+const TOOLS = ['ip', 'nsenter', 'iptables-restore', 'ip6tables-restore', '/usr/lib/cni/bridge', '/usr/lib/cni/static', '/usr/lib/cni/loopback'];
 
 interface DemoRun {
   readonly code: number | null;

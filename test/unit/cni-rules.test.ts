@@ -5,7 +5,6 @@ import { probeSnatRule } from '../../cni/redirect/host-probe.js';
 
 test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {
   const r = renderInpodRules({ ipv6: false });
-  t.is(r.ip6tables, undefined);
   t.deepEqual(r.iptables.split('\n'), [
     '*mangle', ':ISTIO_PRERT - [0:0]', ':ISTIO_OUTPUT - [0:0]',
     '-A PREROUTING -j ISTIO_PRERT', '-A OUTPUT -j ISTIO_OUTPUT',
@@ -24,6 +23,16 @@ test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {
   ]);
 });
 
+test('IPv4-only pods refuse every non-loopback IPv6 packet both ways (link-local included)', (t) => {
+  t.deepEqual(renderInpodRules({ ipv6: false }).ip6tables.split('\n'), [
+    '*filter', ':MESHNODE_INPUT - [0:0]', ':MESHNODE_OUTPUT - [0:0]',
+    '-A INPUT -j MESHNODE_INPUT', '-A OUTPUT -j MESHNODE_OUTPUT',
+    '-A MESHNODE_INPUT -i lo -j ACCEPT', '-A MESHNODE_INPUT -j DROP',
+    '-A MESHNODE_OUTPUT -o lo -j ACCEPT', '-A MESHNODE_OUTPUT -p tcp -j REJECT --reject-with tcp-reset', '-A MESHNODE_OUTPUT -j DROP',
+    'COMMIT', '',
+  ]);
+});
+
 test('IPv4-only pods get IPv4 policy routing only', (t) => {
   const r = renderInpodRules({ ipv6: false });
   t.deepEqual(r.routes, [{ family: 4, rule: ['fwmark', '0x111/0xfff', 'pref', '32764', 'lookup', '100'], route: ['local', '0.0.0.0/0', 'dev', 'lo', 'table', '100'] }]);
@@ -31,10 +40,10 @@ test('IPv4-only pods get IPv4 policy routing only', (t) => {
 
 test('pods with IPv6 also get ip6tables rules with ::1 and the IPv6 probe address', (t) => {
   const r = renderInpodRules({ ipv6: true });
-  t.truthy(r.ip6tables);
-  t.true(r.ip6tables!.includes('-A ISTIO_PRERT -s fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -m tcp -j ACCEPT'));
-  t.true(r.ip6tables!.includes('-A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001'));
-  t.false(r.ip6tables!.includes('127.0.0.1'));
+  t.false(r.ip6tables.includes('DROP'));
+  t.true(r.ip6tables.includes('-A ISTIO_PRERT -s fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -m tcp -j ACCEPT'));
+  t.true(r.ip6tables.includes('-A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001'));
+  t.false(r.ip6tables.includes('127.0.0.1'));
   t.deepEqual(r.routes.map((x) => x.route[1]), ['0.0.0.0/0', '::/0']);
 });
 
@@ -47,18 +56,20 @@ test('a configured probe address replaces the default in both exemptions', (t) =
 
 test('the HBONE port 15008 is never redirected and nothing redirects to it', (t) => {
   const r = renderInpodRules({ ipv6: true });
-  for (const text of [r.iptables, r.ip6tables!]) {
+  for (const text of [r.iptables, r.ip6tables]) {
     t.false(text.includes('--to-ports 15008'));
     t.true(text.includes('! --dport 15008'));
   }
 });
 
-test('jump lines already present are left out of a re-apply, chains are still redeclared', (t) => {
+test('a re-apply adds missing jumps, leaves single ones and deletes extra copies; chains are still redeclared', (t) => {
   const [, nat] = renderInpodRules({ ipv6: false }).families[0]!.tables;
-  const text = restoreText([nat!], new Set(['nat -A PREROUTING -j ISTIO_PRERT']));
+  const text = restoreText([nat!], new Map([['nat -A PREROUTING -j ISTIO_PRERT', 1], ['nat -A OUTPUT -j ISTIO_OUTPUT', 3]]));
   t.false(text.includes('-A PREROUTING -j ISTIO_PRERT'));
-  t.true(text.includes('-A OUTPUT -j ISTIO_OUTPUT'));
+  t.false(text.includes('-A OUTPUT -j ISTIO_OUTPUT'));
+  t.is(text.split('\n').filter((l) => l === '-D OUTPUT -j ISTIO_OUTPUT').length, 2);
   t.true(text.includes(':ISTIO_PRERT - [0:0]'));
+  t.true(restoreText([nat!]).includes('-A OUTPUT -j ISTIO_OUTPUT'));
 });
 
 test('iptables-save output is read into chains and ordered rules per table', (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { PodBodyError, parsePodBody } from '../../agent/pods/validate.js';
+import { PodBodyError, parseDeadline, parsePodBody } from '../../agent/pods/validate.js';
 
 const good = { uid: 'u-1', namespace: 'shop', name: 'cart-0', netns: '/var/run/netns/cni-1', ips: ['10.0.0.5', 'FD00::5'] };
 
@@ -31,3 +31,11 @@ for (const [what, body, message] of bad) {
     t.is(err?.message, message);
   });
 }
+
+test('deadlineMs is optional, and when given must be a positive number', (t) => {
+  t.is(parseDeadline(good), undefined);
+  t.is(parseDeadline({ ...good, deadlineMs: 1_700_000_000_000 }), 1_700_000_000_000);
+  for (const deadlineMs of ['soon', -1, 0, Number.NaN]) {
+    t.throws(() => parseDeadline({ ...good, deadlineMs }), { instanceOf: PodBodyError, message: /^field "deadlineMs": must be a positive number/ });
+  }
+});
