@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import {
   AF_INET, AF_INET6, CLONE_NEWNET, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_TRANSPARENT, SOL_IP, SOL_IPV6,
   SOL_SOCKET, SO_KEEPALIVE, SO_MARK, SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption,
@@ -260,7 +260,8 @@ class Namespace implements NetnsHandle {
 export function openNetns(path: string): NetnsHandle {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Non-blocking: a FIFO handed in as a netns path must fail the setns below, not block the event loop in open().
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new NetnsError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'invalid', err);
   }

@@ -132,6 +132,16 @@ test.serial('POST for a pod that is not enrolled answers 409 and for a missing n
   t.deepEqual((await store.load()).pods, [], 'nothing refused is persisted');
 });
 
+test.serial('POST with a FIFO as the netns answers 422 at once instead of blocking the agent', async (t) => {
+  const { socketPath } = await agentParts(t);
+  const dir = await mkdtemp(join(tmpdir(), 'pods-fifo-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  execFileSync('mkfifo', [join(dir, 'netns')]);
+  const reply = await call(socketPath, 'POST', '/v1/pods', podBody('u-fifo', 'cart-0', join(dir, 'netns'), '10.77.0.2'));
+  t.is(reply.status, 422);
+  t.regex(reply.body.error ?? '', /not a usable network namespace/);
+});
+
 test.serial('GET of an unknown pod is 404, DELETE of an unknown pod is 200, other routes 404/405', async (t) => {
   const { socketPath } = await agentParts(t);
   t.is((await call(socketPath, 'GET', '/v1/pods/nope')).status, 404);
