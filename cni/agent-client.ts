@@ -1,21 +1,10 @@
 import { request } from 'node:http';
+import { POD_API_PATHS, type EnrollmentAnswer, type PodRegistration } from '../agent/base/contracts/pod-api.js';
 
 /**
  * Client for the agent's pod registration API: HTTP/1.1 over the agent's unix socket
  * (`--cni-socket`). Every call has a deadline; a dead or hung agent is an error, never a wait.
  */
-export interface Enrollment {
-  readonly enrolled: boolean;
-  readonly reason: string;
-}
-
-export interface PodRegistration {
-  readonly uid: string;
-  readonly namespace: string;
-  readonly name: string;
-  readonly netns: string;
-  readonly ips: readonly string[];
-}
 
 /**
  * `unreachable`: no answer at all. `refused`: the agent answered with an error status, and
@@ -37,9 +26,9 @@ interface Reply {
 export class AgentClient {
   constructor(readonly socketPath: string, private readonly timeoutMs: number) {}
 
-  async enrollment(namespace: string, name: string): Promise<Enrollment> {
+  async enrollment(namespace: string, name: string): Promise<EnrollmentAnswer> {
     const q = `namespace=${encodeURIComponent(namespace)}&name=${encodeURIComponent(name)}`;
-    const reply = await this.call('GET', `/v1/enrollment?${q}`);
+    const reply = await this.call('GET', `${POD_API_PATHS.enrollment}?${q}`);
     const body = this.expectOk(reply, 'enrollment query');
     if (typeof body.enrolled !== 'boolean') throw new AgentError('protocol', 'agent enrollment answer has no boolean "enrolled"');
     return { enrolled: body.enrolled, reason: typeof body.reason === 'string' ? body.reason : '' };
@@ -52,21 +41,21 @@ export class AgentClient {
    */
   async register(pod: PodRegistration): Promise<void> {
     const deadlineMs = Date.now() + Math.round(this.timeoutMs * 0.9);
-    this.expectOk(await this.call('POST', '/v1/pods', { ...pod, deadlineMs }), 'pod registration');
+    this.expectOk(await this.call('POST', POD_API_PATHS.pods, { ...pod, deadlineMs }), 'pod registration');
   }
 
   async registration(uid: string): Promise<Record<string, unknown> | undefined> {
-    const reply = await this.call('GET', `/v1/pods/${encodeURIComponent(uid)}`);
+    const reply = await this.call('GET', POD_API_PATHS.pod(uid));
     return reply.status === 404 ? undefined : this.expectOk(reply, 'pod lookup');
   }
 
   async unregister(uid: string): Promise<void> {
-    this.expectOk(await this.call('DELETE', `/v1/pods/${encodeURIComponent(uid)}`), 'pod unregistration');
+    this.expectOk(await this.call('DELETE', POD_API_PATHS.pod(uid)), 'pod unregistration');
   }
 
   /** STATUS: any HTTP answer, whatever its status, proves the agent is serving. */
   async ping(): Promise<void> {
-    await this.call('GET', '/v1/enrollment').catch((err: unknown) => {
+    await this.call('GET', POD_API_PATHS.enrollment).catch((err: unknown) => {
       if (!(err instanceof AgentError) || err.kind === 'unreachable') throw err;
     });
   }

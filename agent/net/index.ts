@@ -3,7 +3,8 @@
  * facade: "listen in this netns", "connect from this netns with the mark", "original destination
  * of this socket".
  */
-export { MESH_MARK, KEEPALIVE_IDLE_MS, openNetns, currentNetns, netnsIdOf } from './netns.js';
+export { KEEPALIVE_IDLE_MS, openNetns, currentNetns, netnsIdOf } from './netns.js';
+export { MESH_MARK } from '../base/contracts/ports.js';
 export type { NetnsHandle, ListenOptions, ConnectOptions } from './netns.js';
 export { originalDst, readSocketOptions, socketFd } from './sockopts.js';
 export { checkNetPrivileges } from './privileges.js';

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { MESH_MARK } from '../base/contracts/ports.js';
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import {
   AF_INET, AF_INET6, CLONE_NEWNET, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_TRANSPARENT, SOL_IP, SOL_IPV6,
@@ -9,8 +10,6 @@ import { NetnsError, SyscallError, TransparentBindError } from './errors.js';
 import { encodeSockaddr, familyOf } from './sockaddr.js';
 import { createLogger } from '../telemetry/log.js';
 
-/** SO_MARK carried by every socket the agent makes in a pod netns; the pod's rules skip it. */
-export const MESH_MARK = 0x539;
 /** TCP keepalive idle time for every socket the agent makes or accepts. */
 export const KEEPALIVE_IDLE_MS = 60_000;
 const LISTEN_BACKLOG = 128;

@@ -1,7 +1,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { AF_INET, CLONE_NEWNET, SOL_SOCKET, SO_MARK, closeFd, setIntOption, setns, streamSocket } from './libc.js';
 import { PrivilegeError, SyscallError } from './errors.js';
-import { MESH_MARK } from './netns.js';
+import { MESH_MARK } from '../base/contracts/ports.js';
 
 function denied(err: unknown): boolean {
   return err instanceof SyscallError && (err.errnoName === 'EPERM' || err.errnoName === 'EACCES');

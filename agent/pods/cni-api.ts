@@ -6,7 +6,9 @@ import type { Logger } from '../telemetry/log.js';
 import { podRegistrations, type PodResult } from '../../metrics/agent.js';
 import { PodRegistrationError } from './errors.js';
 import { HttpError, readJson, sendJson } from './http-json.js';
-import { POD_LISTENER_PORTS, type Enrollment, type PodRegistry } from './registry.js';
+import { POD_API_PATHS, type EnrollmentAnswer } from '../base/contracts/pod-api.js';
+import { POD_PORT_LIST } from '../base/contracts/ports.js';
+import { type Enrollment, type PodRegistry } from './registry.js';
 import { PodBodyError, parseDeadline, parsePodBody } from './validate.js';
 
 export const DEFAULT_CNI_SOCKET = '/var/run/meshnode/cni.sock';
@@ -35,7 +37,7 @@ async function addPod(deps: CniApiDeps, req: http.IncomingMessage, res: http.Ser
     const pod = parsePodBody(body);
     await deps.registry.register(pod, parseDeadline(body));
     podRegistrations.inc({ operation: 'add', result: 'success' });
-    sendJson(res, 200, { uid: pod.uid, listeners: POD_LISTENER_PORTS });
+    sendJson(res, 200, { uid: pod.uid, listeners: POD_PORT_LIST });
   } catch (err) {
     podRegistrations.inc({ operation: 'add', result: resultOf(err) });
     throw err;
@@ -59,20 +61,21 @@ function enrollment(deps: CniApiDeps, url: URL, res: http.ServerResponse): void 
   if (!namespace) throw new HttpError(400, 'query parameter "namespace" is required');
   if (!name) throw new HttpError(400, 'query parameter "name" is required');
   const verdict = deps.enrollment(namespace, name);
-  sendJson(res, 200, { enrolled: verdict.enrolled, reason: verdict.reason });
+  const answer: EnrollmentAnswer = { enrolled: verdict.enrolled, reason: verdict.reason };
+  sendJson(res, 200, answer);
 }
 
 function route(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | void {
   const url = new URL(req.url ?? '/', 'http://cni');
   const method = req.method ?? 'GET';
-  if (url.pathname === '/v1/enrollment') {
-    if (method !== 'GET') throw new HttpError(405, 'use GET /v1/enrollment?namespace=NS&name=NAME');
+  if (url.pathname === POD_API_PATHS.enrollment) {
+    if (method !== 'GET') throw new HttpError(405, `use GET ${POD_API_PATHS.enrollment}?namespace=NS&name=NAME`);
     return enrollment(deps, url, res);
   }
-  if (url.pathname === '/v1/pods') {
+  if (url.pathname === POD_API_PATHS.pods) {
     if (method === 'POST') return addPod(deps, req, res);
     if (method === 'GET') return sendJson(res, 200, deps.registry.list());
-    throw new HttpError(405, 'use POST /v1/pods or GET /v1/pods');
+    throw new HttpError(405, `use POST ${POD_API_PATHS.pods} or GET ${POD_API_PATHS.pods}`);
   }
   const m = POD_PATH.exec(url.pathname);
   if (!m) throw new HttpError(404, `no such endpoint: ${url.pathname}`);

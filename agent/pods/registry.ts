@@ -1,3 +1,4 @@
+import { POD_PORT_LIST } from '../base/contracts/ports.js';
 import { existsSync, statSync } from 'node:fs';
 import { NetnsError, netnsIdOf, openNetns as openRealNetns, type NetnsHandle } from '../net/index.js';
 import type { Logger } from '../telemetry/log.js';
@@ -34,8 +35,6 @@ export interface PodRegistryDeps {
   readonly nodeNetnsId?: string;
 }
 
-/** The ports PodProxies opens in every registered pod, reported to the CNI plugin. */
-export const POD_LISTENER_PORTS: readonly number[] = [15001, 15006, 15008];
 
 export interface PodState extends RegisteredPod {
   readonly listeners: readonly number[];
@@ -242,7 +241,7 @@ export class PodRegistry {
 
   get(uid: string): PodState | undefined {
     const entry = this.entries.get(uid);
-    return entry && { ...entry.pod, listeners: POD_LISTENER_PORTS, registeredAt: entry.registeredAt.toISOString() };
+    return entry && { ...entry.pod, listeners: POD_PORT_LIST, registeredAt: entry.registeredAt.toISOString() };
   }
 
   list(): PodState[] {

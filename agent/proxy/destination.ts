@@ -2,7 +2,7 @@ import type { MeshView } from '../state/types.js';
 import type { Service, Workload } from '../model/types.js';
 import type { SocketAddress } from '../tunnel/authority.js';
 import type { DenialReason } from '../../metrics/proxy.js';
-import { DATA_PLANE_PORTS } from '../tunnel/hbone-server.js';
+import { POD_PORT_SET } from '../base/contracts/ports.js';
 
 /**
  * Where an outbound connection goes (ztunnel-spec §2.4): a Service VIP resolves to a random
@@ -17,7 +17,7 @@ export type OutboundTarget =
   | { readonly kind: 'refused'; readonly reason: DenialReason; readonly message: string };
 
 export function resolveOutbound(mesh: MeshView, dst: SocketAddress, random: () => number = Math.random): OutboundTarget {
-  if (DATA_PLANE_PORTS.has(dst.port)) {
+  if (POD_PORT_SET.has(dst.port)) {
     return { kind: 'refused', reason: 'loop', message: `destination port ${dst.port} is a data-plane port` };
   }
   const service = mesh.serviceByVip(dst.ip);

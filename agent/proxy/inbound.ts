@@ -5,7 +5,8 @@ import { canonicalIp } from '../model/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
-import { answerable, DATA_PLANE_PORTS, respondError, type InboundStream } from '../tunnel/hbone-server.js';
+import { POD_PORT_SET } from '../base/contracts/ports.js';
+import { answerable, respondError, type InboundStream } from '../tunnel/hbone-server.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
@@ -79,7 +80,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   });
   const refuse = (...args: Parameters<ConnectionTrace['refused']>) => { trace.refused(...args); resetEnd(client); };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
-  if (DATA_PLANE_PORTS.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
+  if (POD_PORT_SET.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
   if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);

@@ -1,3 +1,4 @@
+import { HBONE_PORT } from '../base/contracts/ports.js';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import { canonicalIp } from '../model/ip.js';
@@ -22,7 +23,6 @@ import { relay, resetEnd, socketsOf } from './relay.js';
  * connection is never sent without it.
  */
 export const CERT_WAIT_MS = 5_000;
-export const HBONE_PORT = 15008;
 
 export async function handleOutbound(ctx: PodContext, client: net.Socket): Promise<void> {
   client.on('error', () => { /* handled by the relay, or the connection is being refused */ });

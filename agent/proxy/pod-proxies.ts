@@ -1,3 +1,4 @@
+import { POD_PORTS } from '../base/contracts/ports.js';
 import net from 'node:net';
 import { authorize } from '../authz/index.js';
 import type { NetnsHandle } from '../net/index.js';
@@ -13,10 +14,6 @@ import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
 import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
 
 export type { ProxyDeps } from './context.js';
-
-export const OUTBOUND_PORT = 15001;
-export const INBOUND_PLAINTEXT_PORT = 15006;
-export const INBOUND_HBONE_PORT = 15008;
 
 /** The three listeners of one pod, inside its netns. */
 interface PodProxy {
@@ -73,9 +70,9 @@ export class PodProxies {
             s.destroy();
           });
         });
-      listeners.push(await netns.listen(OUTBOUND_PORT, { server: server((s) => handleOutbound(ctx, s)) }));
-      listeners.push(await netns.listen(INBOUND_PLAINTEXT_PORT, { server: server((s) => handlePlaintextInbound(ctx, s)) }));
-      const hboneListener = await netns.listen(INBOUND_HBONE_PORT);
+      listeners.push(await netns.listen(POD_PORTS.outbound, { server: server((s) => handleOutbound(ctx, s)) }));
+      listeners.push(await netns.listen(POD_PORTS.inboundPlaintext, { server: server((s) => handlePlaintextInbound(ctx, s)) }));
+      const hboneListener = await netns.listen(POD_PORTS.inboundHbone);
       listeners.push(hboneListener);
       const hbone = new HboneServer(hboneListener, {
         trustDomain: this.deps.trustDomain,
@@ -89,7 +86,7 @@ export class PodProxies {
         },
         log,
       });
-      log.info('pod listeners open', { ports: [OUTBOUND_PORT, INBOUND_PLAINTEXT_PORT, INBOUND_HBONE_PORT] });
+      log.info('pod listeners open', { ports: [POD_PORTS.outbound, POD_PORTS.inboundPlaintext, POD_PORTS.inboundHbone] });
       return { ctx, listeners, hbone };
     } catch (err) {
       for (const l of listeners) l.close();

@@ -1,3 +1,4 @@
+import { POD_PORT_SET } from '../base/contracts/ports.js';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -23,8 +24,6 @@ const CALM_GRACE_MS = 1_000;
  * identity in our trust domain. Each CONNECT stream is checked for shape here (400s); whether
  * it may pass and where it goes is the caller's `onStream` (401/503/200).
  */
-/** The data plane's own ports: connections aimed at them would loop (ztunnel SelfCall). */
-export const DATA_PLANE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
 
 export interface InboundStream {
   readonly stream: http2.ServerHttp2Stream;
@@ -185,7 +184,7 @@ export class HboneServer {
       respondError(stream, 400);
       return;
     }
-    if (DATA_PLANE_PORTS.has(refusal.port)) {
+    if (POD_PORT_SET.has(refusal.port)) {
       denials.inc({ direction: 'inbound', reason: 'loop' });
       respondError(stream, 503);
       return;

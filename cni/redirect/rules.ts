@@ -1,3 +1,4 @@
+import { MESH_MARK as MESH_MARK_VALUE, MESH_MARK_MASK, POD_PORTS } from '../../agent/base/contracts/ports.js';
 /**
  * The in-pod redirection rules (ztunnel-spec §4.1, without the DNS capture rules: the agent runs
  * no DNS proxy on 15053, so the two DNS REDIRECTs and the raw-table conntrack zones are left out).
@@ -6,15 +7,14 @@
  * `iptables-save` prints, so the same strings serve to apply (restore) and to verify (CHECK).
  */
 
+const hex = (n: number) => `0x${n.toString(16)}`;
 /** SO_MARK the agent puts on every socket it creates in a pod netns; never redirected. */
-export const MESH_MARK = '0x539/0xfff';
+export const MESH_MARK = `${hex(MESH_MARK_VALUE)}/${hex(MESH_MARK_MASK)}`;
 /** Connmark/fwmark for connections the agent opened to the local app (reply routing). */
 export const TPROXY_MARK = '0x111/0xfff';
 export const ROUTE_TABLE = '100';
 export const RULE_PRIORITY = '32764';
-export const OUTBOUND_PORT = 15001;
-export const INBOUND_PLAINTEXT_PORT = 15006;
-export const INBOUND_HBONE_PORT = 15008;
+const { outbound: OUTBOUND_PORT, inboundPlaintext: INBOUND_PLAINTEXT_PORT, inboundHbone: INBOUND_HBONE_PORT } = POD_PORTS;
 /** Kubelet probes are SNATed to these on the host (deploy/) and exempted inside the pod. */
 export const DEFAULT_PROBE_ADDRESS = '169.254.7.127';
 export const DEFAULT_PROBE_ADDRESS_V6 = 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff';
