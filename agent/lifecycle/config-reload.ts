@@ -1,6 +1,7 @@
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { formatProblem, type Problem } from '../config/problems.js';
+import { formatWarningGroup, groupWarnings } from '../config/warning-summary.js';
 import type { MeshSettings, MeshSnapshot } from '../model/types.js';
 import type { Logger } from '../telemetry/log.js';
 import { configLastReloadSuccessful, configReloads } from '../../metrics/agent.js';
@@ -125,7 +126,7 @@ export class MeshConfig {
   }
 
   private logWarnings(problems: readonly Problem[]): void {
-    for (const p of problems) if (p.severity === 'warning') this.opts.log.warn('mesh config warning', { problem: formatProblem(p) });
+    for (const g of groupWarnings(problems)) this.opts.log.warn('mesh config warning', { problem: formatWarningGroup(g), count: g.count });
   }
 
   /**
