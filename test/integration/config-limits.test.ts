@@ -48,6 +48,7 @@ test.serial('a config of as many documents as allowed loads within the memory bu
   const result = await loadInChild(await tempFile(t, docs.join('---\n')));
   t.deepEqual(result.errors, []);
   t.is(result.warnings, CONFIG_LIMITS.documents);
+  t.log(`peak RSS ${result.maxRssMb} MB`);
   t.true(result.maxRssMb < BUDGET_MB, `peak RSS ${result.maxRssMb} MB`);
 });
 
@@ -57,6 +58,7 @@ test.serial('a config of the largest scalars, up to the byte limit, loads within
   const docs = Array.from({ length: count }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c${i}}\ndata: {v: ${scalar}}\n`);
   const result = await loadInChild(await tempFile(t, docs.join('---\n')));
   t.deepEqual(result.errors, []);
+  t.log(`peak RSS ${result.maxRssMb} MB`);
   t.true(result.maxRssMb < BUDGET_MB, `peak RSS ${result.maxRssMb} MB`);
 });
 
