@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
+import { ListenError } from '../lifecycle/http-endpoint.js';
 import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../identity/ca-api.js';
 import { authenticate, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
@@ -68,7 +69,7 @@ export class CaServer {
     const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
     const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host || '0.0.0.0';
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${host}:${opts.listen.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      server.bindAsync(`${host}:${opts.listen.port}`, credentials, (err, bound) => (err ? reject(bindError(opts.listen, err)) : resolve(bound)));
     });
     opts.log.info('listening', { host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size });
     return new CaServer(server, port, signer);
@@ -109,4 +110,10 @@ function createCertificateHandler(signer: Signer, ctx: AuthnContext, log: Logger
       callback({ code: grpc.status.INTERNAL, details: 'CSR signing error (internal error)' });
     }
   };
+}
+
+/** grpc-js folds the system error into its message (`... [listen EADDRINUSE: ...]`); name the code. */
+function bindError(listen: { readonly host: string; readonly port: number }, err: Error): ListenError {
+  const code = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
+  return new ListenError(listen.host || '0.0.0.0', listen.port, Object.assign(new Error(err.message), code ? { code } : {}));
 }

@@ -5,8 +5,7 @@ import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../sources/yaml/source.js';
 import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
-import { parseDuration, parseFlags, parseHostPort, requireFlag } from './flags.js';
-import { UsageError } from './usage-error.js';
+import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
@@ -50,7 +49,7 @@ function parseAgentFlags(argv: string[]) {
   return {
     configPath: requireFlag(values.config, 'config'),
     node: identity.node,
-    settings: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
+    settings: { trustDomain: parseTrustDomain(values['trust-domain'], 'trust-domain'), rootNamespace: values['root-namespace'] },
     identity,
     cniSocket: values['cni-socket'],
     stateDir: values['state-dir'],
@@ -63,9 +62,6 @@ function parseAgentFlags(argv: string[]) {
 
 export async function run(argv: string[]): Promise<number> {
   const options = parseAgentFlags(argv);
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.settings.trustDomain)) {
-    throw new UsageError(`--trust-domain: "${options.settings.trustDomain}" is not a valid trust domain`);
-  }
   const log = createLogger('agent');
   const missing = checkNetPrivileges();
   if (missing.length > 0) {

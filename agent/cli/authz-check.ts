@@ -8,7 +8,7 @@ import { loadMeshConfig } from '../model/load.js';
 import { StateStore } from '../state/store.js';
 import { explainPeerAuthentication, isSecurityKind, parseSecurityDoc, type SecurityObject } from '../model/security/index.js';
 import type { Workload } from '../model/types.js';
-import { parseFlags, parsePort, requireFlag } from './flags.js';
+import { parseFlags, parsePort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 
 export const usage = `usage: meshnode authz check --config PATH --to NAMESPACE/NAME --port PORT --from-ip IP
@@ -89,7 +89,7 @@ function parseRequest(argv: string[]): Request {
     fromIp: ip(requireFlag(flags['from-ip'], 'from-ip'), 'from-ip'),
     toIp: flags['to-ip'] === undefined ? undefined : ip(flags['to-ip'], 'to-ip'),
     identity, json: flags.output === 'json',
-    settings: { trustDomain: flags['trust-domain'], rootNamespace: flags['root-namespace'] },
+    settings: { trustDomain: parseTrustDomain(flags['trust-domain'], 'trust-domain'), rootNamespace: flags['root-namespace'] },
   };
 }
 

@@ -1,7 +1,8 @@
 import { createLogger } from '../telemetry/log.js';
 import { CaServer } from '../ca/server.js';
 import { CaKeyMaterialError } from '../ca/errors.js';
-import { parseDuration, parseFlags, parseHostPort, requireFlag } from './flags.js';
+import { ListenError } from '../lifecycle/http-endpoint.js';
+import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 
 export const usage = `usage: meshnode ca --dir DIR [--listen HOST:PORT] [--trust-domain TD] [--tokens FILE]
@@ -32,8 +33,7 @@ const FLAGS = {
 
 export async function run(argv: string[]): Promise<number> {
   const values = parseFlags(argv, FLAGS);
-  const trustDomain = values['trust-domain'];
-  if (!/^[a-z0-9._-]+$/.test(trustDomain)) throw new UsageError(`--trust-domain: "${trustDomain}" is not a valid trust domain`);
+  const trustDomain = parseTrustDomain(values['trust-domain'], 'trust-domain');
   const defaultTtlMs = parseDuration(values['default-ttl'], 'default-ttl');
   const maxTtlMs = parseDuration(values['max-ttl'], 'max-ttl');
   if (defaultTtlMs > maxTtlMs) throw new UsageError('--default-ttl must not exceed --max-ttl');
@@ -45,7 +45,8 @@ export async function run(argv: string[]): Promise<number> {
       tokensFile: values.tokens, hostnames: values.hostname ?? [], defaultTtlMs, maxTtlMs, log,
     });
   } catch (err) {
-    if (!(err instanceof CaKeyMaterialError)) throw err;
+    // Bad key material and a port in use are the operator's to fix: one line, no stack trace.
+    if (!(err instanceof CaKeyMaterialError || err instanceof ListenError)) throw err;
     log.error('cannot start', { error: err.message });
     process.stderr.write(`meshnode ca: ${err.message}\n`);
     return 1;

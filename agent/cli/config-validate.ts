@@ -1,7 +1,8 @@
 import { access, constants } from 'node:fs/promises';
 import { formatProblem, type Problem } from '../config/problems.js';
+import { formatWarningGroup, groupWarnings } from '../config/warning-summary.js';
 import { loadMeshConfig } from '../model/load.js';
-import { parseFlags, requireFlag } from './flags.js';
+import { parseFlags, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 
 export const usage = `usage: meshnode config validate --config PATH [--trust-domain TD] [--root-namespace NS]
@@ -9,6 +10,7 @@ export const usage = `usage: meshnode config validate --config PATH [--trust-dom
 
 Reads PATH (a YAML file, or a directory whose *.yaml/*.yml files are read in name order) and
 prints every problem, one per line: file:line (document N) Kind ns/name: severity: field: message.
+A warning repeated with the same field and message is one line ending "(and N more: places)".
 Exit status: 0 no errors (warnings allowed), 1 the config has errors, 2 bad flags or unreadable PATH.
 
   --config PATH           mesh config file or directory (required)
@@ -16,9 +18,6 @@ Exit status: 0 no errors (warnings allowed), 1 the config has errors, 2 bad flag
   --root-namespace NS     namespace whose policies apply mesh-wide (default istio-system)
   --domain-suffix SUFFIX  DNS suffix of Service hostnames (default cluster.local)
   -o, --output FORMAT     text (default) or json: one object {valid, problems, counts}`;
-
-/** SPIFFE trust domain characters (ztunnel-spec §5.1). */
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -30,14 +29,12 @@ export async function run(argv: string[]): Promise<number> {
   });
   const path = requireFlag(flags.config, 'config');
   if (flags.output !== 'text' && flags.output !== 'json') throw new UsageError(`-o: "${flags.output}" is not text or json`);
-  if (!TRUST_DOMAIN.test(flags['trust-domain'])) {
-    throw new UsageError(`--trust-domain: "${flags['trust-domain']}" is not a valid trust domain (lower-case letters, digits, ".", "-", "_")`);
-  }
+  const trustDomain = parseTrustDomain(flags['trust-domain'], 'trust-domain');
   await access(path, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(`--config: cannot read "${path}": ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
   });
   const result = await loadMeshConfig(path, {
-    trustDomain: flags['trust-domain'], rootNamespace: flags['root-namespace'], domainSuffix: flags['domain-suffix'],
+    trustDomain, rootNamespace: flags['root-namespace'], domainSuffix: flags['domain-suffix'],
   });
   const errors = result.problems.filter((p) => p.severity === 'error').length;
   const counts = { ...result.counts, errors, warnings: result.problems.length - errors };
@@ -45,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     const out = { valid: errors === 0, problems: result.problems.map(problemJson), counts };
     process.stdout.write(JSON.stringify(out) + '\n');
   } else {
-    const lines = result.problems.map(formatProblem);
+    const lines = [...result.problems.filter((p) => p.severity === 'error').map(formatProblem), ...groupWarnings(result.problems).map(formatWarningGroup)];
     lines.push(`${counts.workloads} workloads, ${counts.services} services, ${counts.policies} policies; ${errors} errors, ${counts.warnings} warnings`);
     process.stdout.write(lines.join('\n') + '\n');
   }

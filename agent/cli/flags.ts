@@ -51,3 +51,13 @@ export function parsePort(text: string, flag: string): number {
   }
   return Number(text);
 }
+
+/** SPIFFE trust domain: lower-case letters, digits, ".", "-" and "_", at most 255 characters. */
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+
+export function parseTrustDomain(text: string, flag: string): string {
+  if (!TRUST_DOMAIN.test(text)) {
+    throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a valid trust domain (1-255 lower-case letters, digits, ".", "-", "_")`);
+  }
+  return text;
+}

@@ -62,7 +62,8 @@ export function closestField(key: string, known: readonly string[]): string | un
   return known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance: insertions, deletions and substitutions of one character each. */
+export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

@@ -45,10 +45,27 @@ export class Problems {
   }
 }
 
-/** `file:line (doc N) Kind ns/name: path: message` — one line, grep-friendly. */
+/**
+ * `file:line (doc N) Kind ns/name: path: message` — one line, grep-friendly. Names, kinds and
+ * values come from the config as written, so control characters are escaped: a name holding a
+ * newline must not print a second, forged problem line.
+ */
 export function formatProblem(p: Problem): string {
   const l = p.location;
   const object = l.kind ? ` ${l.kind} ${l.namespace ? l.namespace + '/' : ''}${l.name || '<unnamed>'}` : '';
   const where = p.path ? `${p.path}: ` : '';
-  return `${l.file}:${l.line} (document ${l.index})${object}: ${p.severity}: ${where}${p.message}`;
+  return escapeControl(`${placeOf(l)}${object}: ${p.severity}: ${where}${p.message}`);
+}
+
+/** `file:line (document N)`, to name a place in a problem message. */
+export function placeOf(l: DocLocation): string {
+  return `${l.file}:${l.line} (document ${l.index})`;
+}
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** C0 and C1 controls and the Unicode line separators, as `\n` or `\u0085`. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

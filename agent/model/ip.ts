@@ -92,10 +92,13 @@ export function parseCidr(text: string): ParsedCidr | string {
   let bytes = ipv6OrV4Bytes(addr, family);
   let max = bytes.length * 8;
   let prefix = max;
+  // Node's isIP takes a zone (`fe80::1%eth0`); a zone names an interface of one host, never a policy's block.
+  if (addr.includes('%')) return `"${text}" has a zone index (%...), which is not allowed in an address or CIDR`;
   if (slash >= 0) {
     const lenText = text.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max) {
-      return `"${text}" has an invalid prefix length (0-${max} allowed)`;
+    // `/08`: Go's net.ParseCIDR, which istiod uses, refuses a leading zero, so Istio rejects it too.
+    if (!/^(0|[1-9]\d{0,2})$/.test(lenText) || Number(lenText) > max) {
+      return `"${text}" has an invalid prefix length (0-${max}, without leading zeros)`;
     }
     prefix = Number(lenText);
   }
@@ -129,4 +132,18 @@ export function cidrContains(cidr: ParsedCidr, addr: Uint8Array): boolean {
     if ((addr[i]! & mask) !== cidr.bytes[i]) return false;
   }
   return true;
+}
+
+/** Blocks that are never the address of a workload or a service VIP, and what they are. */
+const NOT_UNICAST: readonly [string, string][] = [
+  ['0.0.0.0/8', 'an unspecified ("this network")'], ['127.0.0.0/8', 'a loopback'], ['255.255.255.255/32', 'the broadcast'],
+  ['224.0.0.0/4', 'a multicast'], ['::/128', 'the unspecified'], ['::1/128', 'the loopback'], ['ff00::/8', 'a multicast'],
+];
+const NOT_UNICAST_CIDRS = NOT_UNICAST.map(([cidr, what]) => [parseCidr(cidr) as ParsedCidr, what] as const);
+
+/** Why `ip` (a valid address) cannot be a workload's or a VIP's address; undefined when it can. */
+export function notUnicast(ip: string): string | undefined {
+  const bytes = ipToBytes(ip);
+  const hit = bytes && NOT_UNICAST_CIDRS.find(([cidr]) => cidrContains(cidr, bytes));
+  return hit ? `"${ip}" is ${hit[1]} address, not one a workload or service can have` : undefined;
 }

@@ -1,6 +1,5 @@
-import type { Problems } from '../config/problems.js';
 import type { ParsedService, ParsedServiceEntry, ParsedServiceSource } from './objects/parsed.js';
-import { placeOf } from './objects/reader.js';
+import { placeOf, type Problems } from '../config/problems.js';
 import type { MeshSettings, PortMap, Service, ServicePort } from './types.js';
 import { selects, type WorkloadDraft } from './workloads.js';
 

@@ -1,5 +1,4 @@
-import type { Problems } from '../config/problems.js';
-import { placeOf } from './objects/reader.js';
+import { placeOf, type Problems } from '../config/problems.js';
 import { enrollmentOf, type AmbientNamespaces } from './enrollment.js';
 import type { ParsedPod, ParsedWorkloadEntry, ParsedWorkloadSource } from './objects/parsed.js';
 import type { MeshSettings, Workload } from './types.js';

@@ -22,8 +22,9 @@ import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens }
  */
 const TD = 'cluster.local';
 const id = (sa: string): SpiffeId => asSpiffeId(`spiffe://${TD}/ns/shop/sa/${sa}`)!;
-/** The pod's address must be local where its listeners are: in this stand-in, loopback. */
-const POD_IP = '127.0.0.1';
+/** The pod's address as the config lists it; in this stand-in its listeners are on loopback. */
+const POD_IP = '10.77.0.1';
+const LOCAL = '127.0.0.1';
 
 function mesh(extra = ''): string {
   return `apiVersion: v1
@@ -132,13 +133,14 @@ test('the whole agent runs in-process: config, certificates from a real CA, a po
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   t.teardown(() => app.close());
   const appPort = (app.address() as net.AddressInfo).port;
+  // HBONE names the address the client dialed, which in this stand-in is loopback.
   const dial = async () => HboneConnection.dial({
-    socket: await currentNetns().connect('127.0.0.1', bound.get(15008)!), peer: `${POD_IP}:15008`,
+    socket: await currentNetns().connect('127.0.0.1', bound.get(15008)!), peer: `${LOCAL}:15008`,
     secureContext: secureContextFor(clientCert, clientCert.rootsPem), expectedIdentities: [id('web')],
   });
   const conn = await dial();
   t.teardown(() => conn.destroy());
-  const stream = await conn.connect(`${POD_IP}:${appPort}`, {});
+  const stream = await conn.connect(`${LOCAL}:${appPort}`, {});
   const echoed = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
   stream.write('hello');
   t.is(await echoed, 'hello');
@@ -152,7 +154,7 @@ test('the whole agent runs in-process: config, certificates from a real CA, a po
   await closed;
   const conn2 = await dial();
   t.teardown(() => conn2.destroy());
-  const err = await t.throwsAsync(conn2.connect(`${POD_IP}:${appPort}`, {}));
+  const err = await t.throwsAsync(conn2.connect(`${LOCAL}:${appPort}`, {}));
   t.is((err as TunnelError).status, 401);
 
   const dump = JSON.parse((await get(agent.addresses.admin, '/config_dump')).body) as {

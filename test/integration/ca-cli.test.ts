@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { meshnodeBin } from '../helpers/paths.js';
 import { openssl, removeDir, startCa, tempDir } from './ca-support.js';
@@ -59,4 +60,17 @@ test('the serving certificate is issued by the CA for --hostname names and the l
   t.regex(text, /DNS:ca\.mesh\.test/);
   t.regex(text, /IP Address:10\.9\.8\.7/);
   t.regex(text, /IP Address:127\.0\.0\.1/);
+});
+
+test('a port already in use stops meshnode ca with one line naming the address, exit 1, no stack trace', async (t) => {
+  const work = tempDir('mn-ca-port-');
+  t.teardown(() => removeDir(work));
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => blocker.close(() => r())));
+  const { port } = blocker.address() as net.AddressInfo;
+  const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', join(work, 'ca'), '--listen', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
+  t.is(res.status, 1, res.stderr);
+  t.regex(res.stderr, new RegExp(`^meshnode ca: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`, 'm'));
+  t.notRegex(res.stderr, /^\s+at /m, 'no stack trace');
 });

@@ -1,5 +1,7 @@
 import test from 'ava';
-import { mkdir, mkdtemp, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StateStore } from '../../agent/state/store.js';
@@ -51,6 +53,17 @@ async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string
   const dir = await mkdtemp(join(tmpdir(), 'i-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A watched config holding the policy deny-evil, with the failure count taken and the log cleared. */
+async function watchedDenyEvil(t: { teardown(fn: () => unknown): void }, watch = true) {
+  const dir = await tempDir(t);
+  const path = join(dir, 'mesh.yaml');
+  await writeFile(path, mesh(policy('deny-evil')));
+  const source = await watched(t, path, watch);
+  if (!watch) await source.config.initial();
+  lines.length = 0;
+  return { dir, path, ...source, before: await failures() };
 }
 
 test.serial('a security object with an unknown field is rejected as a whole; the previous policies keep applying', async (t) => {
@@ -133,12 +146,7 @@ test.serial('a file truncated to invalid YAML mid-write is rejected, and the com
 const emptyTexts: [string, string][] = [['an empty file', ''], ['a file of only comments', '# being rewritten\n---\n# more\n']];
 for (const [what, text] of emptyTexts) {
   test.serial(`${what} replacing a non-empty config is rejected as empty, and the completed write is applied`, async (t) => {
-    const dir = await tempDir(t);
-    const path = join(dir, 'mesh.yaml');
-    await writeFile(path, mesh(policy('deny-evil')));
-    const { config, applied } = await watched(t, path);
-    const before = await failures();
-    lines.length = 0;
+    const { path, config, applied, before } = await watchedDenyEvil(t);
 
     await writeFile(path, text);
     await until(async () => await failures() > before, 'the rejection of the empty file');
@@ -165,4 +173,61 @@ test.serial('an empty config is accepted at start-up, and reloading it empty aga
   const before = await failures();
   t.true(await config.reload());
   t.is(await failures(), before);
+});
+
+/** Fails the test instead of hanging the run when a reload never settles (what a FIFO did). */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle in ${ms} ms`)), ms).unref())]);
+}
+
+// A deny-all whose apiVersion or kind is mistyped must not be skipped: that would fail open.
+const mistyped: [string, string][] = [['security.istio.io/v1beta', 'AuthorizationPolicy'], ['security.istio.io/v1', 'AuthorisationPolicy']];
+for (const [apiVersion, kind] of mistyped) {
+  test.serial(`a reload with a deny-all written as ${apiVersion} ${kind} is rejected; the last good policies keep applying`, async (t) => {
+    const { dir, path, config, applied, before } = await watchedDenyEvil(t);
+
+    const denyAll = `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: {name: deny-all, namespace: istio-system}\nspec: {action: DENY, rules: [{}]}`;
+    await writeFile(join(dir, 'next'), mesh(denyAll));
+    await rename(join(dir, 'next'), path);
+    await until(async () => await failures() === before + 1, 'the rejection');
+    t.deepEqual([...config.current.authorizations.keys()], ['shop/deny-evil']);
+    t.is(applied.length, 0);
+    t.is(await lastReloadOk(), 0);
+    t.regex(lines.find((l) => l.includes('keeping the last good config')) ?? '', /deny-all: error: (apiVersion|kind): /);
+  });
+}
+
+test.serial('a config replaced by a FIFO is rejected at once, and reloads go on (the next good file is applied)', async (t) => {
+  // Reloaded by hand only, so each reload is the one asserted on.
+  const { path, config, applied } = await watchedDenyEvil(t, false);
+
+  await unlink(path);
+  execFileSync('mkfifo', [path]);
+  // Should a read block on the FIFO after all, a writer's open releases it, so the run can end.
+  t.teardown(() => open(path, constants.O_WRONLY | constants.O_NONBLOCK).then((h) => h.close(), () => undefined));
+  t.false(await within(config.reload(), 5_000, 'the reload of a FIFO'));
+  t.is(await lastReloadOk(), 0);
+  t.regex(lines.find((l) => l.includes('keeping the last good config')) ?? '', /is a FIFO \(named pipe\), not a regular file/);
+  t.deepEqual([...config.current.authorizations.keys()], ['shop/deny-evil']);
+
+  await unlink(path);
+  await writeFile(path, mesh(policy('deny-evil'), policy('other')));
+  t.true(await within(config.reload(), 5_000, 'the reload after the FIFO'));
+  t.is(applied.length, 1);
+  t.is(await lastReloadOk(), 1);
+});
+
+test.serial('a config symlinked to /dev/zero is rejected as a device without being read', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'mesh.yaml');
+  await writeFile(path, mesh());
+  const { config } = await watched(t, path, false);
+  await config.initial();
+  lines.length = 0;
+  await unlink(path);
+  await symlink('/dev/zero', path);
+  const rssBefore = process.memoryUsage().rss;
+  t.false(await within(config.reload(), 5_000, 'the reload of /dev/zero'));
+  t.true(process.memoryUsage().rss - rssBefore < 32 * 1024 * 1024, 'nothing of the device was read');
+  t.regex(lines.find((l) => l.includes('keeping the last good config')) ?? '', /is a character device, not a regular file/);
 });

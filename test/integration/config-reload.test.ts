@@ -90,3 +90,17 @@ test.serial('overlapping reloads coalesce into at most one more load', async (t)
   t.is(loads(), before + 3, 'three calls while one was running made exactly one more load');
   t.is(applied.length, 0, 'reloading an unchanged config changes nothing in the state');
 });
+
+test.serial('a warning repeated for every object is logged once per reload, with its count and the first places', async (t) => {
+  const deployments = Array.from({ length: 1_000 }, (_, i) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d${i}, namespace: shop}\n`);
+  const { config } = await setup(t, [mesh(['a']), ...deployments].join('---\n'));
+  lines.length = 0;
+  await config.initial();
+  t.true(await config.reload());
+  const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'mesh config warning');
+  t.is(warnings.length, 2, 'one line at start-up, one at the reload');
+  for (const w of warnings) {
+    t.is(w.count, 1_000);
+    t.regex(String(w.problem), /Deployment shop\/d0: warning: apps\/v1 Deployment is not a kind meshnode reads; skipped \(and 999 more: .*\(document 3\), .*\(document 4\), .*\(document 5\), \.\.\.\)$/);
+  }
+});

@@ -27,7 +27,9 @@ import { echoOnce, rawH2Session, statusOf } from '../helpers/hbone-echo.js';
 
 /**
  * The inbound HBONE path of one pod on loopback, with the real mesh loader and policy engine:
- * the pod "srv" is 127.0.0.1; a DENY policy refuses the identity "bad".
+ * the pod "srv" is registered (and listens) on 127.0.0.1; a DENY policy refuses the identity
+ * "bad". The config gives it a unicast address (a loopback pod IP is a config error): the agent
+ * finds a pod's workload by name, so the two need not agree here.
  */
 const TD = 'cluster.local';
 const id = (sa: string) => `spiffe://${TD}/ns/shop/sa/${sa}` as SpiffeId;
@@ -38,7 +40,7 @@ test.after.always(() => { ca.dispose(); rmSync(dir, { recursive: true, force: tr
 async function podContext(certs: IssuedCerts, dials: DialGate): Promise<PodContext> {
   const docs = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'srv', namespace: 'shop', labels: { app: 'srv' } }, spec: { serviceAccountName: 'srv', nodeName: 'n1' }, status: { podIP: '127.0.0.1' } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'srv', namespace: 'shop', labels: { app: 'srv' } }, spec: { serviceAccountName: 'srv', nodeName: 'n1' }, status: { podIP: '10.0.0.1' } },
     { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-bad', namespace: 'shop' },
       spec: { action: 'DENY', rules: [{ from: [{ source: { principals: [`${TD}/ns/shop/sa/bad`] } }] }] } },
   ];

@@ -42,7 +42,7 @@ for (const [cidr, ip, want] of contains) {
   });
 }
 
-for (const bad of ['10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/', '2001:db8::/129', 'x/8']) {
+for (const bad of ['10.0.0.0/33', '10.0.0.0/-1', '10.0.0.0/', '2001:db8::/129', 'x/8', '10.0.0.0/08', '10.0.0.0/008', 'fe80::1%eth0/64', 'fe80::1%eth0']) {
   test(`parseCidr rejects ${bad} with a message naming it`, (t) => {
     const parsed = parseCidr(bad);
     t.is(typeof parsed, 'string');

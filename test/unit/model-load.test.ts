@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CONFIG_FILE_BYTES } from '../../agent/config/documents.js';
+import { CONFIG_LIMITS } from '../../agent/config/limits.js';
 import { formatProblem } from '../../agent/config/problems.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
 import { StateStore } from '../../agent/state/store.js';
@@ -73,15 +73,15 @@ test('an empty directory is a valid, empty mesh', async (t) => {
   t.is(result.snapshot?.workloads.size, 0);
 });
 
-test('a config file over the size limit is an error naming the file and the limit, and is not parsed', async (t) => {
+test('a config file over the size limit is an error naming the file and the limit, and is not read', async (t) => {
   const dir = await tempDir(t);
   const big = join(dir, 'huge.yaml');
   // A sparse file: the limit is checked from the size, before anything is read.
   await writeFile(big, '');
-  await truncate(big, MAX_CONFIG_FILE_BYTES + 1);
+  await truncate(big, CONFIG_LIMITS.bytes + 1);
   await writeFile(join(dir, 'ok.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n');
   const result = await loadMeshConfig(dir, SETTINGS);
   t.is(result.snapshot, undefined);
   t.is(result.problems.length, 1);
-  t.regex(formatProblem(result.problems[0]!), /huge\.yaml:1 .*error: file is 64\.0 MiB, over the 64\.0 MiB limit/);
+  t.regex(formatProblem(result.problems[0]!), /huge\.yaml:1 .*error: config is over the 32 MiB limit for all config files together/);
 });

@@ -246,3 +246,32 @@ for (const [yaml, warning] of typos) {
     t.deepEqual(warnings, [warning]);
   });
 }
+
+const notWorkloadIps: [string, RegExp][] = [
+  ['0.0.0.0', /is an unspecified \("this network"\) address/], ['127.0.0.1', /is a loopback address/],
+  ['127.8.9.10', /is a loopback address/], ['255.255.255.255', /is the broadcast address/],
+  ['224.0.0.1', /is a multicast address/], ['239.255.255.250', /is a multicast address/],
+  ['::', /is the unspecified address/], ['::1', /is the loopback address/], ['ff02::1', /is a multicast address/],
+  ['::ffff:127.0.0.1', /"127\.0\.0\.1" is a loopback address/],
+];
+for (const [ip, message] of notWorkloadIps) {
+  test(`a pod or WorkloadEntry with address ${ip} is an error`, (t) => {
+    const entry = `apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: vm, namespace: shop, annotations: {meshnode.io/node: vm}}\nspec: {address: "${ip}"}\n`;
+    const { snapshot, errors } = loadYaml(docs(pod('web', { ip, namespace: 'shop' }), entry));
+    t.is(snapshot, undefined);
+    t.is(errors.length, 2, errors.join('\n'));
+    t.regex(errors[0]!, /Pod shop\/web: error: status\.podIP: /);
+    t.regex(errors[1]!, /WorkloadEntry shop\/vm: error: spec\.address: /);
+    for (const e of errors) t.regex(e, message);
+  });
+}
+
+for (const cidr of ['10.0.0.0/08', 'fe80::1%eth0/64']) {
+  test(`a policy ipBlock ${cidr} is an error`, (t) => {
+    const { snapshot, errors } = loadYaml(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\n`
+      + `spec: {action: DENY, rules: [{from: [{source: {ipBlocks: ["${cidr}"]}}]}]}\n`);
+    t.is(snapshot, undefined);
+    t.is(errors.length, 1);
+    t.regex(errors[0]!, /spec\.rules\[0\]\.from\[0\]\.source\.ipBlocks\[0\]: ".*" has (an invalid prefix length \(0-32, without leading zeros\)|a zone index)/);
+  });
+}

@@ -1,4 +1,5 @@
 import type { SourceDoc } from '../../config/documents.js';
+import { CONFIG_LIMITS, describeLimit } from '../../config/limits.js';
 import type { Problems } from '../../config/problems.js';
 
 /**
@@ -6,7 +7,13 @@ import type { Problems } from '../../config/problems.js';
  * Each item becomes a document of its own whose field lines point into the list.
  */
 export function expandLists(docs: readonly SourceDoc[], problems: Problems): SourceDoc[] {
-  return docs.flatMap((doc) => (isList(doc) ? listItems(doc, problems) : [doc]));
+  const out = docs.flatMap((doc) => (isList(doc) ? listItems(doc, problems) : [doc]));
+  const over = out[CONFIG_LIMITS.documents];
+  if (over) {
+    problems.error(over.location, '', `too many objects (documents and list items), over the limit of ${describeLimit('documents')}`);
+    return out.slice(0, CONFIG_LIMITS.documents);
+  }
+  return out;
 }
 
 function isList(doc: SourceDoc): boolean {
@@ -27,6 +34,11 @@ function listItems(doc: SourceDoc, problems: Problems): SourceDoc[] {
       return [];
     }
     const body = item as Record<string, unknown>;
+    // kubectl never nests lists; skipping the inner one's objects unread could drop a policy.
+    if (body.apiVersion === 'v1' && typeof body.kind === 'string' && body.kind.endsWith('List')) {
+      problems.error({ ...doc.location, line }, prefix, 'a list inside a list is not supported; put its items in the outer list');
+      return [];
+    }
     const meta = (typeof body.metadata === 'object' && body.metadata !== null ? body.metadata : {}) as Record<string, unknown>;
     const kind = typeof body.kind === 'string' ? body.kind : '';
     return [{

@@ -14,11 +14,21 @@ export interface Metadata {
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** A namespaced object's name, as the API server accepts it (RFC 1123 subdomain, ≤ 253). */
+export function isObjectName(name: string): boolean {
+  return name.length <= 253 && SUBDOMAIN.test(name);
+}
+
+/** A namespace's name, and a cluster-scoped object's (RFC 1123 label, ≤ 63). */
+export function isNamespaceName(name: string): boolean {
+  return name.length <= 63 && LABEL.test(name);
+}
+
 /** A service account name becomes part of a SPIFFE identity, so it must be a valid name too. */
 export function readServiceAccount(r: ObjectReader, value: unknown, path: string): string | undefined {
   const name = r.string(value, path);
   if (name === undefined || name === '') return undefined;
-  if (name.length <= 253 && SUBDOMAIN.test(name)) return name;
+  if (isObjectName(name)) return name;
   r.error(path, `"${name}" is not a valid service account name (lower-case letters, digits, "-" and ".")`);
   return undefined;
 }
@@ -37,15 +47,14 @@ export function readMetadata(r: ObjectReader, namespaced: boolean): Metadata | u
   const annotations = r.stringMap(meta.annotations, 'metadata.annotations');
   const uid = r.string(meta.uid, 'metadata.uid');
   checkEnrollLabel(r, labels);
-  if (namespaced && !(namespace.length <= 63 && LABEL.test(namespace))) {
+  if (namespaced && !isNamespaceName(namespace)) {
     r.error('metadata.namespace', `"${namespace}" is not a valid namespace name (lower-case letters, digits and "-", at most 63)`);
   }
   if (name === undefined || name === '') {
     r.error('metadata.name', 'is required');
     return undefined;
   }
-  const pattern = namespaced ? SUBDOMAIN : LABEL;
-  if (!(name.length <= (namespaced ? 253 : 63) && pattern.test(name))) {
+  if (!(namespaced ? isObjectName(name) : isNamespaceName(name))) {
     r.error('metadata.name', `"${name}" is not a valid name (lower-case letters, digits, "-"${namespaced ? ' and "."' : ''})`);
     return undefined;
   }

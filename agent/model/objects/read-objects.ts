@@ -1,11 +1,12 @@
 import type { SourceDoc } from '../../config/documents.js';
-import type { DocLocation, Problems } from '../../config/problems.js';
+import { placeOf, type DocLocation, type Problems } from '../../config/problems.js';
 import { isSecurityKind, parseSecurityDoc, type SecurityObject } from '../security/index.js';
+import { isRequestAuthentication, securityLookalike } from '../security/lookalike.js';
 import { expandLists } from './lists.js';
 import { parseNamespace } from './namespace.js';
 import type { ParsedObject } from './parsed.js';
 import { parsePod } from './pod.js';
-import { ObjectReader, placeOf } from './reader.js';
+import { ObjectReader } from './reader.js';
 import { parseServiceEntry } from './service-entry.js';
 import { parseService } from './service.js';
 import { parseWorkloadEntry } from './workload-entry.js';
@@ -27,7 +28,8 @@ export interface ReadObjects {
 
 /**
  * Every document parsed by the reader for its kind; security kinds go to the security
- * translator. Unknown kinds are skipped with a warning. A second object with the same kind,
+ * translator. Unknown kinds are skipped with a warning, except what looks like a security object
+ * meshnode does not read exactly, which is an error. A second object with the same kind,
  * namespace and name is an error naming both places, and is dropped.
  */
 export function readObjects(docs: readonly SourceDoc[], problems: Problems): ReadObjects {
@@ -56,6 +58,16 @@ function parseOne(doc: SourceDoc, problems: Problems): ParsedObject | SecurityOb
     return undefined;
   }
   if (isSecurityKind(doc.apiVersion, doc.kind)) return parseSecurityDoc(doc, problems);
+  if (isRequestAuthentication(doc.apiVersion, doc.kind)) {
+    problems.warn(doc.location, '', 'RequestAuthentication (JWT) is L7 and enforced by waypoints, not by meshnode; skipped');
+    return undefined;
+  }
+  const lookalike = securityLookalike(doc.apiVersion, doc.kind);
+  if (lookalike) {
+    problems.error({ ...doc.location, line: doc.lineOf(lookalike.path) }, lookalike.path,
+      `${lookalike.message}; a security object that is not read would fail open`);
+    return undefined;
+  }
   const parser = PARSERS[doc.kind];
   if (!parser || !parser.apiVersions.includes(doc.apiVersion)) {
     problems.warn(doc.location, '', `${doc.apiVersion} ${doc.kind} is not a kind meshnode reads; skipped`);

@@ -1,6 +1,5 @@
 import { DocReader, describe } from '../../config/field-reader.js';
-import type { DocLocation } from '../../config/problems.js';
-import { canonicalIp } from '../ip.js';
+import { canonicalIp, notUnicast } from '../ip.js';
 
 /**
  * Reading the Kubernetes and Istio networking objects (Namespace, Pod, Service, WorkloadEntry,
@@ -70,17 +69,17 @@ export class ObjectReader extends DocReader {
     return value;
   }
 
-  /** An optional IP address, canonicalised (IPv4-mapped IPv6 becomes IPv4). */
+  /**
+   * An optional unicast IP address of a workload or service, canonicalised (IPv4-mapped IPv6
+   * becomes IPv4). Loopback, unspecified, broadcast and multicast addresses are errors: traffic
+   * to them never reaches a pod, and a policy keyed on them would match the wrong peers.
+   */
   ip(value: unknown, path: string): string | undefined {
     const text = this.string(value, path);
     if (text === undefined) return undefined;
-    const ip = canonicalIp(text);
-    if (ip === undefined || text.includes('%')) this.error(path, `"${text}" is not an IP address`);
-    return text.includes('%') ? undefined : ip;
+    const ip = text.includes('%') ? undefined : canonicalIp(text);
+    const problem = ip === undefined ? `"${text}" is not an IP address` : notUnicast(ip);
+    if (problem) this.error(path, problem);
+    return problem ? undefined : ip;
   }
-}
-
-/** `file:line (document N)`, to name a second place in a problem message. */
-export function placeOf(l: DocLocation): string {
-  return `${l.file}:${l.line} (document ${l.index})`;
 }

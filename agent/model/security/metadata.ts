@@ -1,3 +1,4 @@
+import { isNamespaceName, isObjectName } from '../objects/metadata.js';
 import type { FieldReader } from './fields.js';
 
 const TOP_LEVEL = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
@@ -24,9 +25,15 @@ export function readObjectMeta(r: FieldReader): ObjectMeta | undefined {
   const body = r.object(r.doc.body, '', TOP_LEVEL);
   const meta = body && r.object(body.metadata ?? {}, 'metadata', OBJECT_META);
   if (!body || !meta) return undefined;
-  const name = r.string(meta.name, 'metadata.name');
-  if (!name) r.error('metadata.name', 'is required');
+  const written = r.string(meta.name, 'metadata.name');
+  if (!written) r.error('metadata.name', 'is required');
+  // The name is printed in problems and policy ids (`ns/name`); the API server would refuse others.
+  const name = written && !isObjectName(written) ? undefined : written;
+  if (written && !name) r.error('metadata.name', `"${written}" is not a valid name (lower-case letters, digits, "-" and ".", at most 253)`);
   const namespace = r.string(meta.namespace, 'metadata.namespace') || 'default';
+  if (!isNamespaceName(namespace)) {
+    r.error('metadata.namespace', `"${namespace}" is not a valid namespace name (lower-case letters, digits and "-", at most 63)`);
+  }
   const annotations = r.stringMap(meta.annotations, 'metadata.annotations') ?? {};
   r.stringMap(meta.labels, 'metadata.labels');
   const creationTimestamp = readTimestamp(r, meta.creationTimestamp);

@@ -6,8 +6,8 @@ import { parseAuthorizationPolicy } from './parse-authorization-policy.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import type { SecurityObject } from './types.js';
 
-const API_VERSIONS = new Set(['security.istio.io/v1', 'security.istio.io/v1beta1']);
-const KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication']);
+export const API_VERSIONS: ReadonlySet<string> = new Set(['security.istio.io/v1', 'security.istio.io/v1beta1']);
+export const KINDS: ReadonlySet<string> = new Set(['AuthorizationPolicy', 'PeerAuthentication']);
 
 export function isSecurityKind(apiVersion: string, kind: string): boolean {
   return API_VERSIONS.has(apiVersion) && KINDS.has(kind);

@@ -3,6 +3,7 @@ import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { MeshnodeError } from '../../base/errors.js';
 import { formatProblem, type Problem } from '../../config/problems.js';
+import { formatWarningGroup, groupWarnings } from '../../config/warning-summary.js';
 import type { MeshSettings } from '../../model/types.js';
 import type { StateStore } from '../../state/store.js';
 import type { StateChange } from '../../state/types.js';
@@ -130,7 +131,7 @@ export class YamlSource implements ConfigSource {
   }
 
   private logWarnings(problems: readonly Problem[]): void {
-    for (const p of problems) if (p.severity === 'warning') this.opts.log.warn('mesh config warning', { problem: formatProblem(p) });
+    for (const g of groupWarnings(problems)) this.opts.log.warn('mesh config warning', { problem: formatWarningGroup(g), count: g.count });
   }
 
   /** One request to the worker (started on demand); a lost or overdue worker is replaced. */
