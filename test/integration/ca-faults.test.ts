@@ -2,6 +2,7 @@ import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
@@ -87,8 +88,8 @@ test('a CA that hangs for one identity times out per request and does not hold u
 const bad: [string, (sign: (ttl: number) => string[]) => string[], RegExp][] = [
   ['an empty chain', () => [], /^empty_chain: CA returned 0 certificate/],
   ['a truncated chain (leaf only)', (sign) => [sign(3600)[0]!], /^empty_chain: CA returned 1 certificate/],
-  ['a leaf cut off mid-PEM', (sign) => { const c = sign(3600); return [c[0]!.slice(0, 200), c[1]!]; }, /^malformed: chain element 0 holds no PEM certificate/],
-  ['garbage', () => ['garbage', 'more garbage'], /^malformed: chain element 0 holds no PEM certificate/],
+  ['a leaf cut off mid-PEM', (sign) => { const c = sign(3600); return [c[0]!.slice(0, 200), c[1]!]; }, /^malformed: chain element 0: PEM block CERTIFICATE has no END line/],
+  ['garbage', () => ['garbage', 'more garbage'], /^malformed: chain element 0: text outside the PEM blocks/],
   ['a response over the 1 MiB limit', (sign) => [...sign(3600), 'x'.repeat(2 * 1024 * 1024)], /^rejected: CA: RESOURCE_EXHAUSTED/],
 ];
 for (const [what, answer, reason] of bad) {
@@ -111,6 +112,26 @@ for (const [what, answer, reason] of bad) {
     t.false(JSON.stringify(records).includes(NODE_TOKEN), 'the token is never logged');
   });
 }
+
+test('a CA answer padding a valid leaf with 1 MB of BEGIN lines is rejected without stalling the event loop', async (t) => {
+  const s = await caFiles(t, 'i-ca-pem-');
+  // Issue #15 item 6: this answer held the loop for 19 s, after which its leaf was accepted.
+  const junk = '-----BEGIN A-----'.repeat(Math.floor((1024 * 1024 - 4096) / 17));
+  const { port } = await faultyCa(t, s.caDir, (_r, sign) => { const [leaf, root] = sign(3600); return { chain: [junk + leaf!, root!] }; });
+  const m = manager(t, s, port);
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  m.setIdentities([CART]);
+  const st = await eventually(() => {
+    const x = m.status()[0]!;
+    if (x.attempts < 1 && x.state !== 'available') throw new Error('first answer not yet checked');
+    return x;
+  }, 60_000);
+  delay.disable();
+  t.regex(st.lastError!, /^malformed: chain element 0: /);
+  t.is(m.current(CART), undefined, 'the padded leaf is never used');
+  t.true(delay.max < 200e6, `event loop stalled ${(delay.max / 1e6).toFixed(0)} ms`);
+});
 
 test('a missing token file fails the request with a clear error, and the token appearing later is used without a restart', async (t) => {
   const s = await caFiles(t, 'i-ca-token-');
