@@ -133,6 +133,49 @@ test('a CA answer padding a valid leaf with 1 MB of BEGIN lines is rejected with
   t.true(delay.max < 200e6, `event loop stalled ${(delay.max / 1e6).toFixed(0)} ms`);
 });
 
+// Issue #15 item 10: a token grpc-js cannot send was quoted, `Bearer <token>`, into every log
+// line and `GET /certs`; a 1 MB one died as a bare RST_STREAM.
+const SECRET = 'secret-token-0123456789abcdef';
+const unusable: Array<[string, string, RegExp]> = [
+  ['a control character', `${SECRET}\u0001${SECRET}`, /^token: token file \S+ contains characters not allowed in a header$/],
+  ['a non-ASCII character', `${SECRET}\u00e9`, /^token: token file \S+ contains characters not allowed in a header$/],
+  ['1 MB', SECRET.repeat(Math.ceil(1024 * 1024 / SECRET.length)), /^token: token file \S+ holds \d+ bytes, more than the 16384 a token may have$/],
+];
+for (const [what, token, reason] of unusable) {
+  test(`a token with ${what} is refused before use and never logged or shown`, async (t) => {
+    const s = await caFiles(t, 'i-ca-tok-');
+    const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
+    t.teardown(() => ca.stop());
+    const records: Record<string, unknown>[] = [];
+    const m = manager(t, s, ca.port, { log: recordingLogger(records) });
+    writeFileSync(join(s.work, 'token'), token + '\n');
+    m.setIdentities([CART]);
+    const st = await eventually(() => {
+      const x = m.status()[0]!;
+      if (x.attempts < 2) throw new Error('not yet failed twice');
+      return x;
+    }, 8_000);
+    t.regex(st.lastError!, reason);
+    const shown = JSON.stringify([records, m.status()]);
+    t.false(shown.includes(SECRET), 'no part of the token is logged or shown');
+  });
+}
+
+test('a token of the full 16 KiB reaches the CA', async (t) => {
+  const s = await caFiles(t, 'i-ca-tok16-');
+  const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
+  t.teardown(() => ca.stop());
+  const m = manager(t, s, ca.port);
+  writeFileSync(join(s.work, 'token'), 'k'.repeat(16 * 1024));
+  m.setIdentities([CART]);
+  const st = await eventually(() => {
+    const x = m.status()[0]!;
+    if (x.attempts < 1) throw new Error('not yet answered');
+    return x;
+  }, 8_000);
+  t.is(st.lastError, 'unauthenticated: CA: UNAUTHENTICATED: request authenticate failure');
+});
+
 test('a missing token file fails the request with a clear error, and the token appearing later is used without a restart', async (t) => {
   const s = await caFiles(t, 'i-ca-token-');
   const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
