@@ -71,6 +71,7 @@ interface Entry {
   cert?: WorkloadCert;
   timer?: NodeJS.Timeout;
   nextAttempt?: number;
+  lastAttemptAt?: number;
   failures: number;
   lastError?: IdentityError;
   fetching: boolean;
@@ -79,6 +80,13 @@ interface Entry {
 }
 
 const TRUST_RECHECK_MS = 2_000;
+
+/**
+ * While a caller waits for a certificate the identity does not have, its retry does not sit out
+ * the backoff (up to 150 s after a CA outage) but comes at most this often: soon enough that
+ * traffic resumes within about a second of the CA's return, bounded however many callers wait.
+ */
+export const EARLY_RETRY_INTERVAL_MS = 1_000;
 
 const isValid = (cert: WorkloadCert | undefined, now: number): cert is WorkloadCert =>
   cert !== undefined && cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
@@ -136,12 +144,16 @@ export class CertManager {
     return isValid(cert, Date.now()) ? cert : undefined;
   }
 
-  /** The valid certificate, or waits for the pending request (fetching it now if unknown). */
+  /**
+   * The valid certificate, or waits for the pending request: fetching it now if unknown, and
+   * retrying now (at most once a second) if it is waiting out a backoff.
+   */
   fetch(id: SpiffeId, timeoutMs: number): Promise<WorkloadCert> {
     const now = this.current(id);
     if (now) return Promise.resolve(now);
     if (this.closed) return Promise.reject(new IdentityError('ca_unavailable', 'certificate manager is closed'));
     const entry = this.entries.get(id) ?? this.add(id);
+    this.hurry(entry);
     this.limiter.bump(id);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -234,9 +246,17 @@ export class CertManager {
     entry.timer.unref();
   }
 
+  /** A caller needs the certificate now: a retry in backoff is brought forward (see EARLY_RETRY_INTERVAL_MS). */
+  private hurry(entry: Entry): void {
+    if (entry.fetching || entry.failures === 0) return;
+    const earliest = Math.max(Date.now(), (entry.lastAttemptAt ?? 0) + EARLY_RETRY_INTERVAL_MS);
+    if (entry.nextAttempt === undefined || entry.nextAttempt > earliest) this.schedule(entry, earliest, true);
+  }
+
   private async attempt(entry: Entry): Promise<void> {
     if (this.closed || entry.removed) return;
     entry.fetching = true;
+    entry.lastAttemptAt = Date.now();
     csrRequests.inc();
     let outcome: { cert: WorkloadCert } | { error: unknown };
     try {
@@ -302,7 +322,8 @@ export class CertManager {
     entry.lastError = error;
     csrFailures.inc({ reason: error.reason });
     const valid = isValid(entry.cert, now);
-    const at = retryAt(now, backoffDelay(entry.failures, this.random, this.backoff), valid ? entry.cert!.notAfter.getTime() : undefined);
+    const backoff = retryAt(now, backoffDelay(entry.failures, this.random, this.backoff), valid ? entry.cert!.notAfter.getTime() : undefined);
+    const at = entry.waiters.size > 0 ? Math.min(backoff, now + EARLY_RETRY_INTERVAL_MS) : backoff;
     this.schedule(entry, at, !valid);
     this.log.warn('certificate request failed', {
       identity: entry.id, reason: error.reason, error: error.message, attempts: entry.failures,
