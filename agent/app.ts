@@ -14,6 +14,8 @@ import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
 import { ReadinessServer } from './lifecycle/readiness-server.js';
+import { certificatesCondition } from './lifecycle/readiness-certs.js';
+import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { MeshConfig } from './lifecycle/config-reload.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { drainAll } from './lifecycle/drain.js';
@@ -97,6 +99,10 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
     const readinessServer = new ReadinessServer(readiness);
     const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port);
     stops.push(() => readinessServer.close());
+    const descriptors = new DescriptorProbe(log.child('readiness'));
+    descriptors.start();
+    stops.push(async () => descriptors.stop());
+    readiness.condition('descriptors', () => descriptors.failure());
 
     let registry: PodRegistry | undefined;
     let state!: MeshState;
@@ -114,6 +120,7 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
     const certs: CertManager = createCertManager({ ...options.identity, log: log.child('certs') });
     stops.push(() => certs.close());
     certs.setIdentities(wantedIdentities(state, options.node, undefined));
+    readiness.condition('certificates', certificatesCondition(certs));
 
     const proxies = new PodProxies({
       mesh: () => state.index, policies: () => state.policies, certs,
@@ -176,6 +183,7 @@ export async function buildApp(options: AgentOptions, log: Logger = createLogger
         { name: 'metrics', close: () => metrics.close(), destroy: () => metrics.destroy() },
       ], options.drainDeadlineMs, log.child('drain'));
       pods.close();
+      descriptors.stop();
       await certs.close();
       log.info('agent stopped');
     })();

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
 import { removeCertFiles, writeCertFiles } from './cert-files.js';
 import { generateKeyAndCsr } from './csr.js';
-import { IdentityError } from './errors.js';
+import { IdentityError, type IdentityFailureReason } from './errors.js';
 import { FetchLimiter } from './limiter.js';
 import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy } from './refresh.js';
 import type { SpiffeId } from './spiffe-id.js';
@@ -68,6 +68,7 @@ interface Waiter {
 
 interface Entry {
   readonly id: SpiffeId;
+  readonly addedAt: number;
   cert?: WorkloadCert;
   timer?: NodeJS.Timeout;
   nextAttempt?: number;
@@ -204,6 +205,17 @@ export class CertManager {
     });
   }
 
+  /** Identities without a valid certificate whose last attempt failed, and since when they have had none. */
+  lacking(now = Date.now()): { identity: SpiffeId; since: number; reason: IdentityFailureReason }[] {
+    const out: { identity: SpiffeId; since: number; reason: IdentityFailureReason }[] = [];
+    for (const e of this.entries.values()) {
+      const expiredAt = e.cert?.notAfter.getTime();
+      if (isValid(e.cert, now) || !e.lastError) continue;
+      out.push({ identity: e.id, since: expiredAt !== undefined && expiredAt <= now ? expiredAt : e.addedAt, reason: e.lastError.reason });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const entry of this.entries.values()) {
@@ -215,7 +227,7 @@ export class CertManager {
   }
 
   private add(id: SpiffeId): Entry {
-    const entry: Entry = { id, failures: 0, fetching: false, removed: false, waiters: new Set() };
+    const entry: Entry = { id, addedAt: Date.now(), failures: 0, fetching: false, removed: false, waiters: new Set() };
     this.entries.set(id, entry);
     this.schedule(entry, Date.now(), true);
     return entry;
