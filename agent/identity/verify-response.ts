@@ -29,6 +29,16 @@ export interface VerifiedChain {
 /** Certificates in one answer, however they are split into elements (a real chain has 2 to 4). */
 const MAX_CERTIFICATES = 16;
 
+/**
+ * node:crypto decodes a certificate's key only when it is first asked for; asking here makes an
+ * undecodable key `malformed` instead of an uncoded OpenSSL error thrown by a later check.
+ */
+function parseCertificate(der: Buffer): X509Certificate {
+  const cert = new X509Certificate(der);
+  cert.publicKey.export({ type: 'spki', format: 'der' });
+  return cert;
+}
+
 function parseElements(chain: readonly string[]): X509Certificate[] {
   if (chain.length < 2) throw new IdentityError('empty_chain', `CA returned ${chain.length} certificate(s); at least [leaf, root] are required`);
   if (chain.length > MAX_CERTIFICATES) throw new IdentityError('malformed', `CA returned ${chain.length} certificates`);
@@ -43,7 +53,7 @@ function parseElements(chain: readonly string[]): X509Certificate[] {
     if (ders.length === 0) throw new IdentityError('malformed', `chain element ${i} holds no PEM certificate`);
     if (certs.length + ders.length > MAX_CERTIFICATES) throw new IdentityError('malformed', `CA returned more than ${MAX_CERTIFICATES} certificates`);
     try {
-      certs.push(...ders.map((d) => new X509Certificate(d)));
+      certs.push(...ders.map(parseCertificate));
     } catch (err) {
       throw new IdentityError('malformed', `chain element ${i}: ${(err as Error).message}`);
     }
