@@ -67,6 +67,15 @@ function manager(t: { teardown(fn: () => unknown): void }, s: Setup, port: numbe
   return m;
 }
 
+/** The only identity's status once it has failed `n` times (or, with `orIssued`, got a certificate). */
+function afterFailures(m: CertManager, n: number, timeoutMs: number, orIssued = false) {
+  return eventually(() => {
+    const x = m.status()[0]!;
+    if (x.attempts < n && !(orIssued && x.state === 'available')) throw new Error(`${x.attempts} failed attempts so far`);
+    return x;
+  }, timeoutMs);
+}
+
 test('a CA that hangs for one identity times out per request and does not hold up another', async (t) => {
   const s = await caFiles(t, 'i-ca-hang-');
   const { port, requests } = await faultyCa(t, s.caDir, (requested, sign) => (requested === CART ? { hang: true } : { chain: sign(3600) }));
@@ -101,11 +110,7 @@ for (const [what, answer, reason] of bad) {
     const m = manager(t, s, port, { log: recordingLogger(records) });
     m.setIdentities([CART]);
     const first = await m.fetch(CART, 10_000);
-    const st = await eventually(() => {
-      const x = m.status()[0]!;
-      if (x.attempts < 1) throw new Error('renewal not yet failed');
-      return x;
-    }, 8_000);
+    const st = await afterFailures(m, 1, 8_000);
     t.regex(st.lastError!, reason);
     t.is(m.current(CART)?.serial, first.serial, 'the failed renewal did not replace the valid certificate');
     t.true((requests.get(CART) ?? 0) >= 2);
@@ -123,11 +128,7 @@ test.serial('a CA answer padding a valid leaf with 1 MB of BEGIN lines is reject
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   m.setIdentities([CART]);
-  const st = await eventually(() => {
-    const x = m.status()[0]!;
-    if (x.attempts < 1 && x.state !== 'available') throw new Error('first answer not yet checked');
-    return x;
-  }, 60_000);
+  const st = await afterFailures(m, 1, 60_000, true);
   delay.disable();
   t.regex(st.lastError!, /^malformed: chain element 0: /);
   t.is(m.current(CART), undefined, 'the padded leaf is never used');
@@ -151,11 +152,7 @@ for (const [what, token, reason] of unusable) {
     const m = manager(t, s, ca.port, { log: recordingLogger(records) });
     writeFileSync(join(s.work, 'token'), token + '\n');
     m.setIdentities([CART]);
-    const st = await eventually(() => {
-      const x = m.status()[0]!;
-      if (x.attempts < 2) throw new Error('not yet failed twice');
-      return x;
-    }, 8_000);
+    const st = await afterFailures(m, 2, 8_000);
     t.regex(st.lastError!, reason);
     const shown = JSON.stringify([records, m.status()]);
     t.false(shown.includes(SECRET), 'no part of the token is logged or shown');
@@ -169,11 +166,7 @@ test('a token of the full 16 KiB reaches the CA', async (t) => {
   const m = manager(t, s, ca.port);
   writeFileSync(join(s.work, 'token'), 'k'.repeat(16 * 1024));
   m.setIdentities([CART]);
-  const st = await eventually(() => {
-    const x = m.status()[0]!;
-    if (x.attempts < 1) throw new Error('not yet answered');
-    return x;
-  }, 8_000);
+  const st = await afterFailures(m, 1, 8_000);
   t.is(st.lastError, 'unauthenticated: CA: UNAUTHENTICATED: request authenticate failure');
 });
 
