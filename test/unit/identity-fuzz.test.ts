@@ -80,7 +80,22 @@ function junkPem(): string {
 
 interface Tally { calls: number; refused: number; accepted: number; slowest: number }
 
-/** Runs `fn`: a result, or one of the coded errors; anything else, or a slow call, fails the case. */
+/** Milliseconds one call of `fn` takes, whatever it throws. */
+function timed(fn: () => unknown): number {
+  const started = performance.now();
+  try {
+    fn();
+  } catch {
+    // Only the time matters here.
+  }
+  return performance.now() - started;
+}
+
+/**
+ * Runs `fn`: a result, or one of the coded errors; anything else, or a slow call, fails the case.
+ * A slow call is timed once more before it counts: the parsers are deterministic, so input that
+ * is slow to parse is slow twice, while a GC pause or a preempted test process is not.
+ */
 function guarded<T>(tally: Tally, what: string, fn: () => T): T | undefined {
   const started = performance.now();
   try {
@@ -96,7 +111,7 @@ function guarded<T>(tally: Tally, what: string, fn: () => T): T | undefined {
     const ms = performance.now() - started;
     tally.calls++;
     tally.slowest = Math.max(tally.slowest, ms);
-    if (ms > CALL_BOUND_MS) throw new Error(`${what}: took ${ms.toFixed(1)} ms`);
+    if (ms > CALL_BOUND_MS && timed(fn) > CALL_BOUND_MS) throw new Error(`${what}: took ${ms.toFixed(1)} ms, twice`);
   }
 }
 
