@@ -11,6 +11,8 @@ import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
 import { ReadinessServer } from './lifecycle/readiness-server.js';
+import { certificatesCondition } from './lifecycle/readiness-certs.js';
+import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
 import type { BoundAddress } from './lifecycle/http-endpoint.js';
@@ -93,6 +95,10 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const readinessServer = new ReadinessServer(readiness);
     const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port);
     components.add({ name: 'readiness', stage: 'intake', close: () => readinessServer.close(), destroy: () => readinessServer.destroy() });
+    const descriptors = new DescriptorProbe(log.child('readiness'));
+    descriptors.start();
+    components.add({ name: 'descriptor probe', stage: 'intake', close: async () => descriptors.stop(), destroy: () => descriptors.stop() });
+    readiness.condition('descriptors', () => descriptors.failure());
 
     const state = new StateStore(options.settings, log.child('state'));
     const source = new YamlSource({ path: options.configPath, settings: options.settings, store: state, log: log.child('config') });
@@ -104,6 +110,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const certs: CertManager = makeCerts({ ...options.identity, log: log.child('certs') });
     components.add({ name: 'certificates', stage: 'release', close: () => certs.close(), destroy: () => void certs.close() });
     const identities = new IdentityRefs((wanted) => certs.setIdentities(wanted));
+    readiness.condition('certificates', certificatesCondition(certs));
 
     const proxies = new PodProxies({
       mesh: () => state, policies: () => state.policies, certs,

@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import type { Metadata } from '@grpc/grpc-js';
 import { parseSpiffeId } from '../identity/spiffe-id.js';
 import { certificateUris } from '../identity/x509.js';
 import { impersonationRefused, unauthenticated } from './errors.js';
@@ -28,10 +27,9 @@ export interface AuthnContext {
 
 const BEARER = 'Bearer ';
 
-/** The first `authorization` value with the exact `Bearer ` prefix (istiod's rule). */
-export function bearerToken(metadata: Metadata): string | undefined {
-  for (const value of metadata.get('authorization')) {
-    const text = typeof value === 'string' ? value : value.toString('utf8');
+/** The first `authorization` value with the exact `Bearer ` prefix, wherever it stands (istiod's rule). */
+export function bearerToken(authorization: readonly string[]): string | undefined {
+  for (const text of authorization) {
     if (text.startsWith(BEARER) && text.length > BEARER.length) return text.slice(BEARER.length);
   }
   return undefined;
@@ -51,8 +49,8 @@ export function clientCertificateIdentity(der: Buffer | undefined, signerCert: X
   }
 }
 
-export function authenticate(metadata: Metadata, peerCert: Buffer | undefined, impersonated: string | undefined, ctx: AuthnContext): Entitlement {
-  const token = bearerToken(metadata);
+export function authenticate(authorization: readonly string[], peerCert: Buffer | undefined, impersonated: string | undefined, ctx: AuthnContext): Entitlement {
+  const token = bearerToken(authorization);
   const grant = token === undefined ? undefined : ctx.tokens.lookup(token);
   if (impersonated !== undefined) {
     if (token === undefined) throw unauthenticated('impersonation requested without a bearer token');

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { children, decodeOid, expect, readExactly } from '../identity/der.js';
-import { pemDecodeAll } from '../identity/pem.js';
+import { pemDecodeStrict } from '../identity/pem.js';
 import { OID, parseExtensions, parseGeneralNames } from '../identity/x509.js';
 import { CaRequestError, invalidArgument } from './errors.js';
 
@@ -12,6 +12,8 @@ import { CaRequestError, invalidArgument } from './errors.js';
  */
 
 const MAX_CSR_PEM = 64 * 1024;
+/** RFC 7468 §7, and the label older tools still write. */
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
 
 const SIGNATURE_ALGORITHMS: Record<string, { family: 'ec' | 'rsa'; hash: string }> = {
   '1.2.840.10045.4.3.2': { family: 'ec', hash: 'sha256' },
@@ -62,7 +64,7 @@ function requestedUri(attributes: Buffer): string {
 
 function parse(pem: string) {
   if (pem.length > MAX_CSR_PEM) throw invalidArgument('CSR too large');
-  const ders = [...pemDecodeAll(pem, 'CERTIFICATE REQUEST'), ...pemDecodeAll(pem, 'NEW CERTIFICATE REQUEST')];
+  const ders = pemDecodeStrict(pem, CSR_LABELS);
   if (ders.length !== 1) throw invalidArgument(ders.length === 0 ? 'no PEM CERTIFICATE REQUEST block' : 'more than one CSR');
   const [info, sigAlg, signature] = children(readExactly(ders[0]!, 0x30, 'CSR'));
   const [version, , spki, attributes] = children(expect(info, 0x30, 'certificationRequestInfo'));

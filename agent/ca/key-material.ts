@@ -36,13 +36,15 @@ export interface CaKeyMaterial {
 }
 
 function readCerts(dir: string, file: string): X509Certificate[] {
-  const ders = pemDecodeAll(readFileSync(join(dir, file), 'utf8'), 'CERTIFICATE');
-  if (ders.length === 0) throw new CaKeyMaterialError(`${join(dir, file)} holds no PEM certificate`);
+  const path = join(dir, file);
+  let certs: X509Certificate[];
   try {
-    return ders.map((d) => new X509Certificate(d));
+    certs = pemDecodeAll(readFileSync(path, 'utf8'), 'CERTIFICATE').map((d) => new X509Certificate(d));
   } catch (err) {
-    throw new CaKeyMaterialError(`${join(dir, file)}: ${(err as Error).message}`);
+    throw new CaKeyMaterialError(`${path}: ${(err as Error).message}`);
   }
+  if (certs.length === 0) throw new CaKeyMaterialError(`${path} holds no PEM certificate`);
+  return certs;
 }
 
 function readKey(path: string): KeyObject {

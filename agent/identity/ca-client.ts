@@ -45,6 +45,39 @@ function classify(err: grpc.ServiceError): IdentityError {
   }
 }
 
+/** Whatever a transport error says, it does not carry the token on into logs or `GET /certs`. */
+function withoutToken(err: IdentityError, token: string | undefined): IdentityError {
+  return token !== undefined && err.message.includes(token) ? new IdentityError(err.reason, err.message.split(token).join('<token>')) : err;
+}
+
+/**
+ * A projected service-account token is 1–2 KiB and rarely past 8 KiB; far larger ones make the
+ * HTTP/2 header block overflow what servers accept and the call dies as a bare RST_STREAM.
+ */
+export const MAX_TOKEN_BYTES = 16 * 1024;
+
+// What grpc-js accepts in a header value (printable ASCII); anything else made it throw an error
+// quoting the whole value — the token — into logs and `GET /certs`.
+const HEADER_VALUE = /^[\x20-\x7e]+$/;
+
+/**
+ * The bearer token from `file`, checked before it goes anywhere near grpc-js. No message here
+ * or later quotes the token: only the file and what is wrong with it.
+ */
+export async function readToken(file: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    throw new IdentityError('token', `cannot read token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (token === '') throw new IdentityError('token', `token file ${file} is empty`);
+  const bytes = Buffer.byteLength(token, 'utf8');
+  if (bytes > MAX_TOKEN_BYTES) throw new IdentityError('token', `token file ${file} holds ${bytes} bytes, more than the ${MAX_TOKEN_BYTES} a token may have`);
+  if (!HEADER_VALUE.test(token)) throw new IdentityError('token', `token file ${file} contains characters not allowed in a header`);
+  return token;
+}
+
 /**
  * Calls CreateCertificate on istiod or `meshnode ca` over TLS, verifying the CA with
  * `caRootFile`. The channel is rebuilt on the next call after that file changes (ztunnel#1775).
@@ -78,31 +111,25 @@ export class CaClient {
     return client;
   }
 
-  private async metadata(): Promise<grpc.Metadata> {
+  private async metadata(): Promise<{ md: grpc.Metadata; token: string | undefined }> {
     const md = new grpc.Metadata();
     md.set('clusterid', this.options.clusterId);
-    if (this.options.tokenFile === undefined) return md;
-    let token: string;
-    try {
-      token = (await readFile(this.options.tokenFile, 'utf8')).trim();
-    } catch (err) {
-      throw new IdentityError('token', `cannot read token file ${this.options.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    if (token === '') throw new IdentityError('token', `token file ${this.options.tokenFile} is empty`);
+    if (this.options.tokenFile === undefined) return { md, token: undefined };
+    const token = await readToken(this.options.tokenFile);
     md.set('authorization', `Bearer ${token}`);
-    return md;
+    return { md, token };
   }
 
   /** Sends one CSR asking for `impersonate`'s certificate; resolves to the raw cert_chain. */
   async createCertificate(csrPem: string, ttlSeconds: number, impersonate: string): Promise<string[]> {
-    const [client, md] = await Promise.all([this.channel(), this.metadata()]);
+    const [client, { md, token }] = await Promise.all([this.channel(), this.metadata()]);
     const request: IstioCertificateRequest = {
       csr: csrPem, validity_duration: ttlSeconds, metadata: stringStruct({ ImpersonatedIdentity: impersonate }),
     };
     const call = (client as unknown as { CreateCertificate: Unary }).CreateCertificate.bind(client);
     return new Promise((resolve, reject) => {
       call(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
-        if (err) reject(classify(err));
+        if (err) reject(withoutToken(classify(err), token));
         else resolve(res?.cert_chain ?? []);
       });
     });

@@ -37,7 +37,6 @@ export interface CertFiles {
 export function identityDir(certDir: string, id: string): string | undefined {
   const parsed = parseSpiffeId(id);
   if (typeof parsed === 'string') return undefined;
-  if ([parsed.namespace, parsed.serviceAccount].some((s) => s === '.' || s === '..')) return undefined;
   return join(certDir, parsed.namespace, parsed.serviceAccount);
 }
 

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
 import { removeCertFiles, writeCertFiles } from './cert-files.js';
 import { generateKeyAndCsr } from './csr.js';
-import { IdentityError } from './errors.js';
+import { IdentityError, type IdentityFailureReason } from './errors.js';
 import { FetchLimiter } from './limiter.js';
 import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy } from './refresh.js';
 import type { SpiffeId } from './spiffe-id.js';
@@ -68,9 +68,11 @@ interface Waiter {
 
 interface Entry {
   readonly id: SpiffeId;
+  readonly addedAt: number;
   cert?: WorkloadCert;
   timer?: NodeJS.Timeout;
   nextAttempt?: number;
+  lastAttemptAt?: number;
   failures: number;
   lastError?: IdentityError;
   fetching: boolean;
@@ -79,6 +81,13 @@ interface Entry {
 }
 
 const TRUST_RECHECK_MS = 2_000;
+
+/**
+ * While a caller waits for a certificate the identity does not have, its retry does not sit out
+ * the backoff (up to 150 s after a CA outage) but comes at most this often: soon enough that
+ * traffic resumes within about a second of the CA's return, bounded however many callers wait.
+ */
+export const EARLY_RETRY_INTERVAL_MS = 1_000;
 
 const isValid = (cert: WorkloadCert | undefined, now: number): cert is WorkloadCert =>
   cert !== undefined && cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
@@ -136,12 +145,16 @@ export class CertManager {
     return isValid(cert, Date.now()) ? cert : undefined;
   }
 
-  /** The valid certificate, or waits for the pending request (fetching it now if unknown). */
+  /**
+   * The valid certificate, or waits for the pending request: fetching it now if unknown, and
+   * retrying now (at most once a second) if it is waiting out a backoff.
+   */
   fetch(id: SpiffeId, timeoutMs: number): Promise<WorkloadCert> {
     const now = this.current(id);
     if (now) return Promise.resolve(now);
     if (this.closed) return Promise.reject(new IdentityError('ca_unavailable', 'certificate manager is closed'));
     const entry = this.entries.get(id) ?? this.add(id);
+    this.hurry(entry);
     this.limiter.bump(id);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -192,6 +205,17 @@ export class CertManager {
     });
   }
 
+  /** Identities without a valid certificate whose last attempt failed, and since when they have had none. */
+  lacking(now = Date.now()): { identity: SpiffeId; since: number; reason: IdentityFailureReason }[] {
+    const out: { identity: SpiffeId; since: number; reason: IdentityFailureReason }[] = [];
+    for (const e of this.entries.values()) {
+      const expiredAt = e.cert?.notAfter.getTime();
+      if (isValid(e.cert, now) || !e.lastError) continue;
+      out.push({ identity: e.id, since: expiredAt !== undefined && expiredAt <= now ? expiredAt : e.addedAt, reason: e.lastError.reason });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const entry of this.entries.values()) {
@@ -203,7 +227,7 @@ export class CertManager {
   }
 
   private add(id: SpiffeId): Entry {
-    const entry: Entry = { id, failures: 0, fetching: false, removed: false, waiters: new Set() };
+    const entry: Entry = { id, addedAt: Date.now(), failures: 0, fetching: false, removed: false, waiters: new Set() };
     this.entries.set(id, entry);
     this.schedule(entry, Date.now(), true);
     return entry;
@@ -234,9 +258,17 @@ export class CertManager {
     entry.timer.unref();
   }
 
+  /** A caller needs the certificate now: a retry in backoff is brought forward (see EARLY_RETRY_INTERVAL_MS). */
+  private hurry(entry: Entry): void {
+    if (entry.fetching || entry.failures === 0) return;
+    const earliest = Math.max(Date.now(), (entry.lastAttemptAt ?? 0) + EARLY_RETRY_INTERVAL_MS);
+    if (entry.nextAttempt === undefined || entry.nextAttempt > earliest) this.schedule(entry, earliest, true);
+  }
+
   private async attempt(entry: Entry): Promise<void> {
     if (this.closed || entry.removed) return;
     entry.fetching = true;
+    entry.lastAttemptAt = Date.now();
     csrRequests.inc();
     let outcome: { cert: WorkloadCert } | { error: unknown };
     try {
@@ -302,7 +334,8 @@ export class CertManager {
     entry.lastError = error;
     csrFailures.inc({ reason: error.reason });
     const valid = isValid(entry.cert, now);
-    const at = retryAt(now, backoffDelay(entry.failures, this.random, this.backoff), valid ? entry.cert!.notAfter.getTime() : undefined);
+    const backoff = retryAt(now, backoffDelay(entry.failures, this.random, this.backoff), valid ? entry.cert!.notAfter.getTime() : undefined);
+    const at = entry.waiters.size > 0 ? Math.min(backoff, now + EARLY_RETRY_INTERVAL_MS) : backoff;
     this.schedule(entry, at, !valid);
     this.log.warn('certificate request failed', {
       identity: entry.id, reason: error.reason, error: error.message, attempts: entry.failures,

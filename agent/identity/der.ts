@@ -131,8 +131,8 @@ export function expect(node: DerNode | undefined, tag: number, what: string): De
   return node;
 }
 
-export function decodeOid(node: DerNode): string {
-  if (node.tag !== 0x06 || node.value.length === 0 || node.value[node.value.length - 1]! & 0x80) {
+export function decodeOid(node: DerNode | undefined): string {
+  if (!node || node.tag !== 0x06 || node.value.length === 0 || node.value[node.value.length - 1]! & 0x80) {
     throw new DerError('expected an object identifier');
   }
   const subids: number[] = [];

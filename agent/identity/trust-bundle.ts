@@ -61,7 +61,12 @@ export class WatchedPemFile {
 }
 
 export function parseRoots(text: string, source: string): X509Certificate[] {
-  const ders = pemDecodeAll(text, 'CERTIFICATE');
+  let ders: Buffer[];
+  try {
+    ders = pemDecodeAll(text, 'CERTIFICATE');
+  } catch (err) {
+    throw new IdentityError('trust_bundle', `${source}: ${(err as Error).message}`);
+  }
   if (ders.length === 0) throw new IdentityError('trust_bundle', `${source} holds no PEM certificate`);
   try {
     return ders.map((d) => new X509Certificate(d));

@@ -1,13 +1,14 @@
 import { X509Certificate } from 'node:crypto';
 import { IdentityError } from './errors.js';
-import { pemDecodeAll, pemEncode } from './pem.js';
+import { pemDecodeStrict, pemEncode } from './pem.js';
 import { certificateUris } from './x509.js';
 
 /**
  * Checks a CreateCertificate response before anything uses it (ztunnel#167, reliability E5–E9):
  * at least [leaf, root]; the leaf names exactly the identity asked for and carries our key; the
  * chain verifies to the configured trust bundle — not to whatever root the response carries —
- * and everything in it is valid now.
+ * and everything in it is valid now. Each element holds PEM certificates and nothing else: an
+ * answer padded with anything more is malformed, not searched for something usable.
  */
 
 export interface Expected {
@@ -25,17 +26,34 @@ export interface VerifiedChain {
   readonly serial: string;
 }
 
-const MAX_ELEMENTS = 16;
+/** Certificates in one answer, however they are split into elements (a real chain has 2 to 4). */
+const MAX_CERTIFICATES = 16;
+
+/**
+ * node:crypto decodes a certificate's key only when it is first asked for; asking here makes an
+ * undecodable key `malformed` instead of an uncoded OpenSSL error thrown by a later check.
+ */
+function parseCertificate(der: Buffer): X509Certificate {
+  const cert = new X509Certificate(der);
+  cert.publicKey.export({ type: 'spki', format: 'der' });
+  return cert;
+}
 
 function parseElements(chain: readonly string[]): X509Certificate[] {
   if (chain.length < 2) throw new IdentityError('empty_chain', `CA returned ${chain.length} certificate(s); at least [leaf, root] are required`);
-  if (chain.length > MAX_ELEMENTS) throw new IdentityError('malformed', `CA returned ${chain.length} certificates`);
+  if (chain.length > MAX_CERTIFICATES) throw new IdentityError('malformed', `CA returned ${chain.length} certificates`);
   const certs: X509Certificate[] = [];
   for (const [i, element] of chain.entries()) {
-    const ders = pemDecodeAll(element, 'CERTIFICATE');
-    if (ders.length === 0) throw new IdentityError('malformed', `chain element ${i} holds no PEM certificate`);
+    let ders: Buffer[];
     try {
-      certs.push(...ders.map((d) => new X509Certificate(d)));
+      ders = pemDecodeStrict(element, ['CERTIFICATE']);
+    } catch (err) {
+      throw new IdentityError('malformed', `chain element ${i}: ${(err as Error).message}`);
+    }
+    if (ders.length === 0) throw new IdentityError('malformed', `chain element ${i} holds no PEM certificate`);
+    if (certs.length + ders.length > MAX_CERTIFICATES) throw new IdentityError('malformed', `CA returned more than ${MAX_CERTIFICATES} certificates`);
+    try {
+      certs.push(...ders.map(parseCertificate));
     } catch (err) {
       throw new IdentityError('malformed', `chain element ${i}: ${(err as Error).message}`);
     }

@@ -2,8 +2,9 @@ import type { Readiness } from './readiness.js';
 import { HttpEndpoint } from './http-endpoint.js';
 
 /**
- * `:15021/healthz/ready`: `200 ready` when no blocker is pending, else
- * `500 not ready, pending: <names>`. On drain it stops accepting, so probes fail by refusal.
+ * `:15021/healthz/ready`: `200 ready` when no blocker is pending and no condition fails, else
+ * `500 not ready, pending: <names>; failing: <name>: <reason>; …` (each part only when it has
+ * something). On drain it stops accepting, so probes fail by refusal.
  */
 export class ReadinessServer extends HttpEndpoint {
   constructor(readiness: Readiness) {
@@ -15,8 +16,11 @@ export class ReadinessServer extends HttpEndpoint {
       };
       if (path !== '/healthz/ready') return reply(404, 'not found\n');
       if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
-      if (readiness.isReady()) return reply(200, 'ready\n');
-      return reply(500, `not ready, pending: ${readiness.pendingNames().join(', ')}\n`);
+      const pending = readiness.pendingNames();
+      const failing = readiness.failing();
+      if (pending.length === 0 && failing.length === 0) return reply(200, 'ready\n');
+      const parts = [...(pending.length > 0 ? [`pending: ${pending.join(', ')}`] : []), ...(failing.length > 0 ? [`failing: ${failing.join('; ')}`] : [])];
+      return reply(500, `not ready, ${parts.join('; ')}\n`);
     });
   }
 }

@@ -1,12 +1,15 @@
 import type { Logger } from '../telemetry/log.js';
 
 /**
- * Readiness as a set of named blockers (ztunnel's `Ready`/`BlockReady`): the agent is ready when
- * none is pending. Each component takes a blocker before it starts and releases it when it can
- * serve; the log says which ones are still awaited.
+ * Readiness as a set of named blockers (ztunnel's `Ready`/`BlockReady`) and named conditions:
+ * the agent is ready when no blocker is pending and no condition fails. Each component takes a
+ * blocker before it starts and releases it when it can serve; the log says which ones are still
+ * awaited. A condition is asked on every probe and can make a started agent not ready again
+ * (certificates it cannot obtain, descriptors it cannot get), with the reason.
  */
 export class Readiness {
   private readonly pending = new Map<string, number>();
+  private readonly conditions = new Map<string, () => string | undefined>();
 
   constructor(private readonly log: Logger) {}
 
@@ -24,11 +27,27 @@ export class Readiness {
     };
   }
 
+  /** Adds a condition: `failure()` returns why the agent cannot serve, or undefined while it can. */
+  condition(name: string, failure: () => string | undefined): void {
+    if (this.conditions.has(name)) throw new Error(`readiness condition "${name}" already exists`);
+    this.conditions.set(name, failure);
+  }
+
   isReady(): boolean {
-    return this.pending.size === 0;
+    return this.pending.size === 0 && this.failing().length === 0;
   }
 
   pendingNames(): string[] {
     return [...this.pending.keys()].sort();
+  }
+
+  /** `<condition>: <reason>` for every failing condition, sorted by name. */
+  failing(): string[] {
+    const out: string[] = [];
+    for (const [name, failure] of [...this.conditions].sort(([a], [b]) => a.localeCompare(b))) {
+      const reason = failure();
+      if (reason !== undefined) out.push(`${name}: ${reason}`);
+    }
+    return out;
   }
 }

@@ -32,6 +32,14 @@ test('readiness answers 500 naming the pending blockers, then 200 ready, and 405
   t.like(await request(port, 'GET', '/healthz/ready'), { status: 500, body: 'not ready, pending: pod registry\n' });
   release();
   t.like(await request(port, 'GET', '/healthz/ready'), { status: 200, body: 'ready\n' });
+  let failure: string | undefined = 'cannot create file descriptors (EMFILE) since 2026-01-01T00:00:00.000Z';
+  readiness.condition('descriptors', () => failure);
+  const again = readiness.block('mesh config');
+  t.like(await request(port, 'GET', '/healthz/ready'), { status: 500, body: `not ready, pending: mesh config; failing: descriptors: ${failure}\n` });
+  again();
+  t.like(await request(port, 'GET', '/healthz/ready'), { status: 500, body: `not ready, failing: descriptors: ${failure}\n` });
+  failure = undefined;
+  t.like(await request(port, 'GET', '/healthz/ready'), { status: 200, body: 'ready\n' });
   t.is((await request(port, 'POST', '/healthz/ready')).status, 405);
   t.is((await request(port, 'GET', '/other')).status, 404);
 });

@@ -163,6 +163,46 @@ test('with the CA stopped the manager keeps its certificate, backs off, and reco
   t.regex(failures, /reason="ca_unavailable"} [1-9]/);
 });
 
+// Issue #15 item 11c: after an outage a waiting connection sat out the backoff (68 s of failed
+// traffic after the CA returned); now the caller brings the retry forward, once a second at most.
+const LONG_BACKOFF = { initialMs: 60_000, maxMs: 60_000, jitter: 0 };
+
+test('a caller waiting for a certificate in backoff brings the retry forward when the CA is back', async (t) => {
+  const work = setup(t, 'mn-cm-hurry-');
+  let ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)]);
+  const port = ca.port;
+  await ca.stop();
+  const m = manager(t, work, port, { backoff: LONG_BACKOFF });
+  m.setIdentities([CART]);
+  await eventually(() => { if (m.status()[0]!.attempts < 1) throw new Error('not yet failed'); }, 8_000);
+  ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)], `127.0.0.1:${port}`);
+  t.teardown(() => ca.stop());
+  const started = Date.now();
+  const cert = await m.fetch(CART, 8_000);
+  t.is(cert.id, CART);
+  t.true(Date.now() - started < 5_000, 'well before the 60 s backoff ends');
+});
+
+test('however many callers wait, an identity in backoff is retried at most about once a second', async (t) => {
+  const work = setup(t, 'mn-cm-flood-');
+  const ca = await startTokenCa(t, work);
+  writeFileSync(join(work, 'token'), 'an-unknown-token-0123456789');
+  const m = manager(t, work, ca.port, { backoff: LONG_BACKOFF });
+  m.setIdentities([CART]);
+  await eventually(() => { if (m.status()[0]!.attempts < 1) throw new Error('not yet failed'); }, 8_000);
+  const floodMs = 3_000;
+  const until = Date.now() + floodMs;
+  const calls: Promise<unknown>[] = [];
+  while (Date.now() < until) {
+    for (let i = 0; i < 20; i++) calls.push(m.fetch(CART, 50).catch(() => undefined));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(calls);
+  const attempts = m.status()[0]!.attempts;
+  t.true(calls.length > 1_000, `${calls.length} callers`);
+  t.true(attempts >= 2 && attempts <= 1 + floodMs / 1_000 + 1, `${attempts} attempts`);
+});
+
 test('a token the CA does not know leaves the identity unavailable with the reason', async (t) => {
   const work = setup(t, 'mn-cm-token-');
   const ca = await startTokenCa(t, work);

@@ -2,6 +2,7 @@ import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
@@ -66,6 +67,15 @@ function manager(t: { teardown(fn: () => unknown): void }, s: Setup, port: numbe
   return m;
 }
 
+/** The only identity's status once it has failed `n` times (or, with `orIssued`, got a certificate). */
+function afterFailures(m: CertManager, n: number, timeoutMs: number, orIssued = false) {
+  return eventually(() => {
+    const x = m.status()[0]!;
+    if (x.attempts < n && !(orIssued && x.state === 'available')) throw new Error(`${x.attempts} failed attempts so far`);
+    return x;
+  }, timeoutMs);
+}
+
 test('a CA that hangs for one identity times out per request and does not hold up another', async (t) => {
   const s = await caFiles(t, 'i-ca-hang-');
   const { port, requests } = await faultyCa(t, s.caDir, (requested, sign) => (requested === CART ? { hang: true } : { chain: sign(3600) }));
@@ -87,8 +97,8 @@ test('a CA that hangs for one identity times out per request and does not hold u
 const bad: [string, (sign: (ttl: number) => string[]) => string[], RegExp][] = [
   ['an empty chain', () => [], /^empty_chain: CA returned 0 certificate/],
   ['a truncated chain (leaf only)', (sign) => [sign(3600)[0]!], /^empty_chain: CA returned 1 certificate/],
-  ['a leaf cut off mid-PEM', (sign) => { const c = sign(3600); return [c[0]!.slice(0, 200), c[1]!]; }, /^malformed: chain element 0 holds no PEM certificate/],
-  ['garbage', () => ['garbage', 'more garbage'], /^malformed: chain element 0 holds no PEM certificate/],
+  ['a leaf cut off mid-PEM', (sign) => { const c = sign(3600); return [c[0]!.slice(0, 200), c[1]!]; }, /^malformed: chain element 0: PEM block CERTIFICATE has no END line/],
+  ['garbage', () => ['garbage', 'more garbage'], /^malformed: chain element 0: text outside the PEM blocks/],
   ['a response over the 1 MiB limit', (sign) => [...sign(3600), 'x'.repeat(2 * 1024 * 1024)], /^rejected: CA: RESOURCE_EXHAUSTED/],
 ];
 for (const [what, answer, reason] of bad) {
@@ -100,17 +110,65 @@ for (const [what, answer, reason] of bad) {
     const m = manager(t, s, port, { log: recordingLogger(records) });
     m.setIdentities([CART]);
     const first = await m.fetch(CART, 10_000);
-    const st = await eventually(() => {
-      const x = m.status()[0]!;
-      if (x.attempts < 1) throw new Error('renewal not yet failed');
-      return x;
-    }, 8_000);
+    const st = await afterFailures(m, 1, 8_000);
     t.regex(st.lastError!, reason);
     t.is(m.current(CART)?.serial, first.serial, 'the failed renewal did not replace the valid certificate');
     t.true((requests.get(CART) ?? 0) >= 2);
     t.false(JSON.stringify(records).includes(NODE_TOKEN), 'the token is never logged');
   });
 }
+
+// Serial: the event loop is measured, so no other test of this file may share it meanwhile.
+test.serial('a CA answer padding a valid leaf with 1 MB of BEGIN lines is rejected without stalling the event loop', async (t) => {
+  const s = await caFiles(t, 'i-ca-pem-');
+  // Issue #15 item 6: this answer held the loop for 19 s, after which its leaf was accepted.
+  const junk = '-----BEGIN A-----'.repeat(Math.floor((1024 * 1024 - 4096) / 17));
+  const { port } = await faultyCa(t, s.caDir, (_r, sign) => { const [leaf, root] = sign(3600); return { chain: [junk + leaf!, root!] }; });
+  const m = manager(t, s, port);
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  m.setIdentities([CART]);
+  const st = await afterFailures(m, 1, 60_000, true);
+  delay.disable();
+  t.regex(st.lastError!, /^malformed: chain element 0: /);
+  t.is(m.current(CART), undefined, 'the padded leaf is never used');
+  t.true(delay.max < 200e6, `event loop stalled ${(delay.max / 1e6).toFixed(0)} ms`);
+});
+
+// Issue #15 item 10: a token grpc-js cannot send was quoted, `Bearer <token>`, into every log
+// line and `GET /certs`; a 1 MB one died as a bare RST_STREAM.
+const SECRET = 'secret-token-0123456789abcdef';
+const unusable: Array<[string, string, RegExp]> = [
+  ['a control character', `${SECRET}\u0001${SECRET}`, /^token: token file \S+ contains characters not allowed in a header$/],
+  ['a non-ASCII character', `${SECRET}\u00e9`, /^token: token file \S+ contains characters not allowed in a header$/],
+  ['1 MB', SECRET.repeat(Math.ceil(1024 * 1024 / SECRET.length)), /^token: token file \S+ holds \d+ bytes, more than the 16384 a token may have$/],
+];
+for (const [what, token, reason] of unusable) {
+  test(`a token with ${what} is refused before use and never logged or shown`, async (t) => {
+    const s = await caFiles(t, 'i-ca-tok-');
+    const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
+    t.teardown(() => ca.stop());
+    const records: Record<string, unknown>[] = [];
+    const m = manager(t, s, ca.port, { log: recordingLogger(records) });
+    writeFileSync(join(s.work, 'token'), token + '\n');
+    m.setIdentities([CART]);
+    const st = await afterFailures(m, 2, 8_000);
+    t.regex(st.lastError!, reason);
+    const shown = JSON.stringify([records, m.status()]);
+    t.false(shown.includes(SECRET), 'no part of the token is logged or shown');
+  });
+}
+
+test('a token of the full 16 KiB reaches the CA', async (t) => {
+  const s = await caFiles(t, 'i-ca-tok16-');
+  const ca = await startCa(s.caDir, ['--tokens', join(s.work, 'tokens.yaml')]);
+  t.teardown(() => ca.stop());
+  const m = manager(t, s, ca.port);
+  writeFileSync(join(s.work, 'token'), 'k'.repeat(16 * 1024));
+  m.setIdentities([CART]);
+  const st = await afterFailures(m, 1, 8_000);
+  t.is(st.lastError, 'unauthenticated: CA: UNAUTHENTICATED: request authenticate failure');
+});
 
 test('a missing token file fails the request with a clear error, and the token appearing later is used without a restart', async (t) => {
   const s = await caFiles(t, 'i-ca-token-');

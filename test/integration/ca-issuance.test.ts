@@ -167,6 +167,19 @@ test.serial('a wildcard grant allows any service account of the namespace, and o
   t.false(refused.ok);
 });
 
+// Issue #15 item 5: the grant spiffe://cluster.local/ns/shop/sa/* stands for Kubernetes service
+// account names only; each of these was issued a certificate before the shared id validator.
+const HOSTILE_SERVICE_ACCOUNTS = ['..%2F..%2Fns%2Fkube-system%2Fsa%2Fadmin', '..', '.', '*', 'a:b@c', 'a'.repeat(2000)];
+test.serial('a wildcard grant never covers a service account Kubernetes cannot name', async (t) => {
+  for (const sa of HOSTILE_SERVICE_ACCOUNTS) {
+    const hostile = `spiffe://cluster.local/ns/shop/sa/${sa}`;
+    const res = await callCa(ca.port, root, { csr: (await generateKeyAndCsr(hostile)).csrPem, token: NODE_TOKEN, impersonate: hostile });
+    if (res.ok) return t.fail(`issued a certificate for ${hostile.slice(0, 80)}`);
+    t.is(res.code, status.UNAUTHENTICATED, sa.slice(0, 40));
+  }
+  t.true(ca.logs.some((l) => l.msg === 'refused certificate request' && /ImpersonatedIdentity: .*path segment 4/.test(String(l.reason))));
+});
+
 test.serial('a restarted CA reuses its stored root', async (t) => {
   await ca.stop();
   ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work), '--max-ttl', '48h']);

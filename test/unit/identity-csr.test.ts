@@ -30,7 +30,8 @@ const refused: [string, RegExp, () => Promise<[string, string]>][] = [
     const mine = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     return [buildCsr(other.privateKey, mine.publicKey.export({ type: 'spki', format: 'der' }), ID), ID];
   }],
-  ['no PEM block', /no PEM CERTIFICATE REQUEST block/, async () => ['hello', ID]],
+  ['no PEM block', /no PEM CERTIFICATE REQUEST block/, async () => ['\n', ID]],
+  ['text instead of PEM', /malformed CSR: text outside the PEM blocks/, async () => ['hello', ID]],
   ['a truncated CSR', /malformed CSR/, async () => {
     const pem = (await generateKeyAndCsr(ID)).csrPem;
     const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\n/g, ''), 'base64').subarray(0, 60);

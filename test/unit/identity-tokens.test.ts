@@ -47,3 +47,8 @@ for (const [what, yaml, error] of bad) {
     t.throws(() => TokenTable.parse(yaml, 'tokens.yaml'), { message: error });
   });
 }
+
+test('a token file granting an identity Kubernetes cannot name is refused', (t) => {
+  t.throws(() => TokenTable.parse('- {token: aaaaaaaaaaaaaaaaaaaa, identity: "spiffe://td/ns/shop/sa/.."}', 'tokens.yaml'), { message: /identity must be a SPIFFE id/ });
+  t.throws(() => TokenTable.parse('- {token: aaaaaaaaaaaaaaaaaaaa, identity: "spiffe://td/ns/a/sa/b", impersonate: ["spiffe://td/ns/Shop/sa/*"]}', 'tokens.yaml'), { message: /must have the form/ });
+});

@@ -1,0 +1,212 @@
+import type { EventEmitter } from 'node:events';
+import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { status } from '@grpc/grpc-js';
+import { ListenError } from '../lifecycle/http-endpoint.js';
+
+/**
+ * One unary gRPC method served over HTTP/2 with TLS, on node:http2 directly. grpc-js's server
+ * gives a handler neither every value of a repeated header (node:http2 keeps only the first
+ * `authorization` in its header object; the raw list has them all, and istiod honours the first
+ * `Bearer` one wherever it stands) nor any say over how long a connection may sit idle before
+ * or after its handshake. A unary call needs little of gRPC: a length-prefixed message each
+ * way and the status in trailers.
+ */
+
+export const GRPC_LIMITS = {
+  /** TCP accepted to TLS finished, the wait for the ClientHello included. */
+  handshakeTimeoutMs: 10_000,
+  /** A connection with no call open is closed (GOAWAY) after this; clients reconnect on demand. */
+  idleTimeoutMs: 120_000,
+  /** A call with nothing sent or received for this long is reset (a request trickled in never ends). */
+  requestTimeoutMs: 10_000,
+  /** Request message size (a CSR is at most 64 KiB of PEM). */
+  maxMessageBytes: 256 * 1024,
+  /** Header block size: a 16 KiB bearer token and the usual headers fit with room to spare. */
+  maxHeaderListBytes: 64 * 1024,
+  maxConcurrentStreams: 256,
+} as const;
+
+export interface Timeouts {
+  readonly handshakeTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export interface UnaryCall<Req> {
+  readonly request: Req;
+  /** Every value of `name` in the request headers, in the order sent. */
+  header(name: string): string[];
+  /** DER of the client certificate, when one was presented and verifies to the configured CA. */
+  readonly peerCertificate: Buffer | undefined;
+  readonly peer: string;
+}
+
+/** A refusal the caller sees as `code` and `details`. */
+export interface GrpcStatus {
+  readonly code: status;
+  readonly details: string;
+}
+
+export type UnaryResult<Res> = { readonly response: Res } | { readonly refused: GrpcStatus };
+
+export interface UnaryMethod<Req, Res> {
+  readonly path: string;
+  decode(message: Buffer): Req;
+  encode(response: Res): Buffer;
+  handle(call: UnaryCall<Req>): UnaryResult<Res>;
+}
+
+export interface TlsMaterial {
+  readonly key: string;
+  /** Serving certificate chain, PEM. */
+  readonly cert: string;
+  /** Roots client certificates must verify to. */
+  readonly ca: string;
+}
+
+// grpc-message is percent-encoded (gRPC over HTTP/2 spec): bytes outside printable ASCII, and '%'.
+function encodeMessage(text: string): string {
+  return [...Buffer.from(text, 'utf8')].map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+}
+
+function framed(message: Buffer): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+function headerValues(raw: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+  return out;
+}
+
+export class UnaryGrpcServer<Req, Res> {
+  private readonly server: http2.Http2SecureServer;
+  private readonly sessions = new Set<ServerHttp2Session>();
+
+  constructor(tls: TlsMaterial, private readonly method: UnaryMethod<Req, Res>, private readonly timeouts: Timeouts = GRPC_LIMITS) {
+    this.server = http2.createSecureServer({
+      key: tls.key, cert: tls.cert, ca: tls.ca,
+      // Requested, not required (Go's VerifyClientCertIfGiven, as istiod): token callers and
+      // certificate renewals share the port.
+      requestCert: true, rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: timeouts.handshakeTimeoutMs,
+      settings: { maxConcurrentStreams: GRPC_LIMITS.maxConcurrentStreams, maxHeaderListSize: GRPC_LIMITS.maxHeaderListBytes },
+    });
+    this.server.on('session', (session) => this.track(session));
+    // node:http2 passes the raw header list as a fourth argument that its typings leave out.
+    const events: EventEmitter = this.server;
+    events.on('stream', (stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.serve(stream, headers, rawHeaders));
+    this.server.on('tlsClientError', () => { /* a failed or timed-out handshake costs only that connection */ });
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
+      this.server.once('error', fail);
+      this.server.listen(port, host, () => {
+        this.server.off('error', fail);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stops accepting, lets open calls finish for `graceMs`, then drops what is left. */
+  close(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.sessions) s.destroy();
+      }, graceMs);
+      this.server.close(() => { clearTimeout(timer); resolve(); });
+      for (const s of this.sessions) s.close();
+    });
+  }
+
+  /** Closes the session once it has had no call open for the idle timeout. */
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    let open = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      idle = setTimeout(() => session.close(), this.timeouts.idleTimeoutMs);
+      idle.unref();
+    };
+    arm();
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once('close', () => { if (--open === 0 && !session.closed) arm(); });
+    });
+    session.on('error', () => { /* the socket is gone; 'close' follows */ });
+    session.once('close', () => {
+      clearTimeout(idle);
+      this.sessions.delete(session);
+    });
+  }
+
+  private serve(stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void {
+    stream.on('error', () => { /* reset by the client; nothing to answer */ });
+    if (headers[':method'] !== 'POST' || headers[':path'] !== this.method.path) {
+      this.finish(stream, { code: status.UNIMPLEMENTED, details: `unknown method ${String(headers[':path'])}` });
+      return;
+    }
+    if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) {
+      stream.respond({ ':status': 415 }, { endStream: true });
+      return;
+    }
+    stream.setTimeout(this.timeouts.requestTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > GRPC_LIMITS.maxMessageBytes + 5) {
+        this.finish(stream, { code: status.RESOURCE_EXHAUSTED, details: `request larger than ${GRPC_LIMITS.maxMessageBytes} bytes` });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('end', () => {
+      if (stream.headersSent) return;
+      const body = Buffer.concat(chunks);
+      const socket = stream.session?.socket as TLSSocket | undefined;
+      const peer = `${socket?.remoteAddress ?? 'unknown'}:${socket?.remotePort ?? 0}`;
+      const length = body.length >= 5 ? body.readUInt32BE(1) : -1;
+      if (body.length < 5 || length !== body.length - 5) {
+        this.finish(stream, { code: status.INTERNAL, details: 'request is not one length-prefixed message' });
+        return;
+      }
+      if (body[0] !== 0) {
+        this.finish(stream, { code: status.UNIMPLEMENTED, details: 'compressed messages are not supported' });
+        return;
+      }
+      let request: Req;
+      try {
+        request = this.method.decode(body.subarray(5));
+      } catch {
+        this.finish(stream, { code: status.INTERNAL, details: 'cannot decode the request message' });
+        return;
+      }
+      const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
+      const result = this.method.handle({ request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw });
+      if ('refused' in result) {
+        this.finish(stream, result.refused);
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
+      stream.end(framed(this.method.encode(result.response)));
+    });
+  }
+
+  /** A trailers-only response carrying the status. */
+  private finish(stream: ServerHttp2Stream, s: GrpcStatus): void {
+    if (stream.headersSent || stream.destroyed) return;
+    stream.respond({
+      ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(s.code), 'grpc-message': encodeMessage(s.details),
+    }, { endStream: true });
+  }
+}
