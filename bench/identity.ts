@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct } from '../agent/identity/ca-api.js';
 import { createCertManager } from '../agent/identity/cert-manager.js';
 import { generateKeyAndCsr } from '../agent/identity/csr.js';
-import { asSpiffeId, type SpiffeId } from '../agent/identity/spiffe-id.js';
+import { asSpiffeId, type SpiffeId } from '../agent/base/spiffe-id.js';
 import { setLogSink } from '../agent/telemetry/log.js';
 import type { BenchResult } from './result.js';
 

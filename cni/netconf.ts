@@ -1,4 +1,4 @@
-import { canonicalIp } from '../agent/model/ip.js';
+import { canonicalIp } from '../agent/base/ip.js';
 import { CniCode, CniError } from './errors.js';
 import { DEFAULT_PROBE_ADDRESS, DEFAULT_PROBE_ADDRESS_V6 } from './redirect/rules.js';
 

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { HttpEndpoint } from '../agent/lifecycle/http-endpoint.js';
+import { HttpEndpoint } from '../agent/base/http-endpoint.js';
 import { registry } from './registry.js';
 
 const PATHS = new Set(['/metrics', '/stats/prometheus']);

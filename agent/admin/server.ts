@@ -1,5 +1,5 @@
 import { getLogLevel, setLogLevel, type Logger } from '../telemetry/log.js';
-import { HttpEndpoint } from '../lifecycle/http-endpoint.js';
+import { HttpEndpoint } from '../base/http-endpoint.js';
 import { jsonReplacer } from './config-dump.js';
 
 export interface AdminDeps {

@@ -1,4 +1,4 @@
-import { cidrContains, ipToBytes } from '../model/ip.js';
+import { cidrContains, ipToBytes } from '../base/ip.js';
 import type { Cidr } from '../model/types.js';
 
 /** An address ready for containment tests: IPv4 as an unsigned 32-bit number, IPv6 as bytes. */

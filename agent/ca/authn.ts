@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { parseSpiffeId } from '../identity/spiffe-id.js';
-import { certificateUris } from '../identity/x509.js';
+import { parseSpiffeId } from '../base/spiffe-id.js';
+import { certificateUris } from '../base/x509.js';
 import { impersonationRefused, unauthenticated } from './errors.js';
 import { matchesPattern, type TokenTable } from './tokens.js';
 

@@ -1,7 +1,7 @@
 import { randomFillSync, sign, type KeyObject } from 'node:crypto';
-import { ipToBytes } from '../model/ip.js';
-import { bitString, bool, context, namedBits, nullValue, octetString, oid, seq, set, smallInt, time, tlv, unsignedInt, utf8String } from '../identity/der.js';
-import { OID } from '../identity/x509.js';
+import { ipToBytes } from '../base/ip.js';
+import { bitString, bool, context, namedBits, nullValue, octetString, oid, seq, set, smallInt, time, tlv, unsignedInt, utf8String } from '../base/der.js';
+import { OID } from '../base/x509.js';
 
 /**
  * Builds and signs X.509 v3 certificates directly in DER: the CA's hot path (one leaf per CSR)

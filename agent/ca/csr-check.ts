@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { children, decodeOid, expect, readExactly } from '../identity/der.js';
-import { pemDecodeStrict } from '../identity/pem.js';
-import { OID, parseExtensions, parseGeneralNames } from '../identity/x509.js';
+import { children, decodeOid, expect, readExactly } from '../base/der.js';
+import { pemDecodeStrict } from '../base/pem.js';
+import { OID, parseExtensions, parseGeneralNames } from '../base/x509.js';
 import { CaRequestError, invalidArgument } from './errors.js';
 
 /**

@@ -3,7 +3,7 @@ import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:htt
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { status } from '@grpc/grpc-js';
-import { ListenError } from '../lifecycle/http-endpoint.js';
+import { ListenError } from '../base/http-endpoint.js';
 
 /**
  * One unary gRPC method served over HTTP/2 with TLS, on node:http2 directly. grpc-js's server

@@ -2,9 +2,9 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../telemetry/log.js';
-import { pemDecodeAll, pemEncode } from '../identity/pem.js';
-import { certificateFields, keyIdOf, subjectKeyId } from '../identity/x509.js';
-import { writeFileAtomic } from '../identity/cert-files.js';
+import { pemDecodeAll, pemEncode } from '../base/pem.js';
+import { certificateFields, keyIdOf, subjectKeyId } from '../base/x509.js';
+import { writeFileAtomic } from '../identity/index.js';
 import {
   basicConstraints, KEY_USAGE, keyUsage, organizationName, randomSerial, signCertificate, signingKey,
   subjectKeyIdentifier, type SigningKey,

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
-import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../identity/ca-api.js';
+import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../identity/index.js';
 import { authenticate, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
 import { CaRequestError } from './errors.js';

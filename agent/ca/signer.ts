@@ -1,5 +1,5 @@
-import { OID, keyIdOf } from '../identity/x509.js';
-import { pemEncode } from '../identity/pem.js';
+import { OID, keyIdOf } from '../base/x509.js';
+import { pemEncode } from '../base/pem.js';
 import {
   authorityKeyIdentifier, basicConstraints, EMPTY_NAME, extKeyUsage, KEY_USAGE, keyUsage, randomSerial,
   signCertificate, subjectAltName, subjectKeyIdentifier, type AltNames,

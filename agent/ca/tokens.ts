@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js';
+import { parseSpiffeId, type SpiffeId } from '../base/spiffe-id.js';
 import { CaKeyMaterialError } from './errors.js';
 
 /**

@@ -1,6 +1,6 @@
-import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from '../identity/options.js';
+import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from './identity-flags.js';
 import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
-import { DEFAULT_CNI_SOCKET } from '../pods/cni-api.js';
+import { DEFAULT_CNI_SOCKET } from '../pods/index.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../sources/yaml/source.js';
 import { handleSignals } from '../lifecycle/shutdown.js';

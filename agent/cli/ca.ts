@@ -1,7 +1,7 @@
 import { createLogger } from '../telemetry/log.js';
 import { CaServer } from '../ca/server.js';
 import { CaKeyMaterialError } from '../ca/errors.js';
-import { ListenError } from '../lifecycle/http-endpoint.js';
+import { ListenError } from '../base/http-endpoint.js';
 import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 

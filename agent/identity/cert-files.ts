@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseSpiffeId } from './spiffe-id.js';
+import { parseSpiffeId } from '../base/spiffe-id.js';
 
 /**
  * Istio's file-mounted layout (/etc/certs) per identity under `--cert-dir`:

@@ -7,7 +7,7 @@ import { generateKeyAndCsr } from './csr.js';
 import { IdentityError, type IdentityFailureReason } from './errors.js';
 import { FetchLimiter } from './limiter.js';
 import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy } from './refresh.js';
-import type { SpiffeId } from './spiffe-id.js';
+import type { SpiffeId } from '../base/spiffe-id.js';
 import { certsToPem, parseRoots, WatchedPemFile } from './trust-bundle.js';
 import { verifyResponse } from './verify-response.js';
 

@@ -1,8 +1,8 @@
 import { generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { bitString, bool, context, octetString, oid, seq, set, smallInt, tlv } from './der.js';
-import { pemEncode } from './pem.js';
-import { OID } from './x509.js';
+import { bitString, bool, context, octetString, oid, seq, set, smallInt, tlv } from '../base/der.js';
+import { pemEncode } from '../base/pem.js';
+import { OID } from '../base/x509.js';
 
 /**
  * The workload key and CSR the certificate manager sends: a fresh ECDSA P-256 key per request,

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { IdentityError } from './errors.js';
-import { pemDecodeAll, pemEncode } from './pem.js';
+import { pemDecodeAll, pemEncode } from '../base/pem.js';
 
 /**
  * A PEM file that may be replaced on disk (a rotated CA root, a ConfigMap update). `read()` is

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { IdentityError } from './errors.js';
-import { pemDecodeStrict, pemEncode } from './pem.js';
-import { certificateUris } from './x509.js';
+import { pemDecodeStrict, pemEncode } from '../base/pem.js';
+import { certificateUris } from '../base/x509.js';
 
 /**
  * Checks a CreateCertificate response before anything uses it (ztunnel#167, reliability E5–E9):

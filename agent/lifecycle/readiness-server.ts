@@ -1,5 +1,5 @@
 import type { Readiness } from './readiness.js';
-import { HttpEndpoint } from './http-endpoint.js';
+import { HttpEndpoint } from '../base/http-endpoint.js';
 
 /**
  * `:15021/healthz/ready`: `200 ready` when no blocker is pending and no condition fails, else

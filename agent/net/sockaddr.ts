@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { bytesToIp, canonicalIp, ipToBytes } from '../model/ip.js';
+import { bytesToIp, canonicalIp, ipToBytes } from '../base/ip.js';
 import { AF_INET, AF_INET6 } from './libc.js';
 
 /**

@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { canonicalIp } from '../model/ip.js';
+import { canonicalIp } from '../base/ip.js';
 import type { RegisteredPod } from './registered-pod.js';
 
 /** A pod registration body that cannot be accepted; `field` is the JSON path at fault. */

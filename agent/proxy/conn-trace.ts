@@ -1,11 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { Workload } from '../model/types.js';
-import { writeAccessLog, type AccessRecord } from '../telemetry/access-log.js';
+import { writeAccessLog, type AccessRecord } from './access-log.js';
 import {
   connectionsClosed, connectionsFailed, connectionsOpened, denials, receivedBytes, sentBytes,
   type DenialReason, type TrafficLabels,
 } from '../../metrics/proxy.js';
-import type { ResponseFlag } from '../tunnel/errors.js';
+import type { ResponseFlag } from '../tunnel/index.js';
 
 /**
  * The telemetry of one proxied connection: Istio traffic metrics when it opens and closes, a

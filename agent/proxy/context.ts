@@ -2,10 +2,10 @@ import type { CompiledPolicies } from '../authz/index.js';
 import type { MeshView } from '../state/types.js';
 import type { Workload } from '../model/types.js';
 import type { NetnsHandle } from '../net/index.js';
-import type { RegisteredPod } from '../pods/registered-pod.js';
+import type { RegisteredPod } from '../pods/index.js';
 import type { Logger } from '../telemetry/log.js';
-import type { CertSource } from '../tunnel/cert-source.js';
-import type { HbonePool } from '../tunnel/pool.js';
+import type { CertSource } from '../tunnel/index.js';
+import type { HbonePool } from '../tunnel/index.js';
 import type { ConnectionManager } from './connection-manager.js';
 import type { DialGate } from './dial-gate.js';
 

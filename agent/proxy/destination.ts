@@ -1,6 +1,6 @@
 import type { MeshView } from '../state/types.js';
 import type { Service, Workload } from '../model/types.js';
-import type { SocketAddress } from '../tunnel/authority.js';
+import type { SocketAddress } from '../tunnel/index.js';
 import type { DenialReason } from '../../metrics/proxy.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
 

@@ -1,13 +1,13 @@
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import { authorize, type ConnectionAttributes, type Decision } from '../authz/index.js';
-import { canonicalIp } from '../model/ip.js';
+import { canonicalIp } from '../base/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
-import { formatAuthority, type SocketAddress } from '../tunnel/authority.js';
+import { formatAuthority, type SocketAddress } from '../tunnel/index.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
-import { answerable, respondError, type InboundStream } from '../tunnel/hbone-server.js';
-import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/h2-settings.js';
+import { answerable, respondError, type InboundStream } from '../tunnel/index.js';
+import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
 import { addrText, podWorkload, type PodContext } from './context.js';

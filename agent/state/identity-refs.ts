@@ -1,4 +1,4 @@
-import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { SpiffeId } from '../base/spiffe-id.js';
 
 /**
  * Which identities this node needs, by reference count: each holder (a local workload, a

@@ -1,4 +1,4 @@
-import { canonicalIp, cidrContains, ipToBytes, parseCidr, type ParsedCidr } from '../model/ip.js';
+import { canonicalIp, cidrContains, ipToBytes, parseCidr, type ParsedCidr } from '../base/ip.js';
 import type { Service, Workload } from '../model/types.js';
 
 /** key → the values filed under it, in arrival order; the array handed out is rebuilt lazily. */

@@ -1,5 +1,5 @@
 import { CompiledPolicies } from '../authz/index.js';
-import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.js';
+import { formatSpiffeId, type SpiffeId } from '../base/spiffe-id.js';
 import { enrollmentOf, unlistedPodEnrollment, type PodEnrollment } from '../model/enrollment.js';
 import type { Authorization, MeshSettings, MeshSnapshot, Service, Workload } from '../model/types.js';
 import type { Logger } from '../telemetry/log.js';

@@ -1,4 +1,4 @@
-import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { SpiffeId } from '../base/spiffe-id.js';
 import type { PodEnrollment } from '../model/enrollment.js';
 import type { Authorization, MeshSettings, Service, Workload } from '../model/types.js';
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { canonicalIp } from '../model/ip.js';
+import { canonicalIp } from '../base/ip.js';
 
 /**
  * The HBONE `:authority`: `<ip>:<port>` of the final target, IPv6 in brackets

@@ -1,4 +1,4 @@
-import type { SpiffeId } from '../identity/spiffe-id.js';
+import type { SpiffeId } from '../base/spiffe-id.js';
 
 /**
  * The slice of a workload certificate the tunnel needs. The identity manager's WorkloadCert has

@@ -2,7 +2,7 @@ import { POD_PORT_SET } from '../base/contracts/ports.js';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import { canonicalIp } from '../model/ip.js';
+import { canonicalIp } from '../base/ip.js';
 import type { Logger } from '../telemetry/log.js';
 import type { TunnelCert } from './cert-source.js';
 import { parseAuthority, type SocketAddress } from './authority.js';

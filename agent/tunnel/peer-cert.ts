@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
-import { children, readExactly } from '../identity/der.js';
-import { parseSpiffeId, type Identity, type SpiffeId } from '../identity/spiffe-id.js';
-import { certificateFields, OID, parseGeneralNames } from '../identity/x509.js';
+import { children, readExactly } from '../base/der.js';
+import { parseSpiffeId, type Identity, type SpiffeId } from '../base/spiffe-id.js';
+import { certificateFields, OID, parseGeneralNames } from '../base/x509.js';
 
 /**
  * The shape an HBONE peer's leaf certificate must have, on top of chaining to the trust bundle

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { buildApp, type AgentOptions } from '../../agent/app.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
-import { asSpiffeId, type SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { currentNetns, netnsIdOf, type NetnsHandle } from '../../agent/net/index.js';
 import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
 import { TunnelError } from '../../agent/tunnel/errors.js';

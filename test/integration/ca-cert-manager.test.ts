@@ -12,7 +12,7 @@ import { loadKeyMaterial } from '../../agent/ca/key-material.js';
 import { Signer } from '../../agent/ca/signer.js';
 import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
 import { createCertManager, type CertManager, type CertManagerOptions, type WorkloadCert } from '../../agent/identity/cert-manager.js';
-import { asSpiffeId, type SpiffeId } from '../../agent/identity/spiffe-id.js';
+import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { eventually } from '../helpers/eventually.js';
 import { NODE_TOKEN, openssl, recordingLogger, removeDir, startCa, tempDir, writeTokens, type CaProcess } from './ca-support.js';
 

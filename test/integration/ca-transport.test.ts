@@ -11,8 +11,8 @@ import { CaServer } from '../../agent/ca/server.js';
 import { caApi, CREATE_CERTIFICATE_PATH, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
 import { generateKeyAndCsr } from '../../agent/identity/csr.js';
-import { asSpiffeId } from '../../agent/identity/spiffe-id.js';
-import { certificateUris } from '../../agent/identity/x509.js';
+import { asSpiffeId } from '../../agent/base/spiffe-id.js';
+import { certificateUris } from '../../agent/base/x509.js';
 import { NODE_TOKEN, recordingLogger, removeDir, tempDir, WORKLOAD, WORKLOAD_TOKEN, writeTokens } from './ca-support.js';
 
 // Issue #15 item 11 (a, b): the CA's own transport. Clients here are independent of it: curl

@@ -7,7 +7,7 @@ import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
 import { HboneServer, type InboundStream } from '../../agent/tunnel/hbone-server.js';
 import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
 import { secureContextFor } from '../../agent/tunnel/tls-config.js';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { startEchoServer } from '../helpers/sockets.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { compilePolicies } from '../../agent/authz/index.js';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
 import { StateStore } from '../../agent/state/store.js';
 import { currentNetns } from '../../agent/net/index.js';

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import type http2 from 'node:http2';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
 import { eventually } from '../helpers/eventually.js';

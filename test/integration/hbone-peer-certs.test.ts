@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import type { TunnelCert } from '../../agent/tunnel/cert-source.js';
 import { TunnelError, type TunnelErrorCode } from '../../agent/tunnel/errors.js';

@@ -10,7 +10,7 @@ import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
 import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import { TunnelError } from '../../agent/tunnel/errors.js';
 import type { TunnelCert } from '../../agent/tunnel/cert-source.js';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { eventually } from '../helpers/eventually.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { compilePolicies, type CompiledPolicies } from '../../agent/authz/index.js';
-import { asSpiffeId } from '../../agent/identity/spiffe-id.js';
+import { asSpiffeId } from '../../agent/base/spiffe-id.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
 import { StateStore } from '../../agent/state/store.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';

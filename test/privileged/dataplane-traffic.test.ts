@@ -4,14 +4,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type net from 'node:net';
-import { canonicalIp } from '../../agent/model/ip.js';
+import { canonicalIp } from '../../agent/base/ip.js';
 import { MESH_MARK, readSocketOptions } from '../../agent/net/index.js';
 import { registry } from '../../metrics/registry.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { eventually } from '../helpers/eventually.js';
 import { inNs } from '../helpers/topology.js';
 import { ID_A, ID_B, SERVICE_VIP, closed, echo, readAll, startDataplane, unusedId } from './dataplane-harness.js';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 
 const PORT = 8080;
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { buildCsr, generateKeyAndCsr } from '../../agent/identity/csr.js';
-import { decodeOid, oid, read, time } from '../../agent/identity/der.js';
+import { decodeOid, oid, read, time } from '../../agent/base/der.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 

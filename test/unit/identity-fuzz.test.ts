@@ -9,11 +9,11 @@ import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
 import { Signer } from '../../agent/ca/signer.js';
 import { buildCsr } from '../../agent/identity/csr.js';
-import { children, decodeOid, read, readExactly, type DerNode } from '../../agent/identity/der.js';
-import { pemBlocks, pemDecodeStrict, pemEncode } from '../../agent/identity/pem.js';
+import { children, decodeOid, read, readExactly, type DerNode } from '../../agent/base/der.js';
+import { pemBlocks, pemDecodeStrict, pemEncode } from '../../agent/base/pem.js';
 import { parseRoots } from '../../agent/identity/trust-bundle.js';
 import { verifyResponse } from '../../agent/identity/verify-response.js';
-import { certificateFields, certificateUris } from '../../agent/identity/x509.js';
+import { certificateFields, certificateUris } from '../../agent/base/x509.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 
 // Issue #15: the DER, CSR and PEM parsers face input from the network. Seeded, bounded fuzzing

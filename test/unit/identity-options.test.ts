@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseArgs } from 'node:util';
-import { identityFlagSpecs, parseIdentityOptions } from '../../agent/identity/options.js';
+import { identityFlagSpecs, parseIdentityOptions } from '../../agent/cli/identity-flags.js';
 
 const parse = (args: string[]) => parseIdentityOptions(parseArgs({ args, options: identityFlagSpecs, strict: true }).values);
 

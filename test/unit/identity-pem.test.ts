@@ -2,7 +2,7 @@ import test from 'ava';
 import { performance } from 'node:perf_hooks';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { generateKeyAndCsr } from '../../agent/identity/csr.js';
-import { PEM_LIMITS, pemBlocks, pemDecodeAll, pemDecodeStrict, pemEncode } from '../../agent/identity/pem.js';
+import { PEM_LIMITS, pemBlocks, pemDecodeAll, pemDecodeStrict, pemEncode } from '../../agent/base/pem.js';
 
 // Issue #15 item 6: the scanner is linear. A regular expression with a back-reference took 18 s
 // for 1 MB of repeated BEGIN lines; these inputs must parse or be refused well within the bound.

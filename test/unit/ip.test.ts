@@ -1,5 +1,5 @@
 import test from 'ava';
-import { canonicalIp, cidrContains, ipToBytes, parseCidr } from '../../agent/model/ip.js';
+import { canonicalIp, cidrContains, ipToBytes, parseCidr } from '../../agent/base/ip.js';
 
 const canonical: Array<[string, string | undefined]> = [
   ['10.0.0.1', '10.0.0.1'],

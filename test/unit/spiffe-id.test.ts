@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatSpiffeId, parseSpiffeId } from '../../agent/identity/spiffe-id.js';
+import { formatSpiffeId, parseSpiffeId } from '../../agent/base/spiffe-id.js';
 import { X509Certificate } from 'node:crypto';
 import { workloadIdentity } from '../../agent/tunnel/peer-cert.js';
 import { TestCa } from '../helpers/test-ca.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { authorize } from '../../agent/authz/index.js';
-import type { SpiffeId } from '../../agent/identity/spiffe-id.js';
+import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import type { Authorization, Service, Workload } from '../../agent/model/types.js';
 import { IdentityRefs } from '../../agent/state/identity-refs.js';
 import { StateStore } from '../../agent/state/store.js';

@@ -1,5 +1,5 @@
 import { DocReader, describe } from '../../config/field-reader.js';
-import { canonicalIp, notUnicast } from '../ip.js';
+import { canonicalIp, notUnicast } from '../../base/ip.js';
 
 /**
  * Reading the Kubernetes and Istio networking objects (Namespace, Pod, Service, WorkloadEntry,

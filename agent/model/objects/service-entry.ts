@@ -1,4 +1,4 @@
-import { bytesToIp, parseCidr } from '../ip.js';
+import { bytesToIp, parseCidr } from '../../base/ip.js';
 import type { Cidr, ServicePort } from '../types.js';
 import { KNOWN, warnUnknownFields } from './known-fields.js';
 import { readMetadata } from './metadata.js';

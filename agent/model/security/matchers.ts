@@ -1,4 +1,4 @@
-import { bytesToIp, parseCidr } from '../ip.js';
+import { bytesToIp, parseCidr } from '../../base/ip.js';
 import type { Cidr, Match, ServiceAccountMatch, StringMatch } from '../types.js';
 
 /** §5.2 (`stringToMatch`): `*` presence, leading `*` suffix, trailing `*` prefix, else exact. */

@@ -1,5 +1,5 @@
 import { describe } from '../../config/field-reader.js';
-import { parseCidr } from '../ip.js';
+import { parseCidr } from '../../base/ip.js';
 import type { FieldReader } from './fields.js';
 import { parseGoBool, type ObjectMeta } from './metadata.js';
 import type {

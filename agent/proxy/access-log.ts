@@ -1,5 +1,5 @@
 import type { Workload } from '../model/types.js';
-import { createLogger, type LogFields, type Logger } from './log.js';
+import { createLogger, type LogFields, type Logger } from '../telemetry/log.js';
 
 /**
  * Access log: exactly one structured line per proxied connection, written when it closes

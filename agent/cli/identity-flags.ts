@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { parseDuration, parseHostPort } from '../cli/flags.js';
-import { UsageError } from '../cli/usage-error.js';
-import type { CertManagerOptions } from './cert-manager.js';
+import { parseDuration, parseHostPort } from './flags.js';
+import { UsageError } from './usage-error.js';
+import type { CertManagerOptions } from '../identity/index.js';
 
 /**
  * The certificate manager's `meshnode agent` flags, merged by the agent command into its own
