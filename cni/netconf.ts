@@ -24,7 +24,7 @@ export interface NetConf {
   readonly excludeNamespaces: readonly string[];
   readonly probeAddress: string;
   readonly probeAddressV6: string;
-  /** Maintain the host-side probe SNAT rules (ztunnel-spec §4.2) in the runtime's netns. */
+  /** Maintain the host-side kubelet-probe SNAT rules (as istio-cni does) in the runtime's netns. */
   readonly hostProbeSnat: boolean;
   readonly prevResult?: PrevResult;
 }

@@ -1,4 +1,4 @@
-// Appends the meshnode-cni plugin to the node's primary CNI config (ca-cni-spec §3.1): the
+// Appends the meshnode-cni plugin to the node's primary CNI config (as istio-cni does): the
 // lexicographically first *.conf / *.conflist in the CNI conf dir. A single-plugin .conf becomes a
 // .conflist with the old plugin first. An existing meshnode-cni entry is replaced, so re-running
 // after an upgrade is safe. The file is replaced atomically (write to a temp file, rename).

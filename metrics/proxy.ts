@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import { registry } from './registry.js';
 
 /**
- * Data-plane traffic metrics with Istio's names and labels (ztunnel-spec §7.1), so existing
+ * Data-plane traffic metrics with Istio's names and labels, as ztunnel exports them, so existing
  * Istio dashboards read them unchanged; catalogue entry in metrics/README.md ("Traffic").
  * Missing values are `unknown`, as in Istio.
  */

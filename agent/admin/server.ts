@@ -65,7 +65,7 @@ function isLoopback(address: string | undefined): boolean {
 /**
  * The admin API on localhost: plain HTTP/1.1, JSON for data, text for actions. It can stop the
  * agent and change logging, so peers that are not on loopback are refused even when
- * --admin-address binds a wider address (reliability.md I13).
+ * --admin-address binds a wider address.
  */
 export class AdminServer extends HttpEndpoint {
   constructor(deps: AdminDeps) {

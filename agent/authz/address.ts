@@ -4,7 +4,7 @@ import type { Cidr } from '../model/types.js';
 /** An address ready for containment tests: IPv4 as an unsigned 32-bit number, IPv6 as bytes. */
 export type Address = number | Uint8Array | undefined;
 
-/** Parses an address, canonicalizing IPv4-mapped IPv6 to IPv4 (§1.1); undefined if not an IP. */
+/** Parses an address, canonicalizing IPv4-mapped IPv6 to IPv4 as ztunnel does; undefined if not an IP. */
 export function parseAddress(text: string): Address {
   const v4 = parseDottedQuad(text);
   if (v4 !== undefined) return v4;
@@ -50,7 +50,7 @@ export interface CompiledCidr {
 
 /**
  * A model CIDR. An address written in IPv6 form stays IPv6 even when it is IPv4-mapped: such a
- * block can never contain a canonicalized connection address (§6.4).
+ * block can never contain a canonicalized connection address, so it never matches.
  */
 export function compileCidr(c: Cidr): CompiledCidr | undefined {
   let bytes = ipToBytes(c.address);
@@ -75,7 +75,7 @@ export function cidrHas(c: CompiledCidr, addr: Address): boolean {
   return !c.v4 && cidrContains({ bytes: c.bytes, prefixLength: c.prefixLength }, addr);
 }
 
-/** Host bits cleared, so a hand-written `2001:db8::5/32` acts as its network (§8). */
+/** Host bits cleared, so a hand-written `2001:db8::5/32` acts as its network, as in istiod. */
 function maskV6(bytes: Uint8Array, prefix: number): Uint8Array {
   const out = Uint8Array.from(bytes);
   for (let i = 0; i < 16; i++) {

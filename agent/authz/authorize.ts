@@ -5,7 +5,7 @@ import type { PeerView } from './match.js';
 import type { ConnectionAttributes, Decision } from './types.js';
 
 /**
- * The L4 decision for one inbound connection (authz-semantics §4): DENY policies, then the
+ * The L4 decision for one inbound connection, in ztunnel's order: DENY policies, then the
  * PeerAuthentication plaintext check, then ALLOW with default-deny once any ALLOW applies.
  * Pure: no I/O, cost bounded by the destination workload's own policies.
  */

@@ -13,7 +13,10 @@ export interface CompiledPolicy {
 /** The policies that can apply to one workload, already split by phase. */
 export interface ApplicablePolicies {
   readonly deny: readonly CompiledPolicy[];
-  /** DENYs converted from PeerAuthentication (§7), checked after AuthorizationPolicy DENYs. */
+  /**
+   * DENYs converted from PeerAuthentication (plaintext to a STRICT port), checked after
+   * AuthorizationPolicy DENYs.
+   */
   readonly peerAuthn: readonly CompiledPolicy[];
   readonly allow: readonly CompiledPolicy[];
   readonly dryRun: readonly CompiledPolicy[];
@@ -99,7 +102,7 @@ function compilePolicy(key: string, a: Authorization): CompiledPolicy {
   return { key, authorization: a, rules: a.rules.map((r) => r.clauses.map((c) => c.matches.map(compileMatch))) };
 }
 
-/** Index of the first matching rule, or -1. Zero rules never match (§5.1). */
+/** Index of the first matching rule, or -1. A policy with zero rules never matches. */
 export function firstMatchingRule(p: CompiledPolicy, v: PeerView): number {
   for (let i = 0; i < p.rules.length; i++) if (ruleHolds(p.rules[i]!, v)) return i;
   return -1;

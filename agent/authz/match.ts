@@ -1,7 +1,7 @@
 import type { Match, ServiceAccountMatch, StringMatch } from '../model/types.js';
 import { cidrHas, compileCidr, type Address, type CompiledCidr } from './address.js';
 
-/** The connection as the matchers see it; strings derived once per decision (§1.1). */
+/** The connection as the matchers see it; strings derived once per decision. */
 export interface PeerView {
   /** Identity without `spiffe://`; undefined for plaintext. */
   readonly principal: string | undefined;
@@ -13,7 +13,10 @@ export interface PeerView {
   readonly port: number;
 }
 
-/** §5.2 values, with exact ones in a set so long lists cost one lookup. */
+/**
+ * Istio string values (`*` = any non-empty string, `*x` suffix, `x*` prefix, else exact), with
+ * exact ones in a set so long lists cost one lookup.
+ */
 interface StringSet {
   readonly exact: ReadonlySet<string>;
   readonly prefixes: readonly string[];
@@ -65,7 +68,7 @@ function accounts(list: readonly ServiceAccountMatch[]): AccountSet | undefined 
   return out;
 }
 
-/** Plaintext has no (namespace, service account) pair and matches no entry (§6.3). */
+/** Plaintext has no (namespace, service account) pair and matches no entry. */
 function hasAccount(set: AccountSet, v: PeerView): boolean {
   return v.principal !== undefined && set.get(v.namespace)?.has(v.serviceAccount) === true;
 }
@@ -97,7 +100,7 @@ export function compileMatch(m: Match): CompiledMatch {
   return { ...c, empty };
 }
 
-/** Plaintext (`undefined`) never satisfies a positive entry, not even presence (§6.1, §6.2). */
+/** Plaintext (`undefined`) never satisfies a positive entry, not even presence. */
 function anyString(set: StringSet, value: string | undefined): boolean {
   if (value === undefined) return false;
   if (set.presence && value !== '') return true;

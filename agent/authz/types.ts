@@ -1,4 +1,4 @@
-/** What the engine knows about one inbound connection (authz-semantics §1.1). */
+/** What the engine knows about one inbound connection: the attributes ztunnel authorizes on. */
 export interface ConnectionAttributes {
   /** Peer SPIFFE id from mTLS; absent = plaintext. */
   readonly identity?: string;

@@ -29,7 +29,7 @@ export interface ConnectOptions {
   /**
    * Bind `localAddress` (port 0) with IP_TRANSPARENT / IPV6_TRANSPARENT, so it may be an address
    * the namespace does not own: the connection then carries another host's IP as its source
-   * (ztunnel-spec §2.3). Replies only come back when the namespace routes them to the socket
+   * (as ztunnel does). Replies only come back when the namespace routes them to the socket
    * locally (the in-pod fwmark 0x111 → table 100 rule). Rejects with TransparentBindError, before
    * anything is sent, when the bind is impossible.
    */
@@ -95,7 +95,8 @@ function listenerFd(family: number, host: string, port: number, mark: number | u
   try {
     if (mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, mark, 'SO_MARK');
     setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
-    // A restarted agent binds the pod ports while the old one still drains (reliability §1.1).
+    // A restarted agent binds the pod ports while the old one still drains, so some process always
+    // accepts new connections (ztunnel's restart model).
     setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
     setIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1, 'SO_KEEPALIVE');
     if (family === AF_INET6 && host === '::') setIntOption(fd, SOL_IPV6, IPV6_V6ONLY, 0, 'IPV6_V6ONLY');

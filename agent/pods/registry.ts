@@ -83,7 +83,7 @@ export class PodRegistry {
     this.openNetns = deps.openNetns ?? openRealNetns;
     this.nodeNetnsId = deps.nodeNetnsId ?? netnsIdOf(statSync('/proc/self/ns/net'));
     // A missed DEL (agent down, plugin crashed) must not keep a dead pod's listeners — and, through
-    // their sockets, its network namespace — alive until the next restart (reliability.md G7).
+    // their sockets, its network namespace — alive until the next restart.
     this.sweepTimer = setInterval(() => void this.sweep(), deps.netnsSweepMs ?? 5_000);
     this.sweepTimer.unref();
   }

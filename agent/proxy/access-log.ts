@@ -3,7 +3,8 @@ import { createLogger, type LogFields, type Logger } from '../telemetry/log.js';
 
 /**
  * Access log: exactly one structured line per proxied connection, written when it closes
- * (ztunnel-spec §7.2). Field names follow ztunnel's (`src.addr`, `dst.hbone_addr`, ...), so
+ * (like ztunnel's `connection complete` event). Field names follow ztunnel's (`src.addr`,
+ * `dst.hbone_addr`, ...), so
  * queries written for ztunnel logs work. `bytes_sent`/`bytes_recv` are from the application's
  * point of view: outbound `bytes_sent` is what the client app sent, inbound `bytes_sent` is what
  * the server app returned. Successful connections log at info, failed or refused ones at warn.

@@ -87,7 +87,7 @@ export class ConnectionTrace {
       sentBytes.inc(labels, end.upToDown);
     }
     if (flag !== '-') connectionsFailed.inc(labels);
-    // Access-log byte counts are from the application's side (ztunnel-spec §7.2).
+    // Access-log byte counts are from the application's side, as in ztunnel's access log.
     const outbound = this.start.direction === 'outbound';
     const record: AccessRecord = {
       direction: this.start.direction, src: this.start.src, dst: this.start.dst,

@@ -4,7 +4,7 @@ import type { ConnectionAttributes } from '../authz/index.js';
 /**
  * Every live proxied connection, by pod. Inbound connections keep the attributes they were
  * authorized with, so a policy change can re-evaluate them and close the ones now denied
- * (reliability §1.6: closed, not drained). Removing a pod closes all of its connections at once.
+ * (closed, not drained, as ztunnel does). Removing a pod closes all of its connections at once.
  */
 export interface TrackedConnection {
   readonly podUid: string;

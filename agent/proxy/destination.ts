@@ -5,7 +5,7 @@ import type { DenialReason } from '../../metrics/proxy.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
 
 /**
- * Where an outbound connection goes (ztunnel-spec §2.4): a Service VIP resolves to a random
+ * Where an outbound connection goes, as ztunnel decides it: a Service VIP resolves to a random
  * healthy endpoint with the port mapped to its target port; a pod IP to its workload; an
  * enrolled (HBONE) workload is reached through its 15008, anything else is plain TCP to the
  * original destination. Secure naming expects the workload's identity plus, through a Service,

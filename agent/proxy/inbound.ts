@@ -18,7 +18,7 @@ import { relay, resetEnd, socketsOf } from './relay.js';
  * plaintext (15006, no identity — STRICT PeerAuthentication denies it). Both are authorized
  * against the pod's workload, then connected to the application from inside the pod netns
  * (marked, so the pod's rules let it through) with the client's IP as source, so the application
- * sees who called (ztunnel-spec §2.3). HBONE answers 401 on denial, 503 when the application
+ * sees who called, as with ztunnel. HBONE answers 401 on denial, 503 when the application
  * cannot be reached, and 200 only after both succeeded.
  */
 export async function handleHboneStream(ctx: PodContext, req: InboundStream): Promise<void> {

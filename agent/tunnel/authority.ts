@@ -3,8 +3,8 @@ import { canonicalIp } from '../base/ip.js';
 
 /**
  * The HBONE `:authority`: `<ip>:<port>` of the final target, IPv6 in brackets
- * (ztunnel-spec §1.6). Parsing is strict — anything else (no port, port 0, userinfo, spaces,
- * percent-encoding, hostnames) is a malformed request (reliability §4 B4).
+ * (as ztunnel sends it). Parsing is strict — anything else (no port, port 0, userinfo, spaces,
+ * percent-encoding, hostnames) is a malformed request, answered 400.
  */
 export interface SocketAddress {
   readonly ip: string;

@@ -3,7 +3,7 @@ import type { SocketAddress } from './authority.js';
 import { formatAuthority } from './authority.js';
 
 /**
- * The request headers an HBONE client sends with every CONNECT (ztunnel-spec §1.6). They are
+ * The request headers an HBONE client sends with every CONNECT, as ztunnel sends them. They are
  * informational for the peer: the server never uses them for authorization or source selection.
  */
 export interface SourceDescription {

@@ -1,7 +1,7 @@
 /**
  * Errors of the HBONE tunnel. Each carries a stable `code` and the Istio response flag it maps
- * to in telemetry (ztunnel-spec §7.1), so access logs and metrics classify failures the same way
- * ztunnel does.
+ * to in telemetry (the `response_flags` label), so access logs and metrics classify failures the
+ * same way ztunnel does.
  */
 export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSHAKE_FAILURE' | 'NETWORK_POLICY' | 'IDENTITY_ERROR';
 

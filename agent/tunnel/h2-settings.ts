@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 
 /**
- * HTTP/2 parameters of HBONE (ztunnel-spec §1.5, reliability §1.7). The connection window is
+ * HTTP/2 parameters of HBONE, ztunnel's defaults. The connection window is
  * four times the stream window so one stalled stream cannot starve the others (ztunnel#1539).
  */
 export const STREAM_WINDOW = 4 * 1024 * 1024;
@@ -30,7 +30,8 @@ export const serverSettings: http2.Settings = {
 };
 
 /**
- * Session limits against abusive peers (reliability §4 B9-B11): unacknowledged SETTINGS and
+ * Session limits against abusive peers (header-list and CONTINUATION floods, rapid reset,
+ * SETTINGS/PING floods): unacknowledged SETTINGS and
  * PINGs, invalid frames and refused streams are bounded; memory per session is capped.
  */
 export const sessionLimits = {

@@ -3,7 +3,7 @@ import { HboneConnection } from './hbone-connection.js';
 import { POOL_IDLE_RELEASE_MS, POOL_MAX_STREAMS } from './h2-settings.js';
 
 /**
- * HBONE client connection pool (ztunnel-spec §1.8). Connections are shared only between
+ * HBONE client connection pool, modelled on ztunnel's. Connections are shared only between
  * requests with the same key — source identity and certificate, source IP, destination
  * address and expected identities — so two pods never share a tunnel (ztunnel#886). A
  * connection takes at most 100 streams; then a new one is dialled. A connection without streams

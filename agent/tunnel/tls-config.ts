@@ -2,13 +2,13 @@ import tls from 'node:tls';
 import type { TunnelCert } from './cert-source.js';
 
 /**
- * TLS parameters of HBONE, identical on both ends (ztunnel-spec §1.2): TLS 1.3 only, the two
+ * TLS parameters of HBONE, identical on both ends and the same as ztunnel's: TLS 1.3 only, the two
  * AES-GCM suites in ztunnel's order, ALPN exactly `h2`, no session resumption.
  */
 export const HBONE_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 export const HBONE_GROUPS = 'X25519:P-256:P-384';
 export const HBONE_ALPN = ['h2'];
-/** A peer that has not finished the handshake by then is dropped (reliability §4 A17). */
+/** A peer that has not finished the handshake by then (say, trickling it) is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface CachedContext {

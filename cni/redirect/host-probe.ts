@@ -3,7 +3,7 @@ import { run } from './exec.js';
 import { parseIptablesSave } from './saved-rules.js';
 
 /**
- * Host side of the probe exemption (ztunnel-spec §4.2): connections that local host processes
+ * Host side of the probe exemption, as in istio-cni: connections that local host processes
  * (kubelet probes) open to an enrolled pod are SNATed to the probe address, which the in-pod rules
  * let through uncaptured. Forwarded traffic has no local socket and is untouched. Istio keeps the
  * pod IPs in an ipset; meshnode-cni keeps one rule per pod IP, tagged with the pod UID, in its own

@@ -1,6 +1,6 @@
 import { MESH_MARK as MESH_MARK_VALUE, MESH_MARK_MASK, POD_PORTS } from '../../agent/base/contracts/ports.js';
 /**
- * The in-pod redirection rules (ztunnel-spec §4.1, without the DNS capture rules: the agent runs
+ * The in-pod redirection rules (istio-cni's, without the DNS capture rules: the agent runs
  * no DNS proxy on 15053, so the two DNS REDIRECTs and the raw-table conntrack zones are left out).
  *
  * Pure: renders the exact `iptables-restore` text. Every rule is written in the canonical form

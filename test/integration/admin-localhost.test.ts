@@ -4,7 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { AdminServer } from '../../agent/admin/server.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 
-// Catalogue I13: admin can stop the agent, so only loopback peers are served, whatever it binds.
+// Admin can stop the agent, so only loopback peers are served, whatever it binds.
 setLogSink(() => undefined);
 const log = createLogger('test');
 

@@ -12,7 +12,7 @@ import { relay } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { startEchoServer } from '../helpers/sockets.js';
 
-// Catalogue I1: a draining agent tells HBONE peers to go away; open streams keep working.
+// A draining agent tells HBONE peers to go away; open streams keep working.
 const TD = 'cluster.local';
 const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
 const SERVER_ID = `spiffe://${TD}/ns/default/sa/server`;

@@ -7,7 +7,7 @@ import { roundTrip } from '../helpers/sockets.js';
 import { Topology } from '../helpers/topology.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
-// Catalogue I1 with a real agent process: SIGTERM lets an open proxied connection finish.
+// Graceful drain with a real agent process: SIGTERM lets an open proxied connection finish.
 const APP_PORT = 9000;
 
 function meshFor(ip: string): string {

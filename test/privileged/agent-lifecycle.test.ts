@@ -3,7 +3,8 @@ import type { ExecutionContext } from 'ava';
 import { privilegedTest } from '../helpers/privileged.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
-// Catalogue I1-I3: how the agent process ends. The harness sets --drain-deadline 2s.
+// How the agent process ends: SIGTERM drains open connections until the deadline, an idle
+// agent exits at once, a second signal ends the drain. The harness sets --drain-deadline 2s.
 async function runningAgent(t: ExecutionContext) {
   const { args, ports } = await agentWithCa(t, 'i-life-');
   const agent = startProcess(t, args);

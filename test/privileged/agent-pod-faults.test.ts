@@ -3,7 +3,7 @@ import { listeningPodPorts, podBody, podNetns, podPortSockets } from '../helpers
 import { privilegedTest } from '../helpers/privileged.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
-// Catalogue G11: a pod listener cannot bind. That pod is refused with the reason and leaves
+// A pod listener cannot bind. That pod is refused with the reason and leaves
 // nothing open; other pods and the agent are unaffected; a retry after the port frees works.
 privilegedTest('a pod whose port 15006 is taken is refused naming the port, leaks no listener, and does not affect other pods', async (t) => {
   const { args, ports, socket } = await agentWithCa(t, 'i-bind-');

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { privilegedTest } from '../helpers/privileged.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
-// Catalogue H1: the agent runs out of file descriptors. It must stay up, keep its state, and
+// The agent runs out of file descriptors. It must stay up, keep its state, and
 // serve again on its own once the descriptors are released.
 const LIMIT = 256;
 

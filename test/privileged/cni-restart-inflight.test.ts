@@ -6,7 +6,7 @@ import { privilegedTest } from '../helpers/privileged.js';
 import { CNI_TOOLS, iptablesSave, sh } from './cni-harness.js';
 import { webPodWithStoppedAgent } from './cni-mesh.js';
 
-// Catalogue G9/G10 interleaving: the agent restarts while a CNI ADD is waiting for it. Whatever
+// The agent restarts while a CNI ADD is waiting for it. Whatever
 // wins the race, the pod never ends up redirected without a registration (or the reverse).
 const ours = (save: string) => save.split('\n').filter((l) => l.includes('ISTIO_'));
 

@@ -6,7 +6,7 @@ import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';
 import { closed, echo, readAll, startDataplane } from './dataplane-harness.js';
 
-// Catalogue I1: a graceful drain stops new connections, lets open ones finish, forces the rest.
+// A graceful drain stops new connections, lets open ones finish, forces the rest.
 const PORT = 8080;
 
 function drainable(node: string, proxies: PodProxies): Drainable {

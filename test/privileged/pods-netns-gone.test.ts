@@ -16,7 +16,7 @@ import { listeningPodPorts, podNetns } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { AGENT_TEST_MESH } from './agent-mesh.js';
 
-// Catalogue G7: the pod netns disappears while its proxy runs and no DEL arrives.
+// The pod netns disappears while its proxy runs and no DEL arrives.
 setLogSink(() => undefined);
 const log = createLogger('test');
 const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
