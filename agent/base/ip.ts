@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 /**
  * Canonical text form of an IP address, or undefined when `text` is not one.
  * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes plain IPv4, because a dual-stack socket reports IPv4
- * peers that way and policy must see the same address either way (authz-semantics §1.1).
+ * peers that way and policy must see the same address either way.
  */
 export function canonicalIp(text: string): string | undefined {
   const bytes = ipToBytes(text);

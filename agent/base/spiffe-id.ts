@@ -1,7 +1,7 @@
 /**
  * SPIFFE identities of the form `spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`,
- * the only shape Istio issues and accepts (ztunnel-spec §5.1: exactly five path segments with the
- * literals `ns` and `sa`). This is the one validator for every id meshnode parses — CA grants and
+ * the only shape Istio issues and accepts: exactly five path segments with the literals `ns` and
+ * `sa`. This is the one validator for every id meshnode parses — CA grants and
  * requests, the agent's identities, peer certificates — so none of them can disagree about what
  * an id is.
  */

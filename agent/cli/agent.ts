@@ -82,8 +82,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`meshnode agent: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
-  // One stray rejected promise must not take every pod on the node offline (reliability §2,
-  // "a Node process crash loses every pod"): log it loudly and keep serving.
+  // One stray rejected promise must not take every pod on the node offline (one process serves
+  // them all): log it loudly and keep serving.
   process.on('unhandledRejection', (reason) => log.error('unhandled promise rejection', { error: reason }));
   const unhandle = handleSignals(bound.trigger, log);
   const onHup = () => void bound.reload();

@@ -4,7 +4,7 @@ import { pemDecodeStrict, pemEncode } from '../base/pem.js';
 import { certificateUris } from '../base/x509.js';
 
 /**
- * Checks a CreateCertificate response before anything uses it (ztunnel#167, reliability E5–E9):
+ * Checks a CreateCertificate response before anything uses it (as ztunnel does since its issue #167):
  * at least [leaf, root]; the leaf names exactly the identity asked for and carries our key; the
  * chain verifies to the configured trust bundle — not to whatever root the response carries —
  * and everything in it is valid now. Each element holds PEM certificates and nothing else: an

@@ -104,7 +104,7 @@ export interface Match {
   readonly notDestinationPorts: readonly number[];
   readonly serviceAccounts: readonly ServiceAccountMatch[];
   readonly notServiceAccounts: readonly ServiceAccountMatch[];
-  /** Extended-API `trustDomains`, matched on the identity's trust domain (authz-semantics §6.6). */
+  /** Extended-API `trustDomains`, matched on the identity's trust domain. */
   readonly trustDomains?: readonly StringMatch[];
   readonly notTrustDomains?: readonly StringMatch[];
 }

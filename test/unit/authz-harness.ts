@@ -99,8 +99,6 @@ export function decide(objects: Obj[], conn: Conn & { plaintext?: boolean } = {}
 }
 
 export interface Case {
-  /** Not part of the title and not checked; kept only so older case tables still compile. */
-  section?: string;
   title: string;
   objects: Obj[];
   conn?: Conn & { plaintext?: boolean };

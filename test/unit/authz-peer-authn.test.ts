@@ -1,7 +1,7 @@
 import test from 'ava';
 import { allowFrom, ap, pa, runCases, type Case, type Obj, type TestWorkload } from './authz-harness.js';
 
-/** authz-semantics §7: PeerAuthentication at mesh, namespace, workload and port level. */
+/** PeerAuthentication at mesh, namespace, workload and port level. */
 const PLAIN = { plaintext: true };
 const STATIC = 'istio-system/istio_converted_static_strict';
 const mode = (m: string) => ({ mtls: { mode: m } });
@@ -16,7 +16,7 @@ const wl = (m: string | undefined, ports: Record<string, string> = {}, name = 'w
 const ROOT_WL: TestWorkload = { namespace: 'istio-system', name: 'gw', labels: { app: 'gw' }, ip: '10.0.9.1' };
 
 const c = (title: string, objects: Obj[], port: number, refused: boolean, policy?: string, extra: Partial<Case> = {}): Case => ({
-  section: '7', title: `${title}, plaintext to port ${port}`, objects, conn: { plaintext: true, dstPort: port },
+  title: `${title}, plaintext to port ${port}`, objects, conn: { plaintext: true, dstPort: port },
   want: refused ? 'peer-authn-strict' : 'no-allow-policies', ...(policy ? { policy } : {}), ...extra,
 });
 
@@ -56,13 +56,13 @@ const ports: Case[] = [
   c('workload STRICT, port 9090 STRICT (same as workload)', [wl('STRICT', { 9090: 'STRICT' })], 9090, true, STATIC),
   c('namespace STRICT, workload UNSET, port 9090 PERMISSIVE', [ns('STRICT'), wl(undefined, { 9090: 'PERMISSIVE' })], 9090, false),
   c('namespace STRICT, workload UNSET, port 9090 PERMISSIVE', [ns('STRICT'), wl(undefined, { 9090: 'PERMISSIVE' })], 8080, true),
-  c('divergence 1 (§7.5): mesh STRICT, workload PERMISSIVE, port 9090 STRICT is enforced', [mesh('STRICT'), wl('PERMISSIVE', { 9090: 'STRICT' })], 9090, true),
-  c('divergence 1 (§7.5): mesh STRICT, workload DISABLE, port 9090 STRICT is enforced', [mesh('STRICT'), wl('DISABLE', { 9090: 'STRICT' })], 9090, true),
-  c('divergence 1 (§7.5): other ports stay permissive', [mesh('STRICT'), wl('PERMISSIVE', { 9090: 'STRICT' })], 8080, false),
-  c('divergence 2 (§7.5): mesh STRICT, workload UNSET, port 9090 DISABLE accepts plaintext', [mesh('STRICT'), wl('UNSET', { 9090: 'DISABLE' })], 9090, false),
-  c('divergence 2 (§7.5): other ports stay STRICT', [mesh('STRICT'), wl('UNSET', { 9090: 'DISABLE' })], 8080, true),
-  c('divergence 3 (§7.5): mesh STRICT, namespace UNSET, port 9090 PERMISSIVE', [mesh('STRICT'), ns('UNSET'), wl('UNSET', { 9090: 'PERMISSIVE' })], 9090, false),
-  c('divergence 3 (§7.5): other ports stay STRICT', [mesh('STRICT'), ns('UNSET'), wl('UNSET', { 9090: 'PERMISSIVE' })], 8080, true),
+  c('divergence 1: mesh STRICT, workload PERMISSIVE, port 9090 STRICT is enforced', [mesh('STRICT'), wl('PERMISSIVE', { 9090: 'STRICT' })], 9090, true),
+  c('divergence 1: mesh STRICT, workload DISABLE, port 9090 STRICT is enforced', [mesh('STRICT'), wl('DISABLE', { 9090: 'STRICT' })], 9090, true),
+  c('divergence 1: other ports stay permissive', [mesh('STRICT'), wl('PERMISSIVE', { 9090: 'STRICT' })], 8080, false),
+  c('divergence 2: mesh STRICT, workload UNSET, port 9090 DISABLE accepts plaintext', [mesh('STRICT'), wl('UNSET', { 9090: 'DISABLE' })], 9090, false),
+  c('divergence 2: other ports stay STRICT', [mesh('STRICT'), wl('UNSET', { 9090: 'DISABLE' })], 8080, true),
+  c('divergence 3: mesh STRICT, namespace UNSET, port 9090 PERMISSIVE', [mesh('STRICT'), ns('UNSET'), wl('UNSET', { 9090: 'PERMISSIVE' })], 9090, false),
+  c('divergence 3: other ports stay STRICT', [mesh('STRICT'), ns('UNSET'), wl('UNSET', { 9090: 'PERMISSIVE' })], 8080, true),
   c('portLevelMtls keyed by the Service port does not exempt the target port', [wl('STRICT', { 80: 'PERMISSIVE' })], 8080, true),
   c('several port overrides', [wl('STRICT', { 9090: 'PERMISSIVE', 9091: 'PERMISSIVE' })], 9091, false),
 ];
@@ -78,12 +78,12 @@ const oldest: Case[] = [
 ];
 
 const interplay: Case[] = [
-  { section: '7', title: 'STRICT never refuses mTLS', objects: [mesh('STRICT')], want: 'no-allow-policies' },
-  { section: '7', title: 'DISABLE still accepts mTLS', objects: [mesh('DISABLE')], want: 'no-allow-policies' },
-  { section: '7.3', title: 'an ALLOW matching plaintext cannot re-admit it under STRICT', objects: [ns('STRICT'), ap('shop', 'ips', allowFrom({ ipBlocks: ['10.0.0.0/8'] }))], conn: PLAIN, want: 'peer-authn-strict' },
-  { section: '7.3', title: 'PERMISSIVE allows nothing by itself: a principals ALLOW rejects plaintext', objects: [ns('PERMISSIVE'), ap('shop', 'p', allowFrom({ principals: ['*'] }))], conn: PLAIN, want: 'no-allow-matched' },
-  { section: '4', title: 'a matching DENY is reported before STRICT', objects: [ns('STRICT'), ap('shop', 'd', { action: 'DENY', rules: [{}] })], conn: PLAIN, want: 'deny-matched', policy: 'shop/d' },
-  { section: '7', title: 'STRICT reason names the port', objects: [mesh('STRICT')], conn: { plaintext: true, dstPort: 8443 }, want: 'peer-authn-strict', reason: 'PeerAuthentication STRICT for port 8443' },
+  { title: 'STRICT never refuses mTLS', objects: [mesh('STRICT')], want: 'no-allow-policies' },
+  { title: 'DISABLE still accepts mTLS', objects: [mesh('DISABLE')], want: 'no-allow-policies' },
+  { title: 'an ALLOW matching plaintext cannot re-admit it under STRICT', objects: [ns('STRICT'), ap('shop', 'ips', allowFrom({ ipBlocks: ['10.0.0.0/8'] }))], conn: PLAIN, want: 'peer-authn-strict' },
+  { title: 'PERMISSIVE allows nothing by itself: a principals ALLOW rejects plaintext', objects: [ns('PERMISSIVE'), ap('shop', 'p', allowFrom({ principals: ['*'] }))], conn: PLAIN, want: 'no-allow-matched' },
+  { title: 'a matching DENY is reported before STRICT', objects: [ns('STRICT'), ap('shop', 'd', { action: 'DENY', rules: [{}] })], conn: PLAIN, want: 'deny-matched', policy: 'shop/d' },
+  { title: 'STRICT reason names the port', objects: [mesh('STRICT')], conn: { plaintext: true, dstPort: 8443 }, want: 'peer-authn-strict', reason: 'PeerAuthentication STRICT for port 8443' },
 ];
 
 runCases(test, [...levels, ...ports, ...oldest, ...interplay]);

@@ -5,7 +5,7 @@ import { EMPTY_MATCH } from '../../agent/model/security/matchers.js';
 import type { Authorization } from '../../agent/model/types.js';
 import { ap, DEFAULT_SETTINGS, pa, parseObjects, type Obj } from './authz-harness.js';
 
-/** The Authorization objects istiod would produce (authz-semantics §3, §5, §7.4). */
+/** The Authorization objects istiod would produce for ambient. */
 const WORKLOADS = [
   { uid: 'web', namespace: 'shop', labels: { app: 'web' } },
   { uid: 'db', namespace: 'shop', labels: { app: 'db' } },

@@ -25,7 +25,7 @@ interface SelectorPolicy {
 
 /**
  * Translates every security object and attaches selector-scoped policies to workloads, as istiod
- * does for ambient (authz-semantics §3, §5, §7). Global and namespace policies are not attached:
+ * does for ambient. Global and namespace policies are not attached:
  * the engine finds them by scope.
  */
 export function buildAuthorizations(

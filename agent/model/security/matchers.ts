@@ -1,7 +1,7 @@
 import { bytesToIp, parseCidr } from '../../base/ip.js';
 import type { Cidr, Match, ServiceAccountMatch, StringMatch } from '../types.js';
 
-/** §5.2 (`stringToMatch`): `*` presence, leading `*` suffix, trailing `*` prefix, else exact. */
+/** As istiod's `stringToMatch`: `*` presence, leading `*` suffix, trailing `*` prefix, else exact. */
 export function stringToMatch(value: string): StringMatch {
   if (value === '*') return { kind: 'presence' };
   if (value.startsWith('*')) return { kind: 'suffix', value: value.slice(1) };
@@ -9,7 +9,7 @@ export function stringToMatch(value: string): StringMatch {
   return { kind: 'exact', value };
 }
 
-/** §6.3: `ns/sa`, or a bare `sa` in the policy's own namespace. */
+/** A service account is `ns/sa`, or a bare `sa` in the policy's own namespace. */
 export function serviceAccountMatch(value: string, policyNamespace: string): ServiceAccountMatch {
   const slash = value.indexOf('/');
   return slash < 0
@@ -18,7 +18,7 @@ export function serviceAccountMatch(value: string, policyNamespace: string): Ser
 }
 
 /**
- * §6.4: a CIDR or single address; host bits are masked. An IPv4-mapped IPv6 block stays an IPv6
+ * An IP block is a CIDR or single address; host bits are masked. An IPv4-mapped IPv6 block stays an IPv6
  * block (`::ffff:a00:0/104`), which can never contain a canonicalized connection address.
  */
 export function cidrToModel(text: string): Cidr | undefined {

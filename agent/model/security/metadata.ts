@@ -51,7 +51,7 @@ function readTimestamp(r: FieldReader, value: unknown): number | undefined {
   return ms;
 }
 
-/** Go `strconv.ParseBool`: the only spellings istiod accepts for `istio.io/dry-run` (§3.4). */
+/** Go `strconv.ParseBool`: the only spellings istiod accepts for `istio.io/dry-run`. */
 export function parseGoBool(text: string): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;

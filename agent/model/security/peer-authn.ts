@@ -3,7 +3,7 @@ import type { Authorization, Clause, MeshSettings } from '../types.js';
 import { EMPTY_MATCH, PRESENCE } from './matchers.js';
 import type { MtlsMode, ParsedPeerAuthentication } from './types.js';
 
-/** The L4 effect of PeerAuthentication: is plaintext refused? (authz-semantics §7) */
+/** The L4 effect of PeerAuthentication: is plaintext refused? */
 export type L4Mode = 'STRICT' | 'PERMISSIVE';
 
 export interface PeerAuthnView {
@@ -12,7 +12,7 @@ export interface PeerAuthnView {
   readonly workload: ParsedPeerAuthentication | undefined;
 }
 
-/** Oldest first: creation time (absent = newest), then name, then namespace (§7.1). */
+/** Oldest first: creation time (absent = newest), then name, then namespace. */
 export function compareAge(a: ParsedPeerAuthentication, b: ParsedPeerAuthentication): number {
   const ta = a.creationTimestamp ?? Infinity;
   const tb = b.creationTimestamp ?? Infinity;
@@ -21,19 +21,19 @@ export function compareAge(a: ParsedPeerAuthentication, b: ParsedPeerAuthenticat
   return a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0;
 }
 
-/** DISABLE only turns an inherited STRICT off in ambient; it never refuses mTLS (§7.2). */
+/** DISABLE only turns an inherited STRICT off in ambient; it never refuses mTLS. */
 function l4(mode: MtlsMode): L4Mode | undefined {
   return mode === 'UNSET' ? undefined : mode === 'STRICT' ? 'STRICT' : 'PERMISSIVE';
 }
 
-/** Workload-wide mode: mesh, then namespace, then workload; UNSET inherits (§7.2). */
+/** Workload-wide mode: mesh, then namespace, then workload; UNSET inherits. */
 export function workloadMode(view: PeerAuthnView): L4Mode {
   let mode: L4Mode = 'PERMISSIVE';
   for (const p of [view.mesh, view.namespace, view.workload]) mode = (p && l4(p.mode)) ?? mode;
   return mode;
 }
 
-/** Effective mode for one destination port, with the workload policy's port override (§7.2). */
+/** Effective mode for one destination port, with the workload policy's port override. */
 export function effectiveMode(view: PeerAuthnView, port: number): L4Mode {
   const override = view.workload?.portLevelMtls.get(port);
   return (override && l4(override)) ?? workloadMode(view);
@@ -57,7 +57,7 @@ export function staticStrictKey(settings: MeshSettings): string {
   return `${settings.rootNamespace}/istio_converted_static_strict`;
 }
 
-/** `DENY if notPrincipals: [presence]`: refuses exactly the plaintext connections (§7.4). */
+/** `DENY if notPrincipals: [presence]`: refuses exactly the plaintext connections. */
 export function staticStrictPolicy(settings: MeshSettings): Authorization {
   return denyPlaintext(settings.rootNamespace, 'istio_converted_static_strict', {});
 }
@@ -87,7 +87,7 @@ function denyPlaintext(namespace: string, name: string, ports: { destinationPort
   };
 }
 
-/** Splits PeerAuthentications by level; ignored ones get a warning naming why (§7.1). */
+/** Splits PeerAuthentications by level; ignored ones get a warning naming why. */
 export class PeerAuthnIndex {
   private mesh: ParsedPeerAuthentication | undefined;
   private readonly namespaceWide = new Map<string, ParsedPeerAuthentication>();
@@ -122,7 +122,7 @@ export class PeerAuthnIndex {
   }
 }
 
-/** Subset test: every selector label present with the same value (§3). */
+/** Subset test: every selector label present with the same value. */
 export function selects(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
   for (const key in selector) if (labels[key] !== selector[key]) return false;
   return true;

@@ -8,8 +8,8 @@ const HTTP_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals', 'remote
 const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
 
 /**
- * One AuthorizationPolicy → zero or one Authorization, as istiod's ambient translation does
- * (authz-semantics §3, §5). Ignored policies (targetRef, AUDIT, CUSTOM) yield undefined with a
+ * One AuthorizationPolicy → zero or one Authorization, as istiod's ambient translation does.
+ * Ignored policies (targetRef, AUDIT, CUSTOM) yield undefined with a
  * warning: they neither deny nor count as ALLOW policies.
  */
 export function translatePolicy(p: ParsedAuthorizationPolicy, settings: MeshSettings, problems: Problems): Authorization | undefined {
@@ -67,7 +67,7 @@ function warnNegativeOnlyIdentity(rule: ParsedRule, path: string, warn: (path: s
  */
 const DISCARDED_RULE: Rule = { clauses: [{ matches: [EMPTY_MATCH] }] };
 
-/** §5.1: one to-clause, one from-clause, one clause per `when`. */
+/** A rule becomes clauses: one for its `to`, one for its `from`, one per `when` condition. */
 function translateRule(rule: ParsedRule, policyNamespace: string): Rule {
   const clauses: Clause[] = [];
   if (rule.to.length > 0) clauses.push({ matches: rule.to.map(operationMatch) });
@@ -95,7 +95,7 @@ function sourceMatch(s: ParsedSource | undefined, policyNamespace: string): Matc
   return { ...match, trustDomains: s.trustDomains.map(stringToMatch), notTrustDomains: s.notTrustDomains.map(stringToMatch) };
 }
 
-/** §5.3: the five L4 keys fill one field; any other key leaves an empty (never-matching) match. */
+/** The five L4 `when` keys fill one field; any other key leaves an empty (never-matching) match. */
 function conditionMatch(c: ParsedCondition): Match {
   if (!isL4WhenKey(c.key)) return EMPTY_MATCH;
   switch (c.key) {
@@ -107,7 +107,7 @@ function conditionMatch(c: ParsedCondition): Match {
   }
 }
 
-/** Names of the HTTP-only attributes a rule mentions, in rule order (§5.4). */
+/** Names of the HTTP-only attributes a rule mentions, in rule order. */
 export function httpAttributes(rule: ParsedRule): string[] {
   const found = new Set<string>();
   for (const s of rule.from) for (const f of HTTP_SOURCE_FIELDS) if (s && s[f].length > 0) found.add(f);
@@ -116,7 +116,7 @@ export function httpAttributes(rule: ParsedRule): string[] {
   return [...found];
 }
 
-/** A rule can fire unless one of its clauses holds nothing but empty matches (§5.1). */
+/** A rule can fire unless one of its clauses holds nothing but empty matches. */
 function canFire(rule: Rule): boolean {
   return rule.clauses.every((c) => c.matches.length === 0 || c.matches.some((m) => !isEmptyMatch(m)));
 }

@@ -2,7 +2,7 @@ import type { DocLocation } from '../../config/problems.js';
 
 /**
  * Security objects as read from YAML, validated but not yet translated. Lists are never
- * undefined: an absent list and `[]` mean the same thing (authz-semantics §8).
+ * undefined: an absent list and `[]` mean the same thing, as in the Kubernetes API.
  */
 
 export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
@@ -63,9 +63,9 @@ export interface ParsedAuthorizationPolicy extends ParsedObjectBase {
   readonly kind: 'AuthorizationPolicy';
   readonly action: AuthorizationAction;
   readonly provider: string | undefined;
-  /** `targetRef` or `targetRefs` is set: the policy is for waypoints/gateways (§3). */
+  /** `targetRef` or `targetRefs` is set: the policy is for waypoints/gateways, never for ztunnel. */
   readonly hasTargetRef: boolean;
-  /** `istio.io/dry-run` parsed with Go ParseBool semantics (§3.4). */
+  /** `istio.io/dry-run` parsed with Go ParseBool semantics, as istiod reads it. */
   readonly dryRun: boolean;
   readonly rules: readonly ParsedRule[];
 }

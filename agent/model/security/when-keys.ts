@@ -1,6 +1,6 @@
 /**
  * `when` condition keys. Five are L4 attributes ztunnel can enforce (`l4WhenAttributes`); the
- * rest are valid Istio keys that only a waypoint or sidecar can evaluate (authz-semantics §5.3).
+ * rest are valid Istio keys that only a waypoint or sidecar can evaluate.
  */
 export type L4WhenKey = 'source.ip' | 'source.namespace' | 'source.principal' | 'destination.ip' | 'destination.port';
 
