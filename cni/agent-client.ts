@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { POD_API_PATHS, type EnrollmentAnswer, type PodRegistration } from '../agent/base/contracts/pod-api.js';
+import { MeshnodeError } from '../agent/base/errors.js';
 
 /**
  * Client for the agent's pod registration API: HTTP/1.1 over the agent's unix socket
@@ -10,11 +11,10 @@ import { POD_API_PATHS, type EnrollmentAnswer, type PodRegistration } from '../a
  * `unreachable`: no answer at all. `refused`: the agent answered with an error status, and
  * `reason` with its failure code when it gave one (e.g. `netns-in-use`).
  */
-export class AgentError extends Error {
+export class AgentError extends MeshnodeError {
   readonly code = 'ERR_AGENT';
   constructor(readonly kind: 'unreachable' | 'refused' | 'protocol', message: string, readonly status?: number, readonly reason?: string) {
     super(message);
-    this.name = 'AgentError';
   }
 }
 

@@ -3,13 +3,13 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { toolEnv } from './redirect/exec.js';
+import { MeshnodeError } from '../agent/base/errors.js';
 
 /** The lock could not be taken in time (another call holds it) or at all. */
-export class ContainerLockError extends Error {
+export class ContainerLockError extends MeshnodeError {
   readonly code = 'ERR_CNI_LOCK';
   constructor(message: string, readonly timedOut: boolean) {
     super(message);
-    this.name = 'ContainerLockError';
   }
 }
 

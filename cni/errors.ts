@@ -1,3 +1,5 @@
+import { MeshnodeError } from '../agent/base/errors.js';
+
 /**
  * CNI error results (CNI spec "Error"): printed as JSON on stdout with a non-zero exit. Codes
  * 1-99 are the spec's; 100 and up are meshnode-cni's own, listed in docs/cni.md.
@@ -29,10 +31,10 @@ export const CniCode = {
 
 export type CniCodeValue = (typeof CniCode)[keyof typeof CniCode];
 
-export class CniError extends Error {
+export class CniError extends MeshnodeError {
+  readonly code = 'ERR_CNI';
   constructor(readonly cniCode: CniCodeValue, message: string, readonly details = '') {
     super(message);
-    this.name = 'CniError';
   }
 }
 

@@ -1,10 +1,11 @@
+import { MeshnodeError } from './errors.js';
 /**
  * A minimal DER writer and reader for the few X.509/PKCS#10 structures meshnode builds and checks
  * on hot paths (the CA signs ≥ 1,000 CSRs/s; object-model libraries cost several times the
  * signature itself). Only definite lengths, only what DER allows.
  */
 
-export class DerError extends Error {
+export class DerError extends MeshnodeError {
   readonly code = 'ERR_DER';
 }
 

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MeshnodeError } from './errors.js';
 
 export interface BoundAddress {
   readonly host: string;
@@ -50,14 +51,14 @@ export class HttpEndpoint {
   }
 }
 
-/** Binding failed; the message names the address, `code` is the system error (EADDRINUSE…). */
-export class ListenError extends Error {
-  readonly code: string | undefined;
+/** Binding failed; the message names the address, `errno` is the system error (EADDRINUSE…). */
+export class ListenError extends MeshnodeError {
+  readonly code = 'ERR_LISTEN';
+  readonly errno: string | undefined;
 
   constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     super(`cannot listen on ${address}: ${cause.code ?? cause.message}`, { cause });
-    this.name = 'ListenError';
-    this.code = cause.code;
+    this.errno = cause.code;
   }
 }

@@ -1,3 +1,4 @@
+import { MeshnodeError } from './errors.js';
 /**
  * PEM armour: RFC 7468 blocks, one DER object each. PEM text comes from the CA over the network
  * (and, at the CA, from callers), so the scanner is a single left-to-right pass — every
@@ -5,11 +6,10 @@
  * fixed limits instead of working through it on the agent's one event loop.
  */
 
-export class PemError extends Error {
+export class PemError extends MeshnodeError {
   readonly code = 'ERR_PEM';
   constructor(message: string) {
     super(message);
-    this.name = 'PemError';
   }
 }
 

@@ -1,15 +1,15 @@
 import { status } from '@grpc/grpc-js';
+import { MeshnodeError } from '../base/errors.js';
 
 /**
  * A refused CreateCertificate call. The caller sees only `grpcCode` and `publicMessage`; `reason`
  * is the exact cause, written to the CA log (for authentication failures the two differ on
  * purpose, as istiod's do: a caller probing tokens or grants learns nothing).
  */
-export class CaRequestError extends Error {
+export class CaRequestError extends MeshnodeError {
   readonly code = 'ERR_CA_REQUEST';
   constructor(readonly grpcCode: status, readonly publicMessage: string, readonly reason: string) {
     super(reason);
-    this.name = 'CaRequestError';
   }
 }
 
@@ -31,10 +31,9 @@ export function internal(reason: string): CaRequestError {
 }
 
 /** Key material in the CA directory is missing, partial or inconsistent; fatal at start-up. */
-export class CaKeyMaterialError extends Error {
+export class CaKeyMaterialError extends MeshnodeError {
   readonly code = 'ERR_CA_KEY_MATERIAL';
   constructor(message: string) {
     super(message);
-    this.name = 'CaKeyMaterialError';
   }
 }

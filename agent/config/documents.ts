@@ -3,6 +3,7 @@ import { CONFIG_LIMITS, describeLimit, type ConfigLimit } from './limits.js';
 import { reparser } from './line-of-path.js';
 import { Problems, type DocLocation } from './problems.js';
 import { readConfigFiles } from './read-config-file.js';
+import { MeshnodeError } from '../base/errors.js';
 
 /** One YAML document that looks like a Kubernetes object. */
 export interface SourceDoc {
@@ -34,7 +35,8 @@ export async function readDocuments(path: string, problems: Problems): Promise<S
 }
 
 /** A limit was reached while lexing; parsing stops at once, before the syntax tree grows. */
-class LimitReached extends Error {
+class LimitReached extends MeshnodeError {
+  readonly code = 'ERR_CONFIG_LIMIT';
   constructor(readonly limit: ConfigLimit, readonly document: number, readonly offset: number, detail: string) {
     super(`${detail}, over the limit of ${describeLimit(limit)}`);
   }

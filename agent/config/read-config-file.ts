@@ -3,6 +3,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONFIG_LIMITS, describeLimit } from './limits.js';
 import type { Problems } from './problems.js';
+import { MeshnodeError } from '../base/errors.js';
 
 /** One config file's text, read whole. */
 export interface ConfigFile {
@@ -11,10 +12,9 @@ export interface ConfigFile {
 }
 
 /** Reading a config file failed for a reason of its own (not a YAML problem); `code` says which. */
-export class ConfigFileError extends Error {
+export class ConfigFileError extends MeshnodeError {
   constructor(readonly code: 'ERR_CONFIG_NOT_REGULAR' | 'ERR_CONFIG_TOO_LARGE' | 'ERR_CONFIG_READ_TIMEOUT', message: string) {
     super(message);
-    this.name = 'ConfigFileError';
   }
 }
 

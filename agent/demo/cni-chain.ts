@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../process/run-command.js';
+import { MeshnodeError } from '../base/errors.js';
 
 /**
  * Runs CNI plugins exactly as a container runtime does: each plugin binary is found by `type` in
@@ -38,10 +39,10 @@ export interface PluginRun {
   readonly durationMs: number;
 }
 
-export class CniChainError extends Error {
+export class CniChainError extends MeshnodeError {
+  readonly code = 'ERR_CNI_CHAIN';
   constructor(readonly run: PluginRun, command: string) {
     super(`${command} failed in plugin ${run.plugin} (exit ${run.code}): ${describe(run)}`);
-    this.name = 'CniChainError';
   }
 }
 

@@ -1,3 +1,4 @@
+import { MeshnodeError } from '../base/errors.js';
 /**
  * Why a certificate could not be obtained. `reason` is a closed set: it labels the
  * `meshnode_identity_csr_failures_total` metric and the `lastError` of `GET /certs`.
@@ -15,10 +16,9 @@ export type IdentityFailureReason =
   | 'bad_validity' // expired, not yet valid, or inverted validity
   | 'trust_bundle'; // the trust bundle or CA root file cannot be read
 
-export class IdentityError extends Error {
+export class IdentityError extends MeshnodeError {
   readonly code = 'ERR_IDENTITY';
   constructor(readonly reason: IdentityFailureReason, message: string) {
     super(message);
-    this.name = 'IdentityError';
   }
 }

@@ -1,32 +1,30 @@
+import { MeshnodeError } from '../base/errors.js';
 /**
  * Errors of the native boundary. Each carries a stable `code`; messages are lower case and name
  * the syscall and what it was doing, so a log line alone tells an operator what failed.
  */
-export class SyscallError extends Error {
+export class SyscallError extends MeshnodeError {
   readonly code = 'ERR_NET_SYSCALL';
   constructor(readonly syscall: string, readonly errnoName: string, readonly errno: number, detail?: string) {
     super(`${syscall}${detail ? ` (${detail})` : ''} failed: ${errnoName}`);
-    this.name = 'SyscallError';
   }
 }
 
 /** A path given as a network namespace cannot be used as one. */
-export class NetnsError extends Error {
+export class NetnsError extends MeshnodeError {
   readonly code = 'ERR_NETNS';
   constructor(readonly path: string, readonly reason: 'missing' | 'invalid' | 'closed', cause?: unknown) {
     super(reason === 'missing' ? `network namespace ${path} does not exist`
       : reason === 'closed' ? `network namespace handle for ${path} is closed`
         : `${path} is not a usable network namespace`, { cause });
-    this.name = 'NetnsError';
   }
 }
 
 /** The agent lacks a capability the data plane needs (checked once at start-up). */
-export class PrivilegeError extends Error {
+export class PrivilegeError extends MeshnodeError {
   readonly code = 'ERR_NET_PRIVILEGE';
   constructor(readonly capability: string, readonly what: string, cause?: unknown) {
     super(`cannot ${what}: missing privilege ${capability} (run as root or grant ${capability})`, { cause });
-    this.name = 'PrivilegeError';
   }
 }
 
@@ -35,10 +33,9 @@ export class PrivilegeError extends Error {
  * failed: no CAP_NET_ADMIN, address family mismatch, ...). Nothing was sent; the caller may
  * connect again without a spoofed source.
  */
-export class TransparentBindError extends Error {
+export class TransparentBindError extends MeshnodeError {
   readonly code = 'ERR_NET_TRANSPARENT';
   constructor(readonly source: string, cause?: unknown) {
     super(`cannot use ${source} as the source address (transparent bind): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'TransparentBindError';
   }
 }

@@ -1,3 +1,4 @@
+import { MeshnodeError } from '../base/errors.js';
 /** Why a pod registration was refused; `status` is the HTTP status the CNI API answers with. */
 export type RegistrationFailure =
   | 'not-enrolled' | 'netns-missing' | 'netns-invalid' | 'netns-in-use' | 'netns-of-node' | 'listeners-failed'
@@ -16,12 +17,11 @@ const STATUS: Record<RegistrationFailure, number> = {
   'deadline-passed': 408,
 };
 
-export class PodRegistrationError extends Error {
+export class PodRegistrationError extends MeshnodeError {
   readonly code = 'ERR_POD_REGISTRATION';
   readonly status: number;
   constructor(readonly failure: RegistrationFailure, message: string, cause?: unknown) {
     super(message, { cause });
-    this.name = 'PodRegistrationError';
     this.status = STATUS[failure];
   }
 }

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MeshnodeError } from '../base/errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** A request that gets a 4xx answer with `{error}`. */
-export class HttpError extends Error {
+export class HttpError extends MeshnodeError {
+  readonly code = 'ERR_HTTP';
   constructor(readonly status: number, message: string) {
     super(message);
-    this.name = 'HttpError';
   }
 }
 

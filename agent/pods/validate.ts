@@ -1,13 +1,13 @@
 import { isAbsolute } from 'node:path';
 import { canonicalIp } from '../base/ip.js';
 import type { RegisteredPod } from './registered-pod.js';
+import { MeshnodeError } from '../base/errors.js';
 
 /** A pod registration body that cannot be accepted; `field` is the JSON path at fault. */
-export class PodBodyError extends Error {
+export class PodBodyError extends MeshnodeError {
   readonly code = 'ERR_POD_BODY';
   constructor(readonly field: string, reason: string) {
     super(`field "${field}": ${reason}`);
-    this.name = 'PodBodyError';
   }
 }
 

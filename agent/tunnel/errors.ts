@@ -1,3 +1,4 @@
+import { MeshnodeError } from '../base/errors.js';
 /**
  * Errors of the HBONE tunnel. Each carries a stable `code` and the Istio response flag it maps
  * to in telemetry (the `response_flags` label), so access logs and metrics classify failures the
@@ -22,13 +23,12 @@ const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
   ERR_TUNNEL_CLOSED: 'CONNECT',
 };
 
-export class TunnelError extends Error {
+export class TunnelError extends MeshnodeError {
   readonly responseFlag: ResponseFlag;
   /** HTTP status of the CONNECT response when the peer answered with a non-200. */
   readonly status: number | undefined;
   constructor(readonly code: TunnelErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'TunnelError';
     this.status = options?.status;
     this.responseFlag = code === 'ERR_TUNNEL_STATUS' && options?.status === 401 ? 'DENY' : FLAGS[code];
   }

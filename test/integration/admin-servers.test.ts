@@ -58,7 +58,7 @@ test('a port already in use rejects start with an error naming the address and E
   t.teardown(() => first.close());
   const second = new ReadinessServer(new Readiness(log));
   const err = await t.throwsAsync(second.start('127.0.0.1', port), { message: `cannot listen on 127.0.0.1:${port}: EADDRINUSE` });
-  t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  t.like(err, { code: 'ERR_LISTEN', errno: 'EADDRINUSE' });
 });
 
 test('metrics are served on /metrics and /stats/prometheus in the Prometheus text format', async (t) => {

@@ -108,3 +108,11 @@ test('the CNI plugin shares only the base layer with the agent, and the agent ne
   const intoCni = crossing.filter((i) => i.to === 'cni').map((i) => `${i.from} imports ${i.target}`);
   t.deepEqual([...fromCni, ...intoCni], []);
 });
+
+test('every error class derives from the one error base', (t) => {
+  const direct = ROOTS.flatMap((base) => sources(join(repoRoot, base)))
+    .filter((file) => !file.endsWith(join('agent', 'base', 'errors.ts')))
+    .filter((file) => /\bextends Error\b/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(repoRoot, file));
+  t.deepEqual(direct, []);
+});
