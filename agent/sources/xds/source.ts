@@ -9,7 +9,8 @@ import { XdsConnectError } from './errors.js';
 import { HeldResources } from './resources.js';
 import { nextDelay, isRecycle, INITIAL_BACKOFF_MS } from './backoff.js';
 
-export interface XdsSourceOptions {
+/** Where istiod is and how to authenticate to it. */
+export interface XdsConnection {
   /** HOST:PORT of istiod's xDS (15012 TLS, 15010 plaintext). */
   readonly address: string;
   /** Name verified against istiod's certificate; istiod's SANs carry `.svc`, not `.svc.cluster.local`. */
@@ -17,6 +18,16 @@ export interface XdsSourceOptions {
   readonly rootFile: string;
   readonly tokenFile: string | undefined;
   readonly plaintext: boolean;
+}
+
+/** The agent's xDS flags: the connection plus this agent's own pod (POD_NAME, POD_NAMESPACE, INSTANCE_IP). */
+export interface XdsAgentOptions extends XdsConnection {
+  readonly podName: string;
+  readonly podNamespace: string;
+  readonly instanceIp: string;
+}
+
+export interface XdsSourceOptions extends XdsConnection {
   readonly clusterId: string;
   /** Node id and metadata as ztunnel sends them, so istiod's admission and identity check pass. */
   readonly node: { readonly nodeName: string; readonly podName: string; readonly podNamespace: string; readonly instanceIp: string };
