@@ -57,8 +57,13 @@ function match(m: PbMatch, at: string): Match {
   };
 }
 
+/** The oneof member that is set (the decoder names it; a hand-built message only sets it). */
+function variant(s: PbStringMatch): string | undefined {
+  return s.match_type ?? (['exact', 'prefix', 'suffix', 'presence'] as const).find((k) => s[k] !== undefined && s[k] !== null);
+}
+
 function stringMatch(s: PbStringMatch, at: string): StringMatch {
-  switch (s.match_type) {
+  switch (variant(s)) {
     case 'exact': return { kind: 'exact', value: s.exact ?? '' };
     case 'prefix': return { kind: 'prefix', value: s.prefix ?? '' };
     case 'suffix': return { kind: 'suffix', value: s.suffix ?? '' };
