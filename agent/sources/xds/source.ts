@@ -121,7 +121,8 @@ export class XdsSource implements ConfigSource {
     let stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
     try {
       const { Client } = adsApi();
-      const client = this.client ??= new Client(this.opts.address, this.credentials(), {
+      // A channel per stream: the roots are re-read, and a wedged channel never outlives its stream.
+      const client = this.client = new Client(this.opts.address, this.credentials(), {
         'grpc.ssl_target_name_override': this.opts.serverName,
         'grpc.default_authority': this.opts.serverName,
         // istiod sends the whole mesh in one response.
@@ -242,6 +243,8 @@ export class XdsSource implements ConfigSource {
     xdsConnected.set(0);
     clearTimeout(this.retry);
     stream?.cancel();
+    this.client?.close();
+    this.client = undefined;
   }
 
   status(): XdsStatus {
@@ -262,7 +265,6 @@ export class XdsSource implements ConfigSource {
   close(): void {
     this.closed = true;
     this.dropStream();
-    this.client?.close();
     this.ready?.();
   }
 }
