@@ -19,11 +19,14 @@ import type { BoundAddress } from './base/http-endpoint.js';
 import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { YamlSource } from './sources/yaml/source.js';
+import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 
 export interface AgentOptions {
-  readonly configPath: string;
+  /** The mesh source: a local YAML config, or istiod over xDS (exactly one is set). */
+  readonly configPath?: string;
+  readonly xds?: XdsAgentOptions;
   /** Also `identity.node`; kept here because pods and certificates both key on it. */
   readonly node: string;
   readonly settings: MeshSettings;
@@ -76,6 +79,17 @@ function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Worklo
   return w !== undefined && w.node === node && w.protocol === 'HBONE';
 }
 
+/** istiod when `--xds-address` was given, the local YAML config otherwise. */
+function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource {
+  const x = options.xds;
+  if (!x) return new YamlSource({ path: options.configPath ?? '', settings: options.settings, store, log });
+  return new XdsSource({
+    address: x.address, serverName: x.serverName, rootFile: x.rootFile, tokenFile: x.tokenFile, plaintext: x.plaintext,
+    clusterId: options.identity.clusterId, store, log,
+    node: { nodeName: options.node, podName: x.podName, podNamespace: x.podNamespace, instanceIp: x.instanceIp },
+  });
+}
+
 /**
  * The composition root. Builds the agent in data-flow order — state store ← config source →
  * certificates → pod proxies → pod registry (restored from disk) → CNI API → admin/metrics —
@@ -101,7 +115,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     readiness.condition('descriptors', () => descriptors.failure());
 
     const state = new StateStore(options.settings, log.child('state'));
-    const source = new YamlSource({ path: options.configPath, settings: options.settings, store: state, log: log.child('config') });
+    const source = createSource(options, state, log.child('config'));
     components.add({ name: 'config source', stage: 'intake', close: async () => source.close(), destroy: () => source.close() });
     await source.start();
     configReady();
@@ -180,7 +194,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port);
     components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
-    source.watch();
+    if (source instanceof YamlSource) source.watch();
     // Every listener is bound and every restored pod is listening: only now report ready.
     podsReady();
 

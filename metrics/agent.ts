@@ -42,3 +42,32 @@ export const podsRestored = new Counter({
   labelNames: ['result'] as const,
   registers: [registry],
 });
+
+export type XdsType = 'address' | 'authorization';
+
+export const xdsPushes = new Counter({
+  name: 'meshnode_xds_pushes_total',
+  help: 'xDS responses from istiod by type and answer (ack, or nack when any resource was rejected; the valid rest is applied either way).',
+  labelNames: ['type', 'result'] as const,
+  registers: [registry],
+});
+
+export const xdsRejectedResources = new Counter({
+  name: 'meshnode_xds_rejected_resources_total',
+  help: 'xDS resources rejected (named in a NACK) by type; the previous good version keeps serving.',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+
+export const xdsReconnects = new Counter({
+  name: 'meshnode_xds_reconnects_total',
+  help: 'xDS stream restarts by reason: recycle (istiod closed it routinely), end, error, connection_error.',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const xdsConnected = new Gauge({
+  name: 'meshnode_xds_connected',
+  help: '1 while the xDS stream to istiod is up (after its first response), else 0.',
+  registers: [registry],
+});

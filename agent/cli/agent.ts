@@ -6,18 +6,21 @@ import { ConfigLoadError } from '../sources/yaml/source.js';
 import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
 import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
+import { UsageError } from './usage-error.js';
+import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
 
-export const usage = `usage: meshnode agent --config PATH --node NAME --ca-address HOST:PORT [flags]
+export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:PORT) --node NAME --ca-address HOST:PORT [flags]
 
 Runs the node agent: certificates for the node's workloads, per-pod capture listeners
 (15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
 Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
+${xdsFlagsUsage}
 ${identityFlagsUsage}
   --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
   --state-dir DIR            persisted pod registrations (default ${DEFAULT_STATE_DIR})
@@ -43,11 +46,13 @@ const agentFlagSpecs = {
 } as const;
 
 function parseAgentFlags(argv: string[]) {
-  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs });
+  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs });
   const drain = values['drain-deadline'];
   const identity = parseIdentityOptions(values);
+  const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
+  if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
   return {
-    configPath: requireFlag(values.config, 'config'),
+    ...(xds ? { xds } : { configPath: requireFlag(values.config, 'config') }),
     node: identity.node,
     settings: { trustDomain: parseTrustDomain(values['trust-domain'], 'trust-domain'), rootNamespace: values['root-namespace'] },
     identity,
