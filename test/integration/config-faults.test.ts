@@ -4,18 +4,14 @@ import { constants } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StateStore } from '../../agent/state/store.js';
-import type { StateChange } from '../../agent/state/types.js';
-import { YamlSource } from '../../agent/sources/yaml/source.js';
-import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+import { setLogSink } from '../../agent/telemetry/log.js';
 import { registry } from '../../metrics/registry.js';
-import { eventually } from '../helpers/eventually.js';
+import { until, watchedYaml } from '../helpers/yaml-source.js';
 
 // Catalogue F (config faults) for the local YAML source: every bad file is rejected as a whole,
 // the last good snapshot keeps serving, and the reload metrics and log say so.
 const lines: string[] = [];
 setLogSink((line) => lines.push(line));
-const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 
 const NAMESPACE = 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient';
 const POD = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0\n  namespace: shop\nspec:\n  nodeName: n1\nstatus:\n  podIP: 10.1.0.1';
@@ -32,22 +28,6 @@ async function lastReloadOk(): Promise<number> {
   return (await registry.getSingleMetric('meshnode_config_last_reload_successful')?.get())?.values[0]?.value ?? -1;
 }
 
-function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  return eventually(async () => { if (!(await cond())) throw new Error(`timed out waiting for ${what}`); });
-}
-
-async function watched(t: { teardown(fn: () => unknown): void }, path: string, watch = true) {
-  const store = new StateStore(settings);
-  const applied: StateChange[] = [];
-  store.subscribe((c) => applied.push(c));
-  const source = new YamlSource({ path, settings, store, log: createLogger('test'), debounceMs: 20 });
-  t.teardown(() => source.close());
-  const config = { get current() { return store.snapshot(); }, initial: async () => { await source.start(); applied.length = 0; return store.snapshot(); }, reload: () => source.reload(), watch: () => source.watch() };
-  if (!watch) return { config, applied };
-  await config.initial();
-  config.watch();
-  return { config, applied };
-}
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'i-config-'));
@@ -60,7 +40,7 @@ async function watchedDenyEvil(t: { teardown(fn: () => unknown): void }, watch =
   const dir = await tempDir(t);
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, mesh(policy('deny-evil')));
-  const source = await watched(t, path, watch);
+  const source = await watchedYaml(t, path, watch);
   if (!watch) await source.config.initial();
   lines.length = 0;
   return { dir, path, ...source, before: await failures() };
@@ -70,7 +50,7 @@ test.serial('a security object with an unknown field is rejected as a whole; the
   const dir = await tempDir(t);
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, mesh(policy('deny-evil')));
-  const { config, applied } = await watched(t, path);
+  const { config, applied } = await watchedYaml(t, path);
   t.deepEqual([...config.current.authorizations.keys()], ['shop/deny-evil']);
   const before = await failures();
   lines.length = 0;
@@ -91,7 +71,7 @@ test.serial('a deleted config file keeps the last good config, and the file comi
   const dir = await tempDir(t);
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, mesh(policy('deny-evil')));
-  const { config, applied } = await watched(t, path);
+  const { config, applied } = await watchedYaml(t, path);
   const before = await failures();
 
   await unlink(path);
@@ -113,7 +93,7 @@ test.serial('a ConfigMap-style ..data symlink swap is picked up', async (t) => {
   await writeFile(join(dir, '..v1', 'mesh.yaml'), mesh());
   await symlink('..v1', join(dir, '..data'));
   await symlink('..data/mesh.yaml', join(dir, 'mesh.yaml'));
-  const { config, applied } = await watched(t, join(dir, 'mesh.yaml'));
+  const { config, applied } = await watchedYaml(t, join(dir, 'mesh.yaml'));
   t.is(config.current.authorizations.size, 0);
 
   // What the kubelet does: write a new timestamped dir, point ..data_tmp at it, rename over ..data.
@@ -130,7 +110,7 @@ test.serial('a file truncated to invalid YAML mid-write is rejected, and the com
   const path = join(dir, 'mesh.yaml');
   const full = mesh(policy('deny-evil'));
   await writeFile(path, mesh());
-  const { config, applied } = await watched(t, path);
+  const { config, applied } = await watchedYaml(t, path);
   const before = await failures();
 
   await writeFile(path, full.slice(0, full.indexOf('namespaces: [evil]') + 'namespaces: [ev'.length));
@@ -168,7 +148,7 @@ test.serial('an empty config is accepted at start-up, and reloading it empty aga
   const dir = await tempDir(t);
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, '');
-  const { config } = await watched(t, path);
+  const { config } = await watchedYaml(t, path);
   t.is(config.current.workloads.size, 0);
   const before = await failures();
   t.true(await config.reload());
@@ -221,7 +201,7 @@ test.serial('a config symlinked to /dev/zero is rejected as a device without bei
   const dir = await tempDir(t);
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, mesh());
-  const { config } = await watched(t, path, false);
+  const { config } = await watchedYaml(t, path, false);
   await config.initial();
   lines.length = 0;
   await unlink(path);

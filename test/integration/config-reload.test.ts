@@ -2,16 +2,13 @@ import test from 'ava';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StateStore } from '../../agent/state/store.js';
-import type { StateChange } from '../../agent/state/types.js';
-import { ConfigLoadError, YamlSource } from '../../agent/sources/yaml/source.js';
-import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
+import { ConfigLoadError } from '../../agent/sources/yaml/source.js';
+import { setLogSink } from '../../agent/telemetry/log.js';
 import { registry } from '../../metrics/registry.js';
-import { eventually } from '../helpers/eventually.js';
+import { until, watchedYaml } from '../helpers/yaml-source.js';
 
 const lines: string[] = [];
 setLogSink((line) => lines.push(line));
-const settings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 
 const mesh = (pods: string[]) => [
   'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
@@ -24,30 +21,13 @@ async function metric(name: string, labels: Record<string, string> = {}): Promis
   return v?.value ?? 0;
 }
 
-/** eventually() needs a throwing check; ava assertions record failures instead of throwing. */
-function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  return eventually(async () => { if (!(await cond())) throw new Error(`timed out waiting for ${what}`); });
-}
-
-async function watched(t: { teardown(fn: () => unknown): void }, path: string, watch = true) {
-  const store = new StateStore(settings);
-  const applied: StateChange[] = [];
-  store.subscribe((c) => applied.push(c));
-  const source = new YamlSource({ path, settings, store, log: createLogger('test'), debounceMs: 20 });
-  t.teardown(() => source.close());
-  const config = { get current() { return store.snapshot(); }, initial: async () => { await source.start(); applied.length = 0; return store.snapshot(); }, reload: () => source.reload(), watch: () => source.watch() };
-  if (!watch) return { config, applied };
-  await config.initial();
-  config.watch();
-  return { config, applied };
-}
 
 async function setup(t: { teardown(fn: () => unknown): void }, text: string) {
   const dir = await mkdtemp(join(tmpdir(), 'd1-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'mesh.yaml');
   await writeFile(path, text);
-  return { dir, path, ...(await watched(t, path, false)) };
+  return { dir, path, ...(await watchedYaml(t, path, false)) };
 }
 
 test.serial('an invalid config at start-up fails with every problem listed', async (t) => {
