@@ -20,7 +20,7 @@ test('each malformed address is rejected alone with a reason naming the field', 
   t.deepEqual(out.rejected.map((r) => `${r.name}: ${r.reason}`), [
     'Kubernetes//Pod/default/e: tunnel_protocol: unsupported value LEGACY_ISTIO_MTLS',
     'Kubernetes//Pod/default/f: name is missing',
-    'default/svc: addresses[0]: "10.0.0.0/40" has an invalid prefix length (0-32 allowed)',
+    'default/svc: addresses[0]: "10.0.0.0/40" has an invalid prefix length (0-32, without leading zeros)',
     'x: address has neither a workload nor a service',
     'y: resource has no payload',
   ]);
