@@ -71,6 +71,14 @@ export async function readToken(file: string): Promise<string> {
   } catch (err) {
     throw new IdentityError('token', `cannot read token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  return checkToken(token, file);
+}
+
+/**
+ * A token as read from `file` (already trimmed), or an IdentityError naming the file and what is
+ * wrong; shared by every client that sends one (the CA, istiod's xDS).
+ */
+export function checkToken(token: string, file: string): string {
   if (token === '') throw new IdentityError('token', `token file ${file} is empty`);
   const bytes = Buffer.byteLength(token, 'utf8');
   if (bytes > MAX_TOKEN_BYTES) throw new IdentityError('token', `token file ${file} holds ${bytes} bytes, more than the ${MAX_TOKEN_BYTES} a token may have`);

@@ -1,17 +1,17 @@
 import test from 'ava';
-import { statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { buildApp, type AgentOptions } from '../../agent/app.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
-import { currentNetns, netnsIdOf, type NetnsHandle } from '../../agent/net/index.js';
+import { currentNetns } from '../../agent/net/index.js';
 import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
 import { TunnelError } from '../../agent/tunnel/errors.js';
 import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import { eventually } from '../helpers/eventually.js';
+import { httpGet, loopbackNamespace, registerPod } from '../helpers/in-process-agent.js';
 import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
 
 /**
@@ -54,36 +54,6 @@ spec:
   rules: [{from: [{source: {principals: ["${TD}/ns/shop/sa/client"]}}]}]
 `;
 
-/** A pod namespace stand-in: listeners bind ephemeral loopback ports, recorded by the pod port they stand for. */
-function loopbackNamespace(path: string, bound: Map<number, number>): NetnsHandle {
-  const own = currentNetns();
-  return {
-    path, id: netnsIdOf(statSync(path)),
-    async listen(port, opts) {
-      const server = await own.listen(0, { ...opts, host: '127.0.0.1' });
-      bound.set(port, (server.address() as net.AddressInfo).port);
-      return server;
-    },
-    connect: (host, port, opts) => own.connect(host, port, opts),
-    close: () => own.close(),
-  };
-}
-
-function get(address: { host: string; port: number }, path: string): Promise<{ status: number; body: string }> {
-  return request({ host: address.host, port: address.port, path, method: 'GET' });
-}
-
-function request(opts: http.RequestOptions, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(opts, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 test('the whole agent runs in-process: config, certificates from a real CA, a pod over the CNI API, HBONE in, a policy reload, drain', async (t) => {
   const work = tempDir('mn-inproc-');
   t.teardown(() => removeDir(work));
@@ -110,18 +80,17 @@ test('the whole agent runs in-process: config, certificates from a real CA, a po
   let stopped = false;
   t.teardown(() => (stopped ? undefined : agent.shutdown()));
 
-  t.is((await get(agent.addresses.readiness, '/healthz/ready')).status, 200);
+  t.is((await httpGet(agent.addresses.readiness, '/healthz/ready')).status, 200);
   t.like(agent.state.counts, { workloads: 2, authorizations: 0, ambientNamespaces: 1 });
 
   // The pod arrives the way the CNI plugin registers it.
-  const registration = JSON.stringify({ uid: 'uid-web-0', namespace: 'shop', name: 'web-0', netns: netnsFile, ips: [POD_IP] });
-  const added = await request({ socketPath: options.cniSocket, method: 'POST', path: '/v1/pods', headers: { 'content-type': 'application/json' } }, registration);
+  const added = await registerPod(options.cniSocket, { uid: 'uid-web-0', namespace: 'shop', name: 'web-0', netns: netnsFile, ips: [POD_IP] });
   t.is(added.status, 200, added.body);
   t.truthy(bound.get(15008), 'the pod got its HBONE listener');
 
   // Its identity was requested from the real CA (held by the local workload and by the registered pod).
   await eventually(async () => {
-    const certs = JSON.parse((await get(agent.addresses.admin, '/certs')).body) as { identity: string; state: string }[];
+    const certs = JSON.parse((await httpGet(agent.addresses.admin, '/certs')).body) as { identity: string; state: string }[];
     if (!certs.some((c) => c.identity === id('web') && c.state === 'available')) throw new Error(`no valid web certificate yet: ${JSON.stringify(certs)}`);
   });
 
@@ -157,15 +126,15 @@ test('the whole agent runs in-process: config, certificates from a real CA, a po
   const err = await t.throwsAsync(conn2.connect(`${LOCAL}:${appPort}`, {}));
   t.is((err as TunnelError).status, 401);
 
-  const dump = JSON.parse((await get(agent.addresses.admin, '/config_dump')).body) as {
+  const dump = JSON.parse((await httpGet(agent.addresses.admin, '/config_dump')).body) as {
     workloads: { uid: string }[]; sources: { name: string; state: string; origin: string }[];
   };
   t.deepEqual(dump.workloads.map((w) => w.uid), ['Kubernetes//Pod/shop/client-0', 'Kubernetes//Pod/shop/web-0']);
   t.like(dump.sources[0], { name: 'yaml', state: 'synced', origin: configPath });
-  t.regex((await get(agent.addresses.metrics, '/metrics')).body, /meshnode_config_reloads_total\{result="success"\} \d+/);
+  t.regex((await httpGet(agent.addresses.metrics, '/metrics')).body, /meshnode_config_reloads_total\{result="success"\} \d+/);
 
   await agent.shutdown();
   stopped = true;
-  await t.throwsAsync(get(agent.addresses.readiness, '/healthz/ready'), undefined, 'readiness is closed after the drain');
+  await t.throwsAsync(httpGet(agent.addresses.readiness, '/healthz/ready'), undefined, 'readiness is closed after the drain');
   t.true(records.some((r) => r.msg === 'agent stopped'));
 });

@@ -5,7 +5,3 @@ export class XdsResourceError extends MeshnodeError {
   readonly code = 'ERR_XDS_RESOURCE';
 }
 
-/** The xDS stream could not be (re)started: the token or root file is unreadable. */
-export class XdsConnectError extends MeshnodeError {
-  readonly code = 'ERR_XDS_CONNECT';
-}

@@ -5,9 +5,9 @@ import type { Logger } from '../../telemetry/log.js';
 import { xdsConnected, xdsPushes, xdsReconnects, xdsRejectedResources } from '../../../metrics/agent.js';
 import type { ConfigSource, SourceStatus } from '../types.js';
 import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './api.js';
-import { XdsConnectError } from './errors.js';
 import { HeldResources } from './resources.js';
 import { nextDelay, isRecycle, INITIAL_BACKOFF_MS } from './backoff.js';
+import { checkToken } from '../../identity/index.js';
 
 /** Where istiod is and how to authenticate to it. */
 export interface XdsConnection {
@@ -109,8 +109,8 @@ export class XdsSource implements ConfigSource {
     const md = new grpc.Metadata();
     md.set('clusterid', this.opts.clusterId);
     if (this.opts.tokenFile !== undefined) {
-      const token = readFileSync(this.opts.tokenFile, 'utf8');
-      if (token.length === 0) throw new XdsConnectError(`token file ${this.opts.tokenFile} is empty`);
+      // Checked like the CA's: trimmed, header-safe, bounded, never quoted in an error.
+      const token = checkToken(readFileSync(this.opts.tokenFile, 'utf8').trim(), this.opts.tokenFile);
       md.set('authorization', `Bearer ${token}`);
     }
     return md;
