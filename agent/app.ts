@@ -23,10 +23,14 @@ import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 
-export interface AgentOptions {
-  /** The mesh source: a local YAML config, or istiod over xDS (exactly one is set). */
-  readonly configPath?: string;
-  readonly xds?: XdsAgentOptions;
+/** The mesh source: a local YAML config, or istiod over xDS; exactly one. */
+export type MeshSourceOptions =
+  | { readonly configPath: string; readonly xds?: undefined }
+  | { readonly xds: XdsAgentOptions; readonly configPath?: undefined };
+
+export type AgentOptions = MeshSourceOptions & AgentCoreOptions;
+
+interface AgentCoreOptions {
   /** Also `identity.node`; kept here because pods and certificates both key on it. */
   readonly node: string;
   readonly settings: MeshSettings;
@@ -82,7 +86,7 @@ function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Worklo
 /** istiod when `--xds-address` was given, the local YAML config otherwise. */
 function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource {
   const x = options.xds;
-  if (!x) return new YamlSource({ path: options.configPath ?? '', settings: options.settings, store, log });
+  if (!x) return new YamlSource({ path: options.configPath, settings: options.settings, store, log });
   return new XdsSource({
     address: x.address, serverName: x.serverName, rootFile: x.rootFile, tokenFile: x.tokenFile, plaintext: x.plaintext,
     clusterId: options.identity.clusterId, store, log,

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { MeshnodeError } from './errors.js';
 
 export interface BoundAddress {
@@ -24,15 +24,7 @@ export class HttpEndpoint {
 
   /** Binds and resolves with the actual address (port 0 becomes the real port). */
   start(host: string, port: number): Promise<BoundAddress> {
-    return new Promise((resolve, reject) => {
-      const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
-      this.server.once('error', fail);
-      this.server.listen(port, host, () => {
-        this.server.off('error', fail);
-        const addr = this.server.address() as AddressInfo;
-        resolve({ host: addr.address, port: addr.port });
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting and waits for open requests; idle keep-alive connections close at once. */
@@ -49,6 +41,19 @@ export class HttpEndpoint {
     if (this.server.listening) this.server.close();
     this.server.closeAllConnections();
   }
+}
+
+/** Binds `server` and resolves with the bound address; a bind failure is a ListenError naming it. */
+export function listenOn(server: Server, host: string, port: number): Promise<BoundAddress> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      const addr = server.address() as AddressInfo;
+      resolve({ host: addr.address, port: addr.port });
+    });
+  });
 }
 
 /** Binding failed; the message names the address, `errno` is the system error (EADDRINUSE…). */

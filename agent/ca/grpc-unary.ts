@@ -1,9 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { status } from '@grpc/grpc-js';
-import { ListenError } from '../base/http-endpoint.js';
+import { listenOn } from '../base/http-endpoint.js';
 
 /**
  * One unary gRPC method served over HTTP/2 with TLS, on node:http2 directly. grpc-js's server
@@ -104,15 +103,8 @@ export class UnaryGrpcServer<Req, Res> {
     this.server.on('tlsClientError', () => { /* a failed or timed-out handshake costs only that connection */ });
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
-      this.server.once('error', fail);
-      this.server.listen(port, host, () => {
-        this.server.off('error', fail);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+  async listen(host: string, port: number): Promise<number> {
+    return (await listenOn(this.server, host, port)).port;
   }
 
   /** Stops accepting, lets open calls finish for `graceMs`, then drops what is left. */
