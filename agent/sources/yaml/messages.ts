@@ -26,6 +26,6 @@ export interface LoadCounts {
  */
 export type LoadAnswer =
   | { readonly id: number; readonly result: 'accepted'; readonly delta: TranslationDelta; readonly problems: Problem[]; readonly counts: LoadCounts; readonly full: boolean; readonly recomputed: { namespaces: number; whole: number; workloads: number } }
-  | { readonly id: number; readonly result: 'rejected'; readonly problems: Problem[]; readonly counts: LoadCounts }
+  | { readonly id: number; readonly result: 'rejected'; readonly problems: Problem[] }
   | { readonly id: number; readonly result: 'empty' }
   | { readonly id: number; readonly result: 'failed'; readonly error: string };

@@ -18,8 +18,7 @@ async function load(id: number): Promise<LoadAnswer> {
   const problems = new Problems();
   const docs = await readConfigDocuments(setup.path, problems);
   const { pending, policies } = translateDocuments(translator, docs, problems);
-  const counts = { workloads: pending.delta.workloads.upsert.length, services: pending.delta.services.upsert.length, policies };
-  if (problems.errors.length > 0) return { id, result: 'rejected', problems: problems.list, counts };
+  if (problems.errors.length > 0) return { id, result: 'rejected', problems: problems.list };
   // A writer that truncates then writes exposes an empty file in between: never apply that over a non-empty state.
   if (docs.length === 0 && translator.size.workloads + translator.size.services + translator.size.policies > 0) return { id, result: 'empty' };
   pending.commit();
