@@ -3,13 +3,15 @@ import type { AdsResource } from './ads-server.js';
 
 /** Workload-API resources as istiod shapes them, for the ADS test server and the bench. */
 
-export function workloadResource(name: string, ip: string, opts: { node?: string; policies?: string[]; pad?: number; version?: string } = {}): AdsResource {
+export interface WorkloadOpts { node?: string; policies?: string[]; pad?: number; version?: string; serviceAccount?: string }
+
+export function workloadResource(name: string, ip: string, opts: WorkloadOpts = {}): AdsResource {
   const uid = `Kubernetes//Pod/default/${name}`;
   const resource = {
     '@type': ADDRESS_TYPE,
     workload: {
       uid, name, namespace: 'default', addresses: [Buffer.from(ip.split('.').map(Number))],
-      tunnel_protocol: 'HBONE', service_account: 'web', node: opts.node ?? 'n1',
+      tunnel_protocol: 'HBONE', service_account: opts.serviceAccount ?? 'web', node: opts.node ?? 'n1',
       canonical_name: name, workload_type: 'POD', workload_name: name,
       services: { 'default/web.default.svc.cluster.local': { ports: [{ service_port: 80, target_port: 8080 }] } },
       authorization_policies: opts.policies ?? [],
