@@ -90,7 +90,7 @@ function createSource(options: AgentOptions, store: StateStore, log: Logger): Ya
   return new XdsSource({
     address: x.address, serverName: x.serverName, rootFile: x.rootFile, tokenFile: x.tokenFile, plaintext: x.plaintext,
     clusterId: options.identity.clusterId, store, log,
-    node: { nodeName: options.node, podName: x.podName, podNamespace: x.podNamespace, instanceIp: x.instanceIp },
+    node: { nodeName: options.node, podName: x.podName, podNamespace: x.podNamespace, instanceIp: x.instanceIp, istioVersion: x.istioVersion },
   });
 }
 

@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
-import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi, type DeltaDiscoveryResponse } from '../agent/sources/xds/api.js';
+import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi } from '../agent/sources/xds/api.js';
 import { HeldResources } from '../agent/sources/xds/resources.js';
 import { XdsSource } from '../agent/sources/xds/source.js';
 import { StateStore } from '../agent/state/store.js';
 import { createLogger, setLogSink } from '../agent/telemetry/log.js';
 import { AdsServer } from '../test/helpers/ads-server.js';
-import { workloadResource } from '../test/helpers/xds-fixtures.js';
+import { decodedResponse, workloadResource } from '../test/helpers/xds-fixtures.js';
 import type { BenchResult } from './result.js';
 
 const WORKLOADS = 10_000;
@@ -42,10 +42,10 @@ async function fullPush(): Promise<number> {
 /** Decode + translate + apply of one single-workload response against a 10,000-workload state. */
 function perDelta(): number {
   const { service } = adsApi();
-  const method = service.DeltaAggregatedResources!;
+  const method = service.DeltaAggregatedResources;
   const store = new StateStore(settings);
   const held = new HeldResources();
-  const initial = held.translate({ type_url: ADDRESS_TYPE, resources: Array.from({ length: WORKLOADS }, (_, i) => workloadResource(`w-${i}`, ip(i + 1))) });
+  const initial = held.translate(decodedResponse({ type_url: ADDRESS_TYPE, resources: Array.from({ length: WORKLOADS }, (_, i) => workloadResource(`w-${i}`, ip(i + 1))) }));
   store.apply(initial.batch);
   initial.commit();
   const wire = Array.from({ length: DELTAS }, (_, i) => method.responseSerialize({
@@ -53,7 +53,7 @@ function perDelta(): number {
   }));
   const started = performance.now();
   for (const buf of wire) {
-    const t = held.translate(method.responseDeserialize(buf) as DeltaDiscoveryResponse);
+    const t = held.translate(method.responseDeserialize(buf));
     store.apply(t.batch);
     t.commit();
   }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
-import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../identity/index.js';
+import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../identity/index.js';
 import { authenticate, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
 import { CaRequestError } from './errors.js';
@@ -42,7 +42,7 @@ export function servingNames(listenHost: string, hostnames: readonly string[]): 
  * a time on the event loop: authenticate, check the CSR, sign, audit.
  */
 export class CaServer {
-  private constructor(private readonly server: UnaryGrpcServer<IstioCertificateRequest, IstioCertificateResponse>, readonly port: number, readonly signer: Signer) {}
+  private constructor(private readonly server: UnaryGrpcServer<IstioCertificateRequest__Output, IstioCertificateResponse>, readonly port: number, readonly signer: Signer) {}
 
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
@@ -68,12 +68,12 @@ export class CaServer {
   }
 }
 
-function createCertificateMethod(signer: Signer, ctx: AuthnContext, log: Logger): UnaryMethod<IstioCertificateRequest, IstioCertificateResponse> {
+function createCertificateMethod(signer: Signer, ctx: AuthnContext, log: Logger): UnaryMethod<IstioCertificateRequest__Output, IstioCertificateResponse> {
   const audit = log.child('audit');
-  const { requestDeserialize, responseSerialize } = caApi().service.CreateCertificate!;
+  const { requestDeserialize, responseSerialize } = caApi().service.CreateCertificate;
   return {
     path: CREATE_CERTIFICATE_PATH,
-    decode: (message) => requestDeserialize(message) as IstioCertificateRequest,
+    decode: (message) => requestDeserialize(message),
     encode: (response) => responseSerialize(response),
     handle: (call) => {
       try {

@@ -3,35 +3,22 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import type { ProtoGrpcType } from '../generated/ca/ca.js';
+import type { Struct, Struct__Output } from '../generated/ca/google/protobuf/Struct.js';
 
 /**
  * The Istio CA API (`proto/ca.proto`), loaded at run time. Shared by `meshnode ca` (server) and
- * the certificate manager (client) so both speak exactly the same messages.
+ * the certificate manager (client) so both speak exactly the same messages. The message types are
+ * generated from the same file with the same loader options (scripts/gen-proto-types.mjs):
+ * `__Output` is what the decoder yields, the other what may be sent. `google.protobuf.Struct`
+ * comes from protobuf.js's bundled well-known types, which keep their camelCase field names
+ * (`stringValue`) even with keepCase.
  */
 
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
-/**
- * `google.protobuf.Struct` as proto-loader presents it: protobuf.js's bundled well-known types
- * keep their camelCase JSON field names even with keepCase, and `oneofs` adds `kind`.
- */
-export interface StructValue {
-  readonly stringValue?: string;
-  readonly kind?: string;
-}
-export interface Struct {
-  readonly fields?: Record<string, StructValue>;
-}
-
-export interface IstioCertificateRequest {
-  csr: string;
-  validity_duration: number;
-  metadata?: Struct | null;
-}
-
-export interface IstioCertificateResponse {
-  cert_chain: string[];
-}
+export type { IstioCertificateRequest, IstioCertificateRequest__Output } from '../generated/ca/istio/v1/auth/IstioCertificateRequest.js';
+export type { IstioCertificateResponse, IstioCertificateResponse__Output } from '../generated/ca/istio/v1/auth/IstioCertificateResponse.js';
 
 /** Finds `proto/ca.proto` walking up from this module (works from the source tree and dist/). */
 function protoPath(): string {
@@ -42,9 +29,14 @@ function protoPath(): string {
   }
 }
 
+type CaClientConstructor = ProtoGrpcType['istio']['v1']['auth']['IstioCertificateService'];
+
+/** A connected CA client, typed by the service definition. */
+export type CaServiceClient = InstanceType<CaClientConstructor>;
+
 interface Loaded {
-  readonly service: grpc.ServiceDefinition;
-  readonly Client: grpc.ServiceClientConstructor;
+  readonly service: CaClientConstructor['service'];
+  readonly Client: CaClientConstructor;
 }
 
 let loaded: Loaded | undefined;
@@ -52,9 +44,7 @@ let loaded: Loaded | undefined;
 export function caApi(): Loaded {
   if (!loaded) {
     const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
-    };
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const Client = pkg.istio.v1.auth.IstioCertificateService;
     loaded = { service: Client.service, Client };
   }
@@ -62,8 +52,8 @@ export function caApi(): Loaded {
 }
 
 /** A string value from request metadata, or undefined when absent or not a string. */
-export function metadataString(metadata: Struct | null | undefined, key: string): string | undefined {
-  const value = metadata?.fields?.[key];
+export function metadataString(metadata: Struct__Output | null | undefined, key: string): string | undefined {
+  const value = metadata?.fields[key];
   return value?.kind === 'stringValue' && typeof value.stringValue === 'string' ? value.stringValue : undefined;
 }
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
+import { caApi, stringStruct, type CaServiceClient, type IstioCertificateRequest } from './ca-api.js';
 import { IdentityError } from './errors.js';
 import { WatchedPemFile } from './trust-bundle.js';
 
@@ -16,9 +16,6 @@ export interface CaClientOptions {
   readonly clusterId: string;
   readonly requestTimeoutMs: number;
 }
-
-type Unary = (req: IstioCertificateRequest, md: grpc.Metadata, opts: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: IstioCertificateResponse) => void) => grpc.ClientUnaryCall;
 
 const IP_SNI_PLACEHOLDER = 'ca.invalid';
 
@@ -91,7 +88,7 @@ export function checkToken(token: string, file: string): string {
  * `caRootFile`. The channel is rebuilt on the next call after that file changes (ztunnel#1775).
  */
 export class CaClient {
-  private client: grpc.Client | undefined;
+  private client: CaServiceClient | undefined;
   private clientRoots: readonly X509Certificate[] | undefined;
   private readonly root: WatchedPemFile;
 
@@ -99,7 +96,7 @@ export class CaClient {
     this.root = new WatchedPemFile(options.caRootFile);
   }
 
-  private async channel(): Promise<grpc.Client> {
+  private async channel(): Promise<CaServiceClient> {
     const certs = await this.root.read();
     if (this.client && certs === this.clientRoots) return this.client;
     this.client?.close();
@@ -134,9 +131,8 @@ export class CaClient {
     const request: IstioCertificateRequest = {
       csr: csrPem, validity_duration: ttlSeconds, metadata: stringStruct({ ImpersonatedIdentity: impersonate }),
     };
-    const call = (client as unknown as { CreateCertificate: Unary }).CreateCertificate.bind(client);
     return new Promise((resolve, reject) => {
-      call(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
+      client.CreateCertificate(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
         if (err) reject(withoutToken(classify(err), token));
         else resolve(res?.cert_chain ?? []);
       });

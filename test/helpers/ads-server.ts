@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { adsApi, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type PbAny } from '../../agent/sources/xds/api.js';
+import { adsApi, type DeltaDiscoveryRequest__Output, type DeltaDiscoveryResponse, type OutgoingPayload } from '../../agent/sources/xds/api.js';
 
 /**
  * A delta ADS server speaking the real protocol over grpc-js, behaving as istiod does for
@@ -10,12 +10,12 @@ import { adsApi, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type P
  * incremental pushes. Every request is recorded for assertions (ACKs, NACKs, versions).
  */
 
-export interface AdsResource { readonly name: string; readonly version: string; readonly resource: PbAny }
+export interface AdsResource { readonly name: string; readonly version: string; readonly resource: OutgoingPayload }
 
-type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output, DeltaDiscoveryResponse>;
 
 export class AdsServer {
-  readonly requests: DeltaDiscoveryRequest[] = [];
+  readonly requests: DeltaDiscoveryRequest__Output[] = [];
   readonly metadata: grpc.Metadata[] = [];
   private readonly resources = new Map<string, Map<string, AdsResource>>();
   private readonly streams = new Set<Stream>();
@@ -41,11 +41,11 @@ export class AdsServer {
     this.server = undefined;
   }
 
-  nacks(): DeltaDiscoveryRequest[] {
+  nacks(): DeltaDiscoveryRequest__Output[] {
     return this.requests.filter((r) => r.error_detail && r.error_detail.message !== '');
   }
 
-  acks(): DeltaDiscoveryRequest[] {
+  acks(): DeltaDiscoveryRequest__Output[] {
     return this.requests.filter((r) => r.response_nonce && !(r.error_detail && r.error_detail.message !== ''));
   }
 
@@ -77,11 +77,11 @@ export class AdsServer {
     this.streams.add(s);
     this.metadata.push(s.metadata);
     const started = new Set<string>();
-    s.on('data', (req: DeltaDiscoveryRequest) => {
+    s.on('data', (req: DeltaDiscoveryRequest__Output) => {
       this.requests.push(req);
       if (started.has(req.type_url) || req.response_nonce) return;
       started.add(req.type_url);
-      const known = req.initial_resource_versions ?? {};
+      const known = req.initial_resource_versions;
       const map = this.of(req.type_url);
       const send = [...map.values()].filter((r) => r.version === "" || known[r.name] !== r.version);
       const removed = Object.keys(known).filter((n) => !map.has(n));

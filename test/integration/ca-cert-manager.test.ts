@@ -10,7 +10,7 @@ import { registry } from '../../metrics/registry.js';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
 import { Signer } from '../../agent/ca/signer.js';
-import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { caApi, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
 import { createCertManager, type CertManager, type CertManagerOptions, type WorkloadCert } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { eventually } from '../helpers/eventually.js';
@@ -223,7 +223,7 @@ async function rogueCa(t: { teardown(fn: () => unknown): void }, caDir: string, 
   const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), { ips: ['127.0.0.1'] }, 3_600_000);
   const server = new grpc.Server();
   server.addService(caApi().service, {
-    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
+    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest__Output, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
       const requested = metadataString(call.request.metadata, 'ImpersonatedIdentity')!;
       const { spki } = checkCsr(call.request.csr, requested);
       const chain = signer.issueWorkload(spki, issueAs(requested), 3600).chain;

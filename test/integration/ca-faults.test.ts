@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
 import { Signer } from '../../agent/ca/signer.js';
-import { caApi, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { caApi, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
 import { createCertManager, type CertManager, type CertManagerOptions } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { eventually } from '../helpers/eventually.js';
@@ -41,7 +41,7 @@ async function faultyCa(t: { teardown(fn: () => unknown): void }, caDir: string,
   const requests = new Map<string, number>();
   const server = new grpc.Server();
   server.addService(caApi().service, {
-    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
+    CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest__Output, IstioCertificateResponse>, cb: grpc.sendUnaryData<IstioCertificateResponse>) => {
       const requested = metadataString(call.request.metadata, 'ImpersonatedIdentity')!;
       const n = (requests.get(requested) ?? 0) + 1;
       requests.set(requested, n);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { caApi, stringStruct } from '../../agent/identity/ca-api.js';
 import type { Logger } from '../../agent/telemetry/log.js';
 import { meshnodeBin } from '../helpers/paths.js';
 
@@ -101,9 +101,7 @@ export async function callCa(port: number, rootPem: string, opts: CallOptions): 
   };
   try {
     return await new Promise<CallResult>((resolve) => {
-      const method = (client as unknown as Record<string, Function>).CreateCertificate!.bind(client) as (
-        req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: IstioCertificateResponse) => void) => void;
-      method(request, md, { deadline: Date.now() + 10_000 }, (err, res) => {
+      client.CreateCertificate(request, md, { deadline: Date.now() + 10_000 }, (err, res) => {
         resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, chain: res!.cert_chain });
       });
     });

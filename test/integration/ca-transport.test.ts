@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { CaServer } from '../../agent/ca/server.js';
-import { caApi, CREATE_CERTIFICATE_PATH, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { caApi, CREATE_CERTIFICATE_PATH } from '../../agent/identity/ca-api.js';
 import { createCertManager } from '../../agent/identity/cert-manager.js';
 import { generateKeyAndCsr } from '../../agent/identity/csr.js';
 import { asSpiffeId } from '../../agent/base/spiffe-id.js';
@@ -35,7 +35,7 @@ async function startServer(t: ExecutionContext, timeouts?: { handshakeTimeoutMs:
 test('the first Bearer value counts when another authorization header comes first', async (t) => {
   const { work, port, rootFile } = await startServer(t);
   const { csrPem } = await generateKeyAndCsr(WORKLOAD);
-  const { requestSerialize, responseDeserialize } = caApi().service.CreateCertificate!;
+  const { requestSerialize, responseDeserialize } = caApi().service.CreateCertificate;
   const message = requestSerialize({ csr: csrPem, validity_duration: 0, metadata: null });
   const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
   frame.writeUInt32BE(message.length, 1);
@@ -48,7 +48,7 @@ test('the first Bearer value counts when another authorization header comes firs
   t.is(stdout, '2');
   const body = readFileSync(join(work, 'response.bin'));
   t.true(body.length > 5, 'a response message, not a trailers-only refusal');
-  const response = responseDeserialize(body.subarray(5)) as IstioCertificateResponse;
+  const response = responseDeserialize(body.subarray(5));
   t.deepEqual(certificateUris(new X509Certificate(response.cert_chain[0]!).raw), [WORKLOAD]);
 });
 

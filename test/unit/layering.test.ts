@@ -10,7 +10,7 @@ import { repoRoot } from '../helpers/paths.js';
  * agent/ARCHITECTURE.md explains each layer.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['agent/base', 'agent/telemetry', 'agent/process', 'metrics'],
+  ['agent/base', 'agent/generated', 'agent/telemetry', 'agent/process', 'metrics'],
   ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle'],
   ['agent/model', 'agent/tunnel', 'agent/ca'],
   ['agent/authz'],

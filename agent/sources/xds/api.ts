@@ -4,75 +4,53 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
+import type { ProtoGrpcType } from '../../generated/xds/ads.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryRequest__Output } from '../../generated/xds/envoy/service/discovery/v3/DeltaDiscoveryRequest.js';
+import type { DeltaDiscoveryResponse, DeltaDiscoveryResponse__Output } from '../../generated/xds/envoy/service/discovery/v3/DeltaDiscoveryResponse.js';
+import type { Any__Output } from '../../generated/xds/google/protobuf/Any.js';
+import type { Address, Address__Output } from '../../generated/xds/istio/workload/Address.js';
+import type { Authorization, Authorization__Output } from '../../generated/xds/istio/security/Authorization.js';
+
 /**
  * The delta ADS envelope and the workload/authorization API (`proto/`), loaded at run time with
  * `json: true` so protobuf.js expands every `google.protobuf.Any` whose type is in the loaded set
- * into an object tagged `@type` — one decode for envelope and payload. The types below are
- * hand-written: only the fields meshnode reads or writes, shaped as proto-loader presents them
- * (keepCase, enums as names, an unknown enum value as its number, bytes as Buffer).
+ * into an object tagged `@type`: one decode for envelope and payload. The message types are
+ * generated from the same .proto files with the same loader options (scripts/gen-proto-types.mjs);
+ * `__Output` types are what the decoder yields (defaults filled in, enums as names), the others what
+ * may be sent. An enum value newer than these files still arrives as its number, which the
+ * translators reject by name.
  */
 
 export const ADDRESS_TYPE = 'type.googleapis.com/istio.workload.Address';
 export const AUTHORIZATION_TYPE = 'type.googleapis.com/istio.security.Authorization';
 export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
+export type { DeltaDiscoveryRequest, DeltaDiscoveryRequest__Output, DeltaDiscoveryResponse, DeltaDiscoveryResponse__Output };
+export type { Workload__Output as PbWorkload } from '../../generated/xds/istio/workload/Workload.js';
+export type { Service__Output as PbService } from '../../generated/xds/istio/workload/Service.js';
+export type { Port__Output as PbPort } from '../../generated/xds/istio/workload/Port.js';
+export type { NetworkAddress__Output as PbNetworkAddress } from '../../generated/xds/istio/workload/NetworkAddress.js';
+export type { GatewayAddress__Output as PbGatewayAddress } from '../../generated/xds/istio/workload/GatewayAddress.js';
+export type { Match__Output as PbMatch } from '../../generated/xds/istio/security/Match.js';
+export type { StringMatch__Output as PbStringMatch } from '../../generated/xds/istio/security/StringMatch.js';
+export type { Address__Output as PbCidr } from '../../generated/xds/istio/security/Address.js';
+export type { ServiceAccountMatch__Output as PbServiceAccountMatch } from '../../generated/xds/istio/security/ServiceAccountMatch.js';
+export type { Node as PbNode } from '../../generated/xds/envoy/config/core/v3/Node.js';
+
+/** An enum field as decoded: its name, or its number when these files do not know it. */
 export type Enum = string | number;
 
-export interface PbNetworkAddress { network?: string; address?: Buffer; length?: number | null }
-export interface PbNamespacedHostname { namespace?: string; hostname?: string }
-export interface PbGatewayAddress { hostname?: PbNamespacedHostname | null; address?: PbNetworkAddress | null; destination?: string; hbone_mtls_port?: number }
-export interface PbPort { service_port?: number; target_port?: number; app_protocol?: Enum }
-export interface PbPortList { ports?: PbPort[] }
+/** A decoded `Any`: the payload fields tagged `@type`, or raw bytes when the type is unknown. */
+export type PbAny = Any__Output;
+export type AddressPayload = Address__Output & { '@type': typeof ADDRESS_TYPE };
+export type AuthorizationPayload = Authorization__Output & { '@type': typeof AUTHORIZATION_TYPE };
 
-export interface PbWorkload {
-  uid?: string; name?: string; namespace?: string; addresses?: Buffer[]; hostname?: string; network?: string;
-  tunnel_protocol?: Enum; trust_domain?: string; service_account?: string;
-  waypoint?: PbGatewayAddress | null; network_gateway?: PbGatewayAddress | null; node?: string;
-  workload_type?: Enum; application_tunnel?: { protocol?: Enum; port?: number } | null;
-  services?: Record<string, PbPortList>; authorization_policies?: string[]; status?: Enum;
-  cluster_id?: string; network_mode?: Enum;
-}
+/** What a server may put in a Resource: a payload to be packed into an `Any` by `@type`. */
+export type OutgoingPayload = (Address & { '@type': typeof ADDRESS_TYPE }) | (Authorization & { '@type': typeof AUTHORIZATION_TYPE });
 
-export interface PbService {
-  name?: string; namespace?: string; hostname?: string; addresses?: PbNetworkAddress[]; ports?: PbPort[];
-  subject_alt_names?: string[]; waypoint?: PbGatewayAddress | null;
-  load_balancing?: { routing_preference?: Enum[]; mode?: Enum; health_policy?: Enum } | null;
-  ip_families?: Enum; weighted_waypoints?: { destination?: PbGatewayAddress | null; weight?: number }[];
-  visibility?: Enum;
-}
-
-export interface PbAddress { '@type'?: string; workload?: PbWorkload | null; service?: PbService | null; type?: string }
-
-export interface PbStringMatch { exact?: string; prefix?: string; suffix?: string; presence?: object | null; match_type?: string }
-export interface PbCidr { address?: Buffer; length?: number }
-export interface PbServiceAccountMatch { namespace?: string; serviceAccount?: string }
-export interface PbMatch {
-  namespaces?: PbStringMatch[]; not_namespaces?: PbStringMatch[]; principals?: PbStringMatch[]; not_principals?: PbStringMatch[];
-  source_ips?: PbCidr[]; not_source_ips?: PbCidr[]; destination_ips?: PbCidr[]; not_destination_ips?: PbCidr[];
-  destination_ports?: number[]; not_destination_ports?: number[];
-  service_accounts?: PbServiceAccountMatch[]; not_service_accounts?: PbServiceAccountMatch[];
-}
-export interface PbAuthorization {
-  '@type'?: string; name?: string; namespace?: string; scope?: Enum; action?: Enum;
-  groups?: { rules?: { matches?: PbMatch[] }[] }[]; dry_run?: boolean;
-}
-
-/** A decoded Any: the payload fields plus `@type`; `value` stays raw when the type is unknown. */
-export type PbAny = (PbAddress | PbAuthorization) & { '@type'?: string };
-
-export interface PbResource { name?: string; version?: string; resource?: PbAny | null }
-
-export interface DeltaDiscoveryResponse {
-  system_version_info?: string; resources?: PbResource[]; type_url?: string; removed_resources?: string[]; nonce?: string;
-}
-
-export interface StructValue { stringValue?: string }
-export interface PbNode { id: string; metadata: { fields: Record<string, StructValue> } }
-
-export interface DeltaDiscoveryRequest {
-  node?: PbNode; type_url: string; resource_names_subscribe?: string[]; resource_names_unsubscribe?: string[];
-  initial_resource_versions?: Record<string, string>; response_nonce?: string;
-  error_detail?: { code: number; message: string };
+/** The `@type` of a decoded payload, or undefined for one left as raw bytes. */
+export function payloadType(any: PbAny): string | undefined {
+  return '@type' in any && typeof any['@type'] === 'string' ? any['@type'] : undefined;
 }
 
 function protoRoot(): string {
@@ -83,9 +61,11 @@ function protoRoot(): string {
   }
 }
 
+type AdsClientConstructor = ProtoGrpcType['envoy']['service']['discovery']['v3']['AggregatedDiscoveryService'];
+
 interface Loaded {
-  readonly service: grpc.ServiceDefinition;
-  readonly Client: grpc.ServiceClientConstructor;
+  readonly service: AdsClientConstructor['service'];
+  readonly Client: AdsClientConstructor;
 }
 
 let loaded: Loaded | undefined;
@@ -97,9 +77,7 @@ export function adsApi(): Loaded {
       ['envoy/service/discovery/v3/ads.proto', 'istio/workload/workload.proto', 'istio/security/authorization.proto'],
       { includeDirs: [protoRoot()], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, json: true },
     );
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      envoy: { service: { discovery: { v3: { AggregatedDiscoveryService: grpc.ServiceClientConstructor } } } };
-    };
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const Client = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
     loaded = { service: Client.service, Client };
   }

@@ -1,6 +1,6 @@
 import type { StateBatch } from '../../state/types.js';
 import type { Authorization, Service, Workload } from '../../model/types.js';
-import { ADDRESS_TYPE, AUTHORIZATION_TYPE, type DeltaDiscoveryResponse } from './api.js';
+import { ADDRESS_TYPE, AUTHORIZATION_TYPE, type DeltaDiscoveryResponse__Output } from './api.js';
 import { XdsResourceError } from './errors.js';
 import { translateAddress } from './translate-address.js';
 import { translateAuthorization } from './translate-authorization.js';
@@ -51,8 +51,8 @@ export class HeldResources {
   }
 
   /** Translates one response into one store batch; a bad resource is rejected alone. */
-  translate(res: DeltaDiscoveryResponse): Translated {
-    const typeUrl = res.type_url ?? '';
+  translate(res: DeltaDiscoveryResponse__Output): Translated {
+    const typeUrl = res.type_url;
     const map = this.of(typeUrl);
     const workloads: Workload[] = [];
     const services: Service[] = [];
@@ -62,21 +62,21 @@ export class HeldResources {
     const removeAuthorizations: string[] = [];
     const rejected: Rejection[] = [];
     const record = new Map<string, Held | undefined>();
-    for (const name of res.removed_resources ?? []) {
+    for (const name of res.removed_resources) {
       const held = map.get(name);
       // A name never held needs no removal (istiod may report names it merely never sent us).
       if (!held) continue;
       (held.kind === 'workload' ? removeWorkloads : held.kind === 'service' ? removeServices : removeAuthorizations).push(name);
       record.set(name, undefined);
     }
-    for (const r of res.resources ?? []) {
-      const name = r.name ?? '';
+    for (const r of res.resources) {
+      const name = r.name;
       try {
         if (name === '') throw new XdsResourceError('resource has no name');
         if (!r.resource) throw new XdsResourceError('resource has no payload');
         if (typeUrl === AUTHORIZATION_TYPE) {
           authorizations.push(translateAuthorization(name, r.resource));
-          record.set(name, { version: r.version ?? '', kind: 'authorization' });
+          record.set(name, { version: r.version, kind: 'authorization' });
           continue;
         }
         const entry = translateAddress(name, r.resource);
@@ -85,7 +85,7 @@ export class HeldResources {
         if (previous && previous.kind !== entry.kind) (previous.kind === 'workload' ? removeWorkloads : removeServices).push(name);
         if (entry.kind === 'workload') workloads.push(entry.workload);
         else services.push(entry.service);
-        record.set(name, { version: r.version ?? '', kind: entry.kind });
+        record.set(name, { version: r.version, kind: entry.kind });
       } catch (err) {
         rejected.push({ name: name || '(unnamed)', reason: err instanceof XdsResourceError ? err.message : String(err) });
       }

@@ -4,7 +4,7 @@ import type { StateStore } from '../../state/store.js';
 import type { Logger } from '../../telemetry/log.js';
 import { xdsConnected, xdsPushes, xdsReconnects, xdsRejectedResources } from '../../../metrics/agent.js';
 import type { ConfigSource, SourceStatus } from '../types.js';
-import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse } from './api.js';
+import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse__Output } from './api.js';
 import { HeldResources } from './resources.js';
 import { nextDelay, isRecycle, INITIAL_BACKOFF_MS } from './backoff.js';
 import { checkToken } from '../../identity/index.js';
@@ -25,12 +25,17 @@ export interface XdsAgentOptions extends XdsConnection {
   readonly podName: string;
   readonly podNamespace: string;
   readonly instanceIp: string;
+  /** Sent as ISTIO_VERSION: istiod gates features on the version a client claims. */
+  readonly istioVersion?: string;
 }
+
+/** The Istio release whose workload API meshnode implements. */
+export const DEFAULT_ISTIO_VERSION = '1.28.0';
 
 export interface XdsSourceOptions extends XdsConnection {
   readonly clusterId: string;
   /** Node id and metadata as ztunnel sends them, so istiod's admission and identity check pass. */
-  readonly node: { readonly nodeName: string; readonly podName: string; readonly podNamespace: string; readonly instanceIp: string };
+  readonly node: { readonly nodeName: string; readonly podName: string; readonly podNamespace: string; readonly instanceIp: string; readonly istioVersion?: string | undefined };
   readonly store: StateStore;
   readonly log: Logger;
   /** After this long start() resolves on whatever arrived (ztunnel-like readiness deadline). */
@@ -58,7 +63,7 @@ export class XdsSource implements ConfigSource {
   private readonly types: Record<string, TypeStatus> = Object.fromEntries(TYPES.map((t) => [t, { resources: 0 }]));
   private readonly synced = new Set<string>();
   private client: grpc.Client | undefined;
-  private stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  private stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse__Output> | undefined;
   private backoffMs = INITIAL_BACKOFF_MS;
   private retry: NodeJS.Timeout | undefined;
   private connectedSince: Date | undefined;
@@ -118,7 +123,7 @@ export class XdsSource implements ConfigSource {
 
   private connect(): void {
     if (this.closed) return;
-    let stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+    let stream: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse__Output>;
     try {
       const { Client } = adsApi();
       // A channel per stream: the roots are re-read, and a wedged channel never outlives its stream.
@@ -132,14 +137,14 @@ export class XdsSource implements ConfigSource {
         'grpc.keepalive_timeout_ms': 10_000,
         'grpc.keepalive_permit_without_calls': 0,
       });
-      stream = (client as unknown as { DeltaAggregatedResources(md: grpc.Metadata): typeof stream }).DeltaAggregatedResources(this.metadata());
+      stream = client.DeltaAggregatedResources(this.metadata());
     } catch (err) {
       this.failed(err instanceof Error ? err.message : String(err), false);
       return;
     }
     this.stream = stream;
     let responded = false;
-    stream.on('data', (res: DeltaDiscoveryResponse) => {
+    stream.on('data', (res: DeltaDiscoveryResponse__Output) => {
       if (!responded) {
         responded = true;
         this.connectedSince = new Date();
@@ -176,15 +181,15 @@ export class XdsSource implements ConfigSource {
       id: `ztunnel~${n.instanceIp}~${n.podName}.${n.podNamespace}~${n.podNamespace}.svc.cluster.local`,
       metadata: { fields: {
         NAME: s(n.podName), NAMESPACE: s(n.podNamespace), INSTANCE_IPS: s(n.instanceIp), NODE_NAME: s(n.nodeName),
-        CLUSTER_ID: s(this.opts.clusterId), ISTIO_VERSION: s('1.28.0'),
+        CLUSTER_ID: s(this.opts.clusterId), ISTIO_VERSION: s(n.istioVersion ?? DEFAULT_ISTIO_VERSION),
       } },
     };
   }
 
-  private handle(stream: NonNullable<XdsSource['stream']>, res: DeltaDiscoveryResponse): void {
-    const type = res.type_url ?? '';
-    const nonce = res.nonce ?? '';
-    const version = res.system_version_info ?? '';
+  private handle(stream: NonNullable<XdsSource['stream']>, res: DeltaDiscoveryResponse__Output): void {
+    const type = res.type_url;
+    const nonce = res.nonce;
+    const version = res.system_version_info;
     if (!(TYPES as readonly string[]).includes(type)) {
       this.opts.log.warn('xds: response of an unsubscribed type; ACKed and ignored', { type });
       stream.write({ type_url: type, response_nonce: nonce });

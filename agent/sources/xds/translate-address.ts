@@ -1,6 +1,6 @@
 import { ENROLL_LABEL } from '../../model/enrollment.js';
 import type { Cidr, Service, ServicePort, Workload } from '../../model/types.js';
-import { ADDRESS_TYPE, type PbAny, type PbPort, type PbService, type PbWorkload } from './api.js';
+import { ADDRESS_TYPE, payloadType, type AddressPayload, type PbAny, type PbPort, type PbService, type PbWorkload } from './api.js';
 import { cidrFromBytes, enumValue, gatewayAddress, ipFromBytes, port, reject, required } from './validate.js';
 
 /**
@@ -16,8 +16,9 @@ export type AddressEntry =
 const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 
 export function translateAddress(name: string, any: PbAny): AddressEntry {
-  if (any['@type'] !== ADDRESS_TYPE) reject(`payload type ${any['@type'] ?? '(none)'} is not ${ADDRESS_TYPE}`);
-  const a = any as { workload?: PbWorkload | null; service?: PbService | null };
+  const type = payloadType(any);
+  if (type !== ADDRESS_TYPE) reject(`payload type ${type ?? ('type_url' in any ? `${any.type_url} (not decoded)` : '(none)')} is not ${ADDRESS_TYPE}`);
+  const a = any as AddressPayload;
   if (a.workload) return { kind: 'workload', workload: translateWorkload(name, a.workload) };
   if (a.service) return { kind: 'service', service: translateService(name, a.service) };
   return reject('address has neither a workload nor a service');
@@ -34,10 +35,10 @@ function translateWorkload(name: string, w: PbWorkload): Workload {
   gatewayAddress(w.waypoint, 'waypoint');
   gatewayAddress(w.network_gateway, 'network_gateway');
   const services = new Map<string, ReadonlyMap<number, number>>();
-  for (const [key, list] of Object.entries(w.services ?? {})) {
+  for (const [key, list] of Object.entries(w.services)) {
     if (!key.includes('/')) reject(`services key "${key}" is not namespace/hostname`);
     const ports = new Map<number, number>();
-    for (const p of list.ports ?? []) ports.set(port(p.service_port, `services[${key}].service_port`), port(p.target_port, `services[${key}].target_port`));
+    for (const p of list.ports) ports.set(port(p.service_port, `services[${key}].service_port`), port(p.target_port, `services[${key}].target_port`));
     services.set(key, ports);
   }
   return {
@@ -48,17 +49,17 @@ function translateWorkload(name: string, w: PbWorkload): Workload {
     // istiod leaves both empty for the defaults; the identity needs them spelled out.
     serviceAccount: w.service_account || 'default',
     trustDomain: w.trust_domain || DEFAULT_TRUST_DOMAIN,
-    addresses: (w.addresses ?? []).map((b, i) => ipFromBytes(b, `addresses[${i}]`)),
+    addresses: w.addresses.map((b, i) => ipFromBytes(b, `addresses[${i}]`)),
     // istiod sends HBONE exactly for workloads the CNI enrolled; the model expresses enrolment as
     // the workload's own label, so HBONE carries it and nothing else does.
     labels: protocol === 'HBONE' ? { [ENROLL_LABEL]: 'ambient' } : {},
-    node: w.node ?? '',
+    node: w.node,
     protocol: protocol === 'HBONE' ? 'HBONE' : 'TCP',
     status: status === 'HEALTHY' ? 'Healthy' : 'Unhealthy',
     services,
     // Named target ports are resolved by istiod per workload (`services`), so none are needed here.
     namedPorts: new Map(),
-    authorizationPolicies: [...(w.authorization_policies ?? [])],
+    authorizationPolicies: [...w.authorization_policies],
     networkMode: networkMode === 'HOST_NETWORK' ? 'HostNetwork' : 'Standard',
   };
 }
@@ -80,30 +81,30 @@ function translateService(name: string, s: PbService): Service {
   if (s.load_balancing) {
     enumValue(s.load_balancing.mode, ['UNSPECIFIED_MODE', 'STRICT', 'FAILOVER', 'PASSTHROUGH'], 'load_balancing.mode');
     enumValue(s.load_balancing.health_policy, ['ONLY_HEALTHY', 'ALLOW_ALL'], 'load_balancing.health_policy');
-    for (const scope of s.load_balancing.routing_preference ?? []) {
+    for (const scope of s.load_balancing.routing_preference) {
       enumValue(scope, ['UNSPECIFIED_SCOPE', 'REGION', 'ZONE', 'SUBZONE', 'NODE', 'CLUSTER', 'NETWORK'], 'load_balancing.routing_preference');
     }
   }
   gatewayAddress(s.waypoint, 'waypoint');
-  (s.weighted_waypoints ?? []).forEach((ww, i) => {
+  s.weighted_waypoints.forEach((ww, i) => {
     if (!ww.destination) reject(`weighted_waypoints[${i}] has no destination`);
     gatewayAddress(ww.destination, `weighted_waypoints[${i}].destination`);
   });
   const vips: string[] = [];
   const cidrVips: Cidr[] = [];
-  (s.addresses ?? []).forEach((a, i) => {
+  s.addresses.forEach((a, i) => {
     const c = cidrFromBytes(a.address, a.length, `addresses[${i}]`);
     if (c.prefixLength === (c.address.includes(':') ? 128 : 32)) vips.push(c.address);
     else cidrVips.push(c);
   });
   return {
     kind: 'Service',
-    name: s.name ?? '',
+    name: s.name,
     namespace,
     hostname,
     vips,
     ...(cidrVips.length > 0 ? { cidrVips } : {}),
-    ports: (s.ports ?? []).map(servicePort),
-    subjectAltNames: [...(s.subject_alt_names ?? [])],
+    ports: s.ports.map(servicePort),
+    subjectAltNames: [...s.subject_alt_names],
   };
 }

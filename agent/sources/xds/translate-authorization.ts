@@ -1,5 +1,5 @@
 import type { Authorization, Cidr, Match, ServiceAccountMatch, StringMatch } from '../../model/types.js';
-import { AUTHORIZATION_TYPE, type PbAny, type PbAuthorization, type PbCidr, type PbMatch, type PbServiceAccountMatch, type PbStringMatch } from './api.js';
+import { AUTHORIZATION_TYPE, payloadType, type AuthorizationPayload, type PbAny, type PbCidr, type PbMatch, type PbServiceAccountMatch, type PbStringMatch } from './api.js';
 import { cidrFromBytes, enumValue, port, reject, required } from './validate.js';
 
 /**
@@ -14,8 +14,9 @@ import { cidrFromBytes, enumValue, port, reject, required } from './validate.js'
 const PEER_AUTHN_NAMES = /^(istio_converted_static_strict|converted_peer_authentication_.+)$/;
 
 export function translateAuthorization(name: string, any: PbAny): Authorization {
-  if (any['@type'] !== AUTHORIZATION_TYPE) reject(`payload type ${any['@type'] ?? '(none)'} is not ${AUTHORIZATION_TYPE}`);
-  const a = any as PbAuthorization;
+  const type = payloadType(any);
+  if (type !== AUTHORIZATION_TYPE) reject(`payload type ${type ?? ('type_url' in any ? `${any.type_url} (not decoded)` : '(none)')} is not ${AUTHORIZATION_TYPE}`);
+  const a = any as AuthorizationPayload;
   const policyName = required(a.name, 'name');
   const namespace = required(a.namespace, 'namespace');
   if (`${namespace}/${policyName}` !== name) reject(`namespace/name ${namespace}/${policyName} differs from the resource name`);
@@ -26,9 +27,9 @@ export function translateAuthorization(name: string, any: PbAny): Authorization 
     namespace,
     scope: scope === 'GLOBAL' ? 'Global' : scope === 'NAMESPACE' ? 'Namespace' : 'WorkloadSelector',
     action: action === 'ALLOW' ? 'Allow' : 'Deny',
-    rules: (a.groups ?? []).map((g, gi) => ({
-      clauses: (g.rules ?? []).map((r, ri) => ({
-        matches: (r.matches ?? []).map((m, mi) => match(m, `groups[${gi}].rules[${ri}].matches[${mi}]`)),
+    rules: a.groups.map((g, gi) => ({
+      clauses: g.rules.map((r, ri) => ({
+        matches: r.matches.map((m, mi) => match(m, `groups[${gi}].rules[${ri}].matches[${mi}]`)),
       })),
     })),
     dryRun: a.dry_run === true,
@@ -37,10 +38,10 @@ export function translateAuthorization(name: string, any: PbAny): Authorization 
 }
 
 function match(m: PbMatch, at: string): Match {
-  const strings = (list: PbStringMatch[] | undefined, field: string) => (list ?? []).map((s, i) => stringMatch(s, `${at}.${field}[${i}]`));
-  const cidrs = (list: PbCidr[] | undefined, field: string): Cidr[] => (list ?? []).map((c, i) => cidrFromBytes(c.address, c.length, `${at}.${field}[${i}]`));
-  const ports = (list: number[] | undefined, field: string) => (list ?? []).map((p, i) => port(p, `${at}.${field}[${i}]`));
-  const accounts = (list: PbServiceAccountMatch[] | undefined, field: string) => (list ?? []).map((s, i) => serviceAccount(s, `${at}.${field}[${i}]`));
+  const strings = (list: PbStringMatch[], field: string) => list.map((s, i) => stringMatch(s, `${at}.${field}[${i}]`));
+  const cidrs = (list: PbCidr[], field: string): Cidr[] => list.map((c, i) => cidrFromBytes(c.address, c.length, `${at}.${field}[${i}]`));
+  const ports = (list: number[], field: string) => list.map((p, i) => port(p, `${at}.${field}[${i}]`));
+  const accounts = (list: PbServiceAccountMatch[], field: string) => list.map((s, i) => serviceAccount(s, `${at}.${field}[${i}]`));
   return {
     namespaces: strings(m.namespaces, 'namespaces'),
     notNamespaces: strings(m.not_namespaces, 'not_namespaces'),
@@ -57,13 +58,8 @@ function match(m: PbMatch, at: string): Match {
   };
 }
 
-/** The oneof member that is set (the decoder names it; a hand-built message only sets it). */
-function variant(s: PbStringMatch): string | undefined {
-  return s.match_type ?? (['exact', 'prefix', 'suffix', 'presence'] as const).find((k) => s[k] !== undefined && s[k] !== null);
-}
-
 function stringMatch(s: PbStringMatch, at: string): StringMatch {
-  switch (variant(s)) {
+  switch (s.match_type) {
     case 'exact': return { kind: 'exact', value: s.exact ?? '' };
     case 'prefix': return { kind: 'prefix', value: s.prefix ?? '' };
     case 'suffix': return { kind: 'suffix', value: s.suffix ?? '' };
