@@ -10,6 +10,7 @@ import { loadSync } from '@grpc/proto-loader';
  */
 
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
+export const WATCH_REVOCATIONS_PATH = '/istio.v1.auth.MeshnodeRevocationService/WatchRevocations';
 
 /**
  * `google.protobuf.Struct` as proto-loader presents it: protobuf.js's bundled well-known types
@@ -33,6 +34,11 @@ export interface IstioCertificateResponse {
   cert_chain: string[];
 }
 
+export interface RevocationUpdate {
+  crl: Buffer;
+  crl_number: number;
+}
+
 /** Finds `proto/ca.proto` walking up from this module (works from the source tree and dist/). */
 function protoPath(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
@@ -45,6 +51,8 @@ function protoPath(): string {
 interface Loaded {
   readonly service: grpc.ServiceDefinition;
   readonly Client: grpc.ServiceClientConstructor;
+  readonly revocation: grpc.ServiceDefinition;
+  readonly RevocationClient: grpc.ServiceClientConstructor;
 }
 
 let loaded: Loaded | undefined;
@@ -53,10 +61,11 @@ export function caApi(): Loaded {
   if (!loaded) {
     const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+      istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor; MeshnodeRevocationService: grpc.ServiceClientConstructor } } };
     };
     const Client = pkg.istio.v1.auth.IstioCertificateService;
-    loaded = { service: Client.service, Client };
+    const RevocationClient = pkg.istio.v1.auth.MeshnodeRevocationService;
+    loaded = { service: Client.service, Client, revocation: RevocationClient.service, RevocationClient };
   }
   return loaded;
 }
