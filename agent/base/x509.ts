@@ -50,6 +50,8 @@ export interface Extension {
 }
 
 export interface CertificateFields {
+  /** The serialNumber INTEGER's content bytes. */
+  readonly serial: Buffer;
   readonly issuer: Buffer;
   readonly subject: Buffer;
   readonly spki: Buffer;
@@ -74,10 +76,11 @@ export function certificateFields(der: Buffer): CertificateFields {
   const cert = readExactly(der, 0x30, 'certificate');
   const tbs = children(expect(children(cert)[0], 0x30, 'tbsCertificate'));
   const offset = tbs[0]?.tag === 0xa0 ? 1 : 0;
-  const [, , issuer, , subject, spki] = tbs.slice(offset);
+  const [serial, , issuer, , subject, spki] = tbs.slice(offset);
   const extWrapper = tbs.slice(offset + 6).find((n) => n.tag === 0xa3);
   const extensions = extWrapper ? parseExtensions(read(extWrapper.value)) : new Map<string, Extension>();
   return {
+    serial: expect(serial, 0x02, 'serialNumber').value,
     issuer: expect(issuer, 0x30, 'issuer').raw,
     subject: expect(subject, 0x30, 'subject').raw,
     spki: expect(spki, 0x30, 'subjectPublicKeyInfo').raw,

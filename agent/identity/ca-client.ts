@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
+import { caApi, stringStruct, type IstioCertificateRequest, type IstioCertificateResponse, type RevocationUpdate } from './ca-api.js';
 import { IdentityError } from './errors.js';
 import { WatchedPemFile } from './trust-bundle.js';
 
@@ -141,6 +141,16 @@ export class CaClient {
         else resolve(res?.cert_chain ?? []);
       });
     });
+  }
+
+  /** Opens the CA's revocation push on the same channel (and credentials) as certificate requests. */
+  async watchRevocations(): Promise<grpc.ClientReadableStream<RevocationUpdate>> {
+    const [client, { md }] = await Promise.all([this.channel(), this.metadata()]);
+    const { RevocationClient } = caApi();
+    // Shares the channel, so it is never closed on its own: closing the CA client closes both.
+    const watcher = new RevocationClient('shared-channel', grpc.credentials.createInsecure(), { channelOverride: client.getChannel() });
+    const watch = (watcher as unknown as { WatchRevocations: (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<RevocationUpdate> }).WatchRevocations;
+    return watch.call(watcher, {}, md);
   }
 
   close(): void {

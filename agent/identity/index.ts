@@ -10,3 +10,5 @@ export {
 export { writeFileAtomic } from './cert-files.js';
 export { createCertManager, type CertManager, type CertManagerOptions } from './cert-manager.js';
 export { checkToken } from './ca-client.js';
+export { CrlFile } from './crl-file.js';
+export { Revocations, type RevocationSourceStatus, type Verdict } from './revocations.js';
