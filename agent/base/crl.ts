@@ -120,15 +120,16 @@ export function parseCrl(der: Buffer): Crl {
 }
 
 /**
- * Every CRL in a file as istiod and ztunnel read them: text starting with `-----BEGIN` is PEM
- * and every `X509 CRL` block counts (other blocks are skipped); anything else is one DER CRL;
- * an empty file means no revocations. One malformed CRL fails the whole file.
+ * Every CRL in a file as istiod and ztunnel read them: a file starting with a DER SEQUENCE is
+ * one DER CRL; anything else is PEM text, where every `X509 CRL` block counts (other blocks and
+ * text between them, as `openssl crl -text` writes, are skipped); an empty file means no
+ * revocations. One malformed CRL fails the whole file.
  */
 export function parseCrlFile(bytes: Buffer): Crl[] {
   if (bytes.length > CRL_LIMITS.maxFileBytes) throw new DerError(`CRL file of ${bytes.length} bytes is larger than ${CRL_LIMITS.maxFileBytes}`);
-  const text = bytes.subarray(0, 64).toString('latin1').trimStart();
+  if (bytes[0] === 0x30) return [parseCrl(bytes)];
   if (bytes.toString('latin1').trim() === '') return [];
-  if (!text.startsWith('-----BEGIN')) return [parseCrl(bytes)];
+  if (!bytes.includes('-----BEGIN')) throw new DerError('neither a DER CRL nor PEM text');
   return pemBlocks(bytes.toString('latin1')).filter((b) => b.label === 'X509 CRL').map((b, n) => {
     try {
       return parseCrl(b.der);
