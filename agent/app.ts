@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from './telemetry/log.js';
 import type { MeshSettings, Workload } from './model/types.js';
-import { createCertManager, type CertManager, type CertManagerOptions } from './identity/index.js';
+import { createCertManager, CrlFile, Revocations, type CertManager, type CertManagerOptions } from './identity/index.js';
 import type { NetnsHandle } from './net/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
 import { PodStore } from './pods/index.js';
@@ -41,6 +41,8 @@ interface AgentCoreOptions {
   readonly metrics: BoundAddress;
   readonly readiness: BoundAddress;
   readonly drainDeadlineMs: number;
+  /** `--crl`: a CRL file or an `istio-ca-crl` ConfigMap directory, watched. */
+  readonly crlPath?: string | undefined;
 }
 
 /**
@@ -130,8 +132,16 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const identities = new IdentityRefs((wanted) => certs.setIdentities(wanted));
     readiness.condition('certificates', certificatesCondition(certs));
 
+    // CRLs from --crl and from the CA's push, verified against the peers' trust bundle.
+    const revocations = new Revocations(() => certs.trustBundle());
+    certs.useRevocations(revocations, true);
+    if (options.crlPath !== undefined) {
+      const crlFile = await CrlFile.start(options.crlPath, revocations, log.child('revocations'));
+      components.add({ name: 'crl file', stage: 'release', close: async () => crlFile.close(), destroy: () => crlFile.close() });
+    }
+
     const proxies = new PodProxies({
-      mesh: () => state, policies: () => state.policies, certs,
+      mesh: () => state, policies: () => state.policies, certs, revocations,
       trustDomain: options.settings.trustDomain, log: log.child('proxy'),
     });
     components.add({ name: 'pod proxies', stage: 'drain', close: () => proxies.close(), destroy: () => proxies.destroy() });

@@ -10,9 +10,12 @@ import { UsageError } from './cli/usage-error.js';
  * `meshnode <command>`: the single CLI. Commands are loaded lazily so that a short-lived command
  * (`authz check`, `config validate`) does not pay for the data plane's modules.
  */
-const COMMANDS: Record<string, { module: string; summary: string }> = {
+const COMMANDS: Record<string, { module: string; summary: string; export?: string }> = {
   agent: { module: './cli/agent.js', summary: 'run the node agent (certificates, capture listeners, HBONE, authz)' },
   ca: { module: './cli/ca.js', summary: 'run the built-in CA serving the Istio CA API' },
+  'ca revoke': { module: './cli/ca-revocations.js', export: 'revoke', summary: 'revoke a certificate (serial) or an identity at the built-in CA' },
+  'ca unrevoke': { module: './cli/ca-revocations.js', export: 'unrevoke', summary: 'lift the revocation of an identity (or serial) at the built-in CA' },
+  'ca revocations': { module: './cli/ca-revocations.js', export: 'revocations', summary: 'list what the built-in CA has revoked' },
   'config validate': { module: './cli/config-validate.js', summary: 'check a mesh config and print every problem' },
   'authz check': { module: './cli/authz-check.js', summary: 'explain whether a connection would be allowed, and why' },
   demo: { module: './cli/demo.js', summary: 'build a two-node mesh in network namespaces and show it working (root)' },
@@ -39,8 +42,9 @@ function findCommand(argv: string[]): { name: string; rest: string[] } | undefin
 
 async function load(name: string): Promise<CommandModule> {
   // A computed specifier keeps each command's dependency graph out of the others' start-up.
-  const specifier = COMMANDS[name]!.module;
-  return (await import(specifier)) as CommandModule;
+  const { module: specifier, export: name_ } = COMMANDS[name]!;
+  const loaded = (await import(specifier)) as Record<string, unknown>;
+  return (name_ ? loaded[name_] : loaded) as CommandModule;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -52,7 +52,7 @@ export const connectionsFailed = new Counter({
 export const DENIAL_REASONS = [
   'deny-matched', 'peer-authn-strict', 'no-allow-policies', 'no-allow-matched',
   'policy-revoked', 'bad-request', 'loop', 'no-certificate', 'unknown-source', 'unknown-destination',
-  'no-healthy-upstream', 'no-original-destination', 'dial-limit',
+  'no-healthy-upstream', 'no-original-destination', 'dial-limit', 'cert-revoked',
 ] as const;
 
 export type DenialReason = (typeof DENIAL_REASONS)[number];
@@ -61,5 +61,19 @@ export const denials = new Counter({
   name: 'meshnode_proxy_denials_total',
   help: 'Connections or HBONE streams the data plane refused, by direction and reason',
   labelNames: ['direction', 'reason'] as const,
+  registers: [registry],
+});
+
+export const crlRejections = new Counter({
+  name: 'istio_crl_policy_rejections_total',
+  help: 'HBONE handshakes refused because the peer certificate chain is revoked or its CRL does not verify (reporter source: dialling, destination: on 15008)',
+  labelNames: ['reporter', 'reason'] as const,
+  registers: [registry],
+});
+
+export const revokedClosures = new Counter({
+  name: 'meshnode_revocation_closed_total',
+  help: 'Open HBONE tunnels and proxied connections closed because a certificate they were established with is now revoked',
+  labelNames: ['kind', 'direction'] as const,
   registers: [registry],
 });

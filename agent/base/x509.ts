@@ -18,7 +18,31 @@ export const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   organization: '2.5.4.10',
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
 } as const;
+
+/** Signature algorithms meshnode verifies (CSRs, CRLs): key family and digest by OID. */
+export const SIGNATURE_ALGORITHMS: Readonly<Record<string, { family: 'ec' | 'rsa'; hash: string }>> = {
+  '1.2.840.10045.4.3.2': { family: 'ec', hash: 'sha256' },
+  '1.2.840.10045.4.3.3': { family: 'ec', hash: 'sha384' },
+  '1.2.840.10045.4.3.4': { family: 'ec', hash: 'sha512' },
+  '1.2.840.113549.1.1.11': { family: 'rsa', hash: 'sha256' },
+  '1.2.840.113549.1.1.12': { family: 'rsa', hash: 'sha384' },
+  '1.2.840.113549.1.1.13': { family: 'rsa', hash: 'sha512' },
+};
+
+/** KeyUsage bit numbers (RFC 5280 §4.2.1.3). */
+export const KEY_USAGE = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+
+/** Whether a KeyUsage extension is present and, if so, whether `bit` is set. */
+export function keyUsageAllows(fields: CertificateFields, bit: number): boolean {
+  const ext = fields.extensions.get(OID.keyUsage);
+  if (!ext) return true;
+  const bits = readExactly(ext.value, 0x03, 'keyUsage').value;
+  const byte = bits[1 + (bit >> 3)];
+  return byte !== undefined && (byte & (0x80 >> (bit & 7))) !== 0;
+}
 
 export interface Extension {
   readonly critical: boolean;
@@ -26,6 +50,8 @@ export interface Extension {
 }
 
 export interface CertificateFields {
+  /** The serialNumber INTEGER's content bytes. */
+  readonly serial: Buffer;
   readonly issuer: Buffer;
   readonly subject: Buffer;
   readonly spki: Buffer;
@@ -50,10 +76,11 @@ export function certificateFields(der: Buffer): CertificateFields {
   const cert = readExactly(der, 0x30, 'certificate');
   const tbs = children(expect(children(cert)[0], 0x30, 'tbsCertificate'));
   const offset = tbs[0]?.tag === 0xa0 ? 1 : 0;
-  const [, , issuer, , subject, spki] = tbs.slice(offset);
+  const [serial, , issuer, , subject, spki] = tbs.slice(offset);
   const extWrapper = tbs.slice(offset + 6).find((n) => n.tag === 0xa3);
   const extensions = extWrapper ? parseExtensions(read(extWrapper.value)) : new Map<string, Extension>();
   return {
+    serial: expect(serial, 0x02, 'serialNumber').value,
     issuer: expect(issuer, 0x30, 'issuer').raw,
     subject: expect(subject, 0x30, 'subject').raw,
     spki: expect(spki, 0x30, 'subjectPublicKeyInfo').raw,

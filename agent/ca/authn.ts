@@ -67,3 +67,16 @@ export function authenticate(authorization: readonly string[], peerCert: Buffer 
   if (grant) return { caller: grant.identity, via: 'token', identity: grant.identity };
   throw unauthenticated(token === undefined ? 'no bearer token and no client certificate issued by this CA' : 'unknown bearer token');
 }
+
+/**
+ * Who may watch revocations: a caller with a known bearer token or a client certificate this CA
+ * issued (what the CRL says is public; the push is for the CA's own clients).
+ */
+export function authenticateWatcher(authorization: readonly string[], peerCert: Buffer | undefined, ctx: AuthnContext): string {
+  const token = bearerToken(authorization);
+  const grant = token === undefined ? undefined : ctx.tokens.lookup(token);
+  if (grant) return grant.identity;
+  const certId = clientCertificateIdentity(peerCert, ctx.signerCert);
+  if (certId) return certId;
+  throw unauthenticated(token === undefined ? 'no bearer token and no client certificate issued by this CA' : 'unknown bearer token');
+}

@@ -78,7 +78,7 @@ export function basicConstraints(ca: boolean, pathLen?: number): Buffer {
   return extension(OID.basicConstraints, true, seq(...body));
 }
 
-export const KEY_USAGE = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+export { KEY_USAGE } from '../base/x509.js';
 
 export function keyUsage(bits: number[]): Buffer {
   return extension(OID.keyUsage, true, namedBits(bits));
@@ -106,6 +106,19 @@ export function subjectAltName(names: AltNames, critical: boolean): Buffer {
 
 export function subjectKeyIdentifier(keyId: Buffer): Buffer {
   return extension(OID.subjectKeyId, false, octetString(keyId));
+}
+
+/** Big-endian bytes of a hex number of any length. */
+export function hexBytes(hex: string): Buffer {
+  return Buffer.from(hex.length % 2 === 1 ? `0${hex}` : hex, 'hex');
+}
+
+export function crlNumber(n: bigint): Buffer {
+  return extension(OID.crlNumber, false, unsignedInt(hexBytes(n.toString(16))));
+}
+
+export function crlReason(code: number): Buffer {
+  return extension(OID.crlReason, false, tlv(0x0a, Buffer.from([code])));
 }
 
 export function authorityKeyIdentifier(keyId: Buffer): Buffer {

@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { children, decodeOid, expect, readExactly } from '../base/der.js';
 import { pemDecodeStrict } from '../base/pem.js';
-import { OID, parseExtensions, parseGeneralNames } from '../base/x509.js';
+import { OID, parseExtensions, parseGeneralNames, SIGNATURE_ALGORITHMS } from '../base/x509.js';
 import { CaRequestError, invalidArgument } from './errors.js';
 
 /**
@@ -14,15 +14,6 @@ import { CaRequestError, invalidArgument } from './errors.js';
 const MAX_CSR_PEM = 64 * 1024;
 /** RFC 7468 §7, and the label older tools still write. */
 const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
-
-const SIGNATURE_ALGORITHMS: Record<string, { family: 'ec' | 'rsa'; hash: string }> = {
-  '1.2.840.10045.4.3.2': { family: 'ec', hash: 'sha256' },
-  '1.2.840.10045.4.3.3': { family: 'ec', hash: 'sha384' },
-  '1.2.840.10045.4.3.4': { family: 'ec', hash: 'sha512' },
-  '1.2.840.113549.1.1.11': { family: 'rsa', hash: 'sha256' },
-  '1.2.840.113549.1.1.12': { family: 'rsa', hash: 'sha384' },
-  '1.2.840.113549.1.1.13': { family: 'rsa', hash: 'sha512' },
-};
 
 const EC_CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384' };
 

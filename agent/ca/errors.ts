@@ -26,6 +26,11 @@ export function invalidArgument(reason: string): CaRequestError {
   return new CaRequestError(status.INVALID_ARGUMENT, `CSR signing error (${reason})`, reason);
 }
 
+/** The identity is revoked at this CA until `meshnode ca unrevoke --identity`. */
+export function identityRevoked(identity: string): CaRequestError {
+  return new CaRequestError(status.PERMISSION_DENIED, `identity ${identity} is revoked`, `identity ${identity} is revoked`);
+}
+
 export function internal(reason: string): CaRequestError {
   return new CaRequestError(status.INTERNAL, `CSR signing error (${reason})`, reason);
 }

@@ -5,7 +5,8 @@ import { status } from '@grpc/grpc-js';
 import { listenOn } from '../base/http-endpoint.js';
 
 /**
- * One unary gRPC method served over HTTP/2 with TLS, on node:http2 directly. grpc-js's server
+ * gRPC methods served over HTTP/2 with TLS, on node:http2 directly: unary ones, and
+ * server-streaming ones whose call stays open while the server pushes messages. grpc-js's server
  * gives a handler neither every value of a repeated header (node:http2 keeps only the first
  * `authorization` in its header object; the raw list has them all, and istiod honours the first
  * `Bearer` one wherever it stands) nor any say over how long a connection may sit idle before
@@ -54,8 +55,27 @@ export interface UnaryMethod<Req, Res> {
   readonly path: string;
   decode(message: Buffer): Req;
   encode(response: Res): Buffer;
-  handle(call: UnaryCall<Req>): UnaryResult<Res>;
+  handle(call: UnaryCall<Req>): UnaryResult<Res> | Promise<UnaryResult<Res>>;
 }
+
+/** Where a server-streaming call sends its messages. */
+export interface StreamSink<Res> {
+  send(message: Res): void;
+  /** Ends the call with `status` in the trailers. */
+  end(status: GrpcStatus): void;
+}
+
+export interface StreamingMethod<Req, Res> {
+  readonly path: string;
+  readonly streaming: true;
+  decode(message: Buffer): Req;
+  encode(message: Res): Buffer;
+  /** Refuses the call, or starts it and returns what to call once it has ended. */
+  open(call: UnaryCall<Req>, sink: StreamSink<Res>): { readonly refused: GrpcStatus } | { readonly closed: () => void };
+}
+
+// Each method's request and response types are its own; the table only routes by path.
+export type GrpcMethod = UnaryMethod<any, any> | StreamingMethod<any, any>;
 
 export interface TlsMaterial {
   readonly key: string;
@@ -82,11 +102,14 @@ function headerValues(raw: readonly string[], name: string): string[] {
   return out;
 }
 
-export class UnaryGrpcServer<Req, Res> {
+export class GrpcServer {
   private readonly server: http2.Http2SecureServer;
   private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly methods: ReadonlyMap<string, GrpcMethod>;
+  private readonly sinks = new Set<StreamSink<unknown>>();
 
-  constructor(tls: TlsMaterial, private readonly method: UnaryMethod<Req, Res>, private readonly timeouts: Timeouts = GRPC_LIMITS) {
+  constructor(tls: TlsMaterial, methods: readonly GrpcMethod[], private readonly timeouts: Timeouts = GRPC_LIMITS) {
+    this.methods = new Map(methods.map((m) => [m.path, m]));
     this.server = http2.createSecureServer({
       key: tls.key, cert: tls.cert, ca: tls.ca,
       // Requested, not required (Go's VerifyClientCertIfGiven, as istiod): token callers and
@@ -107,8 +130,9 @@ export class UnaryGrpcServer<Req, Res> {
     return (await listenOn(this.server, host, port)).port;
   }
 
-  /** Stops accepting, lets open calls finish for `graceMs`, then drops what is left. */
+  /** Stops accepting, ends streaming calls, lets unary calls finish for `graceMs`, then drops what is left. */
   close(graceMs: number): Promise<void> {
+    for (const sink of [...this.sinks]) sink.end({ code: status.UNAVAILABLE, details: 'the CA is shutting down' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         for (const s of this.sessions) s.destroy();
@@ -142,7 +166,8 @@ export class UnaryGrpcServer<Req, Res> {
 
   private serve(stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: string[]): void {
     stream.on('error', () => { /* reset by the client; nothing to answer */ });
-    if (headers[':method'] !== 'POST' || headers[':path'] !== this.method.path) {
+    const method = this.methods.get(String(headers[':path']));
+    if (headers[':method'] !== 'POST' || !method) {
       this.finish(stream, { code: status.UNIMPLEMENTED, details: `unknown method ${String(headers[':path'])}` });
       return;
     }
@@ -175,22 +200,59 @@ export class UnaryGrpcServer<Req, Res> {
         this.finish(stream, { code: status.UNIMPLEMENTED, details: 'compressed messages are not supported' });
         return;
       }
-      let request: Req;
+      let request: unknown;
       try {
-        request = this.method.decode(body.subarray(5));
+        request = method.decode(body.subarray(5));
       } catch {
         this.finish(stream, { code: status.INTERNAL, details: 'cannot decode the request message' });
         return;
       }
       const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
-      const result = this.method.handle({ request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw });
-      if ('refused' in result) {
-        this.finish(stream, result.refused);
-        return;
-      }
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
-      stream.end(framed(this.method.encode(result.response)));
+      const call: UnaryCall<unknown> = { request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw };
+      if ('streaming' in method) this.startStream(stream, method, call);
+      else void this.answer(stream, method, call);
+    });
+  }
+
+  private async answer(stream: ServerHttp2Stream, method: UnaryMethod<unknown, unknown>, call: UnaryCall<unknown>): Promise<void> {
+    const result = await method.handle(call);
+    if ('refused' in result) {
+      this.finish(stream, result.refused);
+      return;
+    }
+    if (stream.destroyed) return;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
+    stream.end(framed(method.encode(result.response)));
+  }
+
+  /** A server-streaming call: open until the client cancels, the method ends it, or the server closes. */
+  private startStream(stream: ServerHttp2Stream, method: StreamingMethod<unknown, unknown>, call: UnaryCall<unknown>): void {
+    let ended = false;
+    const sink: StreamSink<unknown> = {
+      send: (message) => { if (!ended && !stream.destroyed) stream.write(framed(method.encode(message))); },
+      end: (s) => {
+        if (ended) return;
+        ended = true;
+        this.sinks.delete(sink);
+        if (stream.destroyed) return;
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(s.code), 'grpc-message': encodeMessage(s.details) }));
+        stream.end();
+      },
+    };
+    const opened = method.open(call, sink);
+    if ('refused' in opened) {
+      this.finish(stream, opened.refused);
+      return;
+    }
+    // The call is meant to stay quiet between updates; HTTP/2 PINGs keep the connection honest.
+    stream.setTimeout(0);
+    this.sinks.add(sink);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('close', () => {
+      ended = true;
+      this.sinks.delete(sink);
+      opened.closed();
     });
   }
 

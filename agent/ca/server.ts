@@ -3,12 +3,17 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
-import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../identity/index.js';
-import { authenticate, type AuthnContext } from './authn.js';
+import { normalizeSerial } from '../base/crl.js';
+import {
+  caApi, CREATE_CERTIFICATE_PATH, metadataString, WATCH_REVOCATIONS_PATH,
+  type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
+} from '../identity/index.js';
+import { authenticate, authenticateWatcher, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
-import { CaRequestError } from './errors.js';
-import { GRPC_LIMITS, UnaryGrpcServer, type Timeouts, type UnaryMethod } from './grpc-unary.js';
+import { CaRequestError, identityRevoked } from './errors.js';
+import { GRPC_LIMITS, GrpcServer, type StreamingMethod, type Timeouts, type UnaryMethod } from './grpc-unary.js';
 import { loadKeyMaterial } from './key-material.js';
+import { crlSigningRefusal, RevocationAuthority, type PublishedCrl } from './revocation-authority.js';
 import { Signer } from './signer.js';
 import { TokenTable } from './tokens.js';
 
@@ -23,6 +28,8 @@ export interface CaServerOptions {
   readonly log: Logger;
   /** Connection and call time limits; GRPC_LIMITS unless set. */
   readonly timeouts?: Partial<Timeouts>;
+  /** thisUpdate to nextUpdate of each published CRL (re-signed half-way). */
+  readonly crlValidityMs?: number;
 }
 
 const SERVING_LIFETIME_MS = 365 * 86_400_000;
@@ -39,10 +46,11 @@ export function servingNames(listenHost: string, hostnames: readonly string[]): 
 
 /**
  * `meshnode ca`: the Istio CA API over gRPC/TLS (grpc-unary.ts), one CreateCertificate call at
- * a time on the event loop: authenticate, check the CSR, sign, audit.
+ * a time on the event loop: authenticate, refuse a revoked identity, check the CSR, sign,
+ * record, audit; and the revocation push (WatchRevocations) to agents.
  */
 export class CaServer {
-  private constructor(private readonly server: UnaryGrpcServer<IstioCertificateRequest__Output, IstioCertificateResponse>, readonly port: number, readonly signer: Signer) {}
+  private constructor(private readonly server: GrpcServer, readonly port: number, readonly signer: Signer, readonly revocations: RevocationAuthority | undefined) {}
 
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
@@ -56,32 +64,76 @@ export class CaServer {
       cert: serving.chain.slice(0, 1 + material.intermediatesPem.length).join(''),
       ca: [...material.intermediatesPem, ...material.rootsPem].join(''),
     };
-    const method = createCertificateMethod(signer, { tokens, signerCert: material.signerCert }, opts.log);
-    const server = new UnaryGrpcServer(tls, method, { ...GRPC_LIMITS, ...opts.timeouts });
-    const port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
+    // A CA that may not sign CRLs still issues; revocation is off and says why wherever asked.
+    const refusal = crlSigningRefusal(material);
+    if (refusal) opts.log.error('revocation is disabled', { reason: refusal });
+    const revocations = refusal ? undefined : await RevocationAuthority.start(opts.dir, material, opts.log.child('revocation'), opts.crlValidityMs);
+    const ctx = { tokens, signerCert: material.signerCert };
+    const methods = [
+      createCertificateMethod(signer, ctx, revocations, opts.log),
+      watchRevocationsMethod(ctx, revocations, refusal, opts.log),
+    ];
+    const server = new GrpcServer(tls, methods, { ...GRPC_LIMITS, ...opts.timeouts });
+    let port: number;
+    try {
+      port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
+    } catch (err) {
+      await revocations?.close();
+      throw err;
+    }
     opts.log.info('listening', { host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size });
-    return new CaServer(server, port, signer);
+    return new CaServer(server, port, signer, revocations);
   }
 
-  close(graceMs = 2000): Promise<void> {
-    return this.server.close(graceMs);
+  async close(graceMs = 2000): Promise<void> {
+    await this.server.close(graceMs);
+    await this.revocations?.close();
   }
 }
 
-function createCertificateMethod(signer: Signer, ctx: AuthnContext, log: Logger): UnaryMethod<IstioCertificateRequest__Output, IstioCertificateResponse> {
+function watchRevocationsMethod(ctx: AuthnContext, revocations: RevocationAuthority | undefined, refusal: string | undefined,
+  log: Logger): StreamingMethod<unknown, RevocationUpdate> {
+  const { requestDeserialize, responseSerialize } = caApi().revocation.WatchRevocations;
+  const update = (crl: PublishedCrl): RevocationUpdate => ({ crl: crl.der, crl_number: Number(crl.number) });
+  return {
+    path: WATCH_REVOCATIONS_PATH,
+    streaming: true,
+    decode: (message) => requestDeserialize(message),
+    encode: (message) => responseSerialize(message),
+    open: (call, sink) => {
+      try {
+        const caller = authenticateWatcher(call.header('authorization'), call.peerCertificate, ctx);
+        if (!revocations) return { refused: { code: status.FAILED_PRECONDITION, details: `revocation is disabled: ${refusal ?? 'unknown'}` } };
+        log.debug('revocation watcher subscribed', { caller, peer: call.peer });
+        if (revocations.current) sink.send(update(revocations.current));
+        return { closed: revocations.subscribe((crl) => sink.send(update(crl))) };
+      } catch (err) {
+        if (!(err instanceof CaRequestError)) throw err;
+        log.warn('refused revocation watch', { code: status[err.grpcCode], reason: err.reason, peer: call.peer });
+        return { refused: { code: err.grpcCode, details: err.publicMessage } };
+      }
+    },
+  };
+}
+
+function createCertificateMethod(signer: Signer, ctx: AuthnContext, revocations: RevocationAuthority | undefined,
+  log: Logger): UnaryMethod<IstioCertificateRequest__Output, IstioCertificateResponse> {
   const audit = log.child('audit');
   const { requestDeserialize, responseSerialize } = caApi().service.CreateCertificate;
   return {
     path: CREATE_CERTIFICATE_PATH,
     decode: (message) => requestDeserialize(message),
     encode: (response) => responseSerialize(response),
-    handle: (call) => {
+    handle: async (call) => {
       try {
         const impersonated = metadataString(call.request.metadata, 'ImpersonatedIdentity');
         const entitlement = authenticate(call.header('authorization'), call.peerCertificate, impersonated, ctx);
+        if (revocations?.isIdentityRevoked(entitlement.identity)) throw identityRevoked(entitlement.identity);
         const csr = checkCsr(call.request.csr, entitlement.identity);
         const ttl = Number(call.request.validity_duration);
         const issued = signer.issueWorkload(csr.spki, entitlement.identity, Number.isFinite(ttl) ? ttl : 0);
+        // Recorded before it is handed out, so revoking the identity can find it.
+        await revocations?.record({ serial: normalizeSerial(issued.serial), identity: entitlement.identity, notAfter: issued.notAfter });
         audit.info('issued certificate', {
           caller: entitlement.caller, via: entitlement.via, identity: entitlement.identity,
           serial: issued.serial, notAfter: issued.notAfter.toISOString(), key: csr.keyType, peer: call.peer,

@@ -30,6 +30,9 @@ ${identityFlagsUsage}
   --trust-domain TD          mesh trust domain (default cluster.local)
   --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
   --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
+  --crl PATH                 CRLs to enforce on peers: a PEM file (any number of X509 CRL blocks),
+                             a DER file, or a directory holding ca-crl.pem (istiod's istio-ca-crl
+                             ConfigMap); watched, the last good CRLs kept when it turns bad
 
 Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
 
@@ -43,6 +46,7 @@ const agentFlagSpecs = {
   'trust-domain': { type: 'string', default: 'cluster.local' },
   'root-namespace': { type: 'string', default: 'istio-system' },
   'drain-deadline': { type: 'string' },
+  crl: { type: 'string' },
 } as const;
 
 function parseAgentFlags(argv: string[]) {
@@ -62,6 +66,7 @@ function parseAgentFlags(argv: string[]) {
     metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
+    crlPath: values.crl === undefined ? undefined : requireFlag(values.crl, 'crl'),
   };
 }
 

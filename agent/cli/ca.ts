@@ -7,6 +7,8 @@ import { UsageError } from './usage-error.js';
 
 export const usage = `usage: meshnode ca --dir DIR [--listen HOST:PORT] [--trust-domain TD] [--tokens FILE]
                    [--hostname NAME]... [--default-ttl DURATION] [--max-ttl DURATION]
+                   [--crl-validity DURATION]
+       meshnode ca revoke | unrevoke | revocations --dir DIR ...   (see meshnode help ca revoke)
 
 Runs the built-in CA serving the Istio CA API (istio.v1.auth.IstioCertificateService) over gRPC/TLS.
 
@@ -18,7 +20,11 @@ Runs the built-in CA serving the Istio CA API (istio.v1.auth.IstioCertificateSer
   --hostname NAME         extra DNS name or IP for the CA's serving certificate (repeatable)
   --default-ttl DURATION  lifetime when a request asks for none (default 24h)
   --max-ttl DURATION      longest lifetime granted (default 90d)
+  --crl-validity DURATION thisUpdate to nextUpdate of the CRL published at DIR/ca-crl.pem; it is
+                          re-signed half-way, and at once on every revocation (default 24h)
 
+Records every certificate it issues in DIR/issued.jsonl, follows DIR/revocations.json (written by
+\`meshnode ca revoke\`) and pushes its CRL to agents (MeshnodeRevocationService/WatchRevocations).
 Logs one JSON line {"msg":"listening","port":N} once serving, and one audit line per certificate.`;
 
 const FLAGS = {
@@ -29,6 +35,7 @@ const FLAGS = {
   hostname: { type: 'string', multiple: true },
   'default-ttl': { type: 'string', default: '24h' },
   'max-ttl': { type: 'string', default: '90d' },
+  'crl-validity': { type: 'string', default: '24h' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -37,12 +44,14 @@ export async function run(argv: string[]): Promise<number> {
   const defaultTtlMs = parseDuration(values['default-ttl'], 'default-ttl');
   const maxTtlMs = parseDuration(values['max-ttl'], 'max-ttl');
   if (defaultTtlMs > maxTtlMs) throw new UsageError('--default-ttl must not exceed --max-ttl');
+  const crlValidityMs = parseDuration(values['crl-validity'], 'crl-validity');
+  if (crlValidityMs < 2_000) throw new UsageError('--crl-validity must be at least 2s');
   const log = createLogger('ca');
   let server: CaServer;
   try {
     server = await CaServer.start({
       dir: requireFlag(values.dir, 'dir'), listen: parseHostPort(values.listen, 'listen'), trustDomain,
-      tokensFile: values.tokens, hostnames: values.hostname ?? [], defaultTtlMs, maxTtlMs, log,
+      tokensFile: values.tokens, hostnames: values.hostname ?? [], defaultTtlMs, maxTtlMs, crlValidityMs, log,
     });
   } catch (err) {
     // Bad key material and a port in use are the operator's to fix: one line, no stack trace.

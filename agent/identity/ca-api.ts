@@ -16,9 +16,12 @@ import type { Struct, Struct__Output } from '../generated/ca/google/protobuf/Str
  */
 
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
+export const WATCH_REVOCATIONS_PATH = '/istio.v1.auth.MeshnodeRevocationService/WatchRevocations';
 
 export type { IstioCertificateRequest, IstioCertificateRequest__Output } from '../generated/ca/istio/v1/auth/IstioCertificateRequest.js';
 export type { IstioCertificateResponse, IstioCertificateResponse__Output } from '../generated/ca/istio/v1/auth/IstioCertificateResponse.js';
+
+export type { RevocationUpdate, RevocationUpdate__Output } from '../generated/ca/istio/v1/auth/RevocationUpdate.js';
 
 /** Finds `proto/ca.proto` walking up from this module (works from the source tree and dist/). */
 function protoPath(): string {
@@ -31,12 +34,16 @@ function protoPath(): string {
 
 type CaClientConstructor = ProtoGrpcType['istio']['v1']['auth']['IstioCertificateService'];
 
+type RevocationClientConstructor = ProtoGrpcType['istio']['v1']['auth']['MeshnodeRevocationService'];
+
 /** A connected CA client, typed by the service definition. */
 export type CaServiceClient = InstanceType<CaClientConstructor>;
 
 interface Loaded {
   readonly service: CaClientConstructor['service'];
   readonly Client: CaClientConstructor;
+  readonly revocation: RevocationClientConstructor['service'];
+  readonly RevocationClient: RevocationClientConstructor;
 }
 
 let loaded: Loaded | undefined;
@@ -46,7 +53,8 @@ export function caApi(): Loaded {
     const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const Client = pkg.istio.v1.auth.IstioCertificateService;
-    loaded = { service: Client.service, Client };
+    const RevocationClient = pkg.istio.v1.auth.MeshnodeRevocationService;
+    loaded = { service: Client.service, Client, revocation: RevocationClient.service, RevocationClient };
   }
   return loaded;
 }

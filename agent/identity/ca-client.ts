@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct, type CaServiceClient, type IstioCertificateRequest } from './ca-api.js';
+import { caApi, stringStruct, type CaServiceClient, type IstioCertificateRequest, type RevocationUpdate__Output } from './ca-api.js';
 import { IdentityError } from './errors.js';
 import { WatchedPemFile } from './trust-bundle.js';
 
@@ -137,6 +137,15 @@ export class CaClient {
         else resolve(res?.cert_chain ?? []);
       });
     });
+  }
+
+  /** Opens the CA's revocation push on the same channel (and credentials) as certificate requests. */
+  async watchRevocations(): Promise<grpc.ClientReadableStream<RevocationUpdate__Output>> {
+    const [client, { md }] = await Promise.all([this.channel(), this.metadata()]);
+    const { RevocationClient } = caApi();
+    // Shares the channel, so it is never closed on its own: closing the CA client closes both.
+    const watcher = new RevocationClient('shared-channel', grpc.credentials.createInsecure(), { channelOverride: client.getChannel() });
+    return watcher.WatchRevocations({}, md);
   }
 
   close(): void {

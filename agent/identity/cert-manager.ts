@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { certExpiryTimestamp, csrFailures, csrRequests } from '../../metrics/identity.js';
+import { certExpiryTimestamp, csrFailures, csrRequests, ownCertRevoked } from '../../metrics/identity.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
 import { removeCertFiles, writeCertFiles } from './cert-files.js';
@@ -10,6 +10,8 @@ import { backoffDelay, DEFAULT_BACKOFF, refreshAt, retryAt, type BackoffPolicy }
 import type { SpiffeId } from '../base/spiffe-id.js';
 import { certsToPem, parseRoots, WatchedPemFile } from './trust-bundle.js';
 import { verifyResponse } from './verify-response.js';
+import { CaRevocationFeed } from './revocation-feed.js';
+import { chainDers, type Revocations } from './revocations.js';
 
 export interface CertManagerOptions {
   /** This node's name (Pods with this nodeName are ours). */
@@ -44,7 +46,7 @@ export interface WorkloadCert {
   readonly serial: string;
 }
 
-export type CertState = 'initializing' | 'available' | 'unavailable';
+export type CertState = 'initializing' | 'available' | 'unavailable' | 'revoked';
 
 /** One identity in `GET /certs`. */
 export interface CertStatus {
@@ -59,6 +61,8 @@ export interface CertStatus {
   /** Consecutive failed attempts since the last success. */
   readonly attempts: number;
   readonly lastError: string | null;
+  /** Why the certificate held is revoked (a replacement is being obtained), else null. */
+  readonly revoked: string | null;
 }
 
 interface Waiter {
@@ -77,6 +81,8 @@ interface Entry {
   lastError?: IdentityError;
   fetching: boolean;
   removed: boolean;
+  /** Why `cert` is revoked; it is then no longer handed out. */
+  revoked?: string;
   readonly waiters: Set<Waiter>;
 }
 
@@ -108,6 +114,9 @@ export class CertManager {
   private readonly random: () => number;
   private readonly backoff: BackoffPolicy;
   private closed = false;
+  private revocations: Revocations | undefined;
+  private feed: CaRevocationFeed | undefined;
+  private stopRevocations: (() => void) | undefined;
   /** The bundle as read at construction, until the first request re-reads it. */
   private readonly initialBundle: string[];
 
@@ -141,8 +150,39 @@ export class CertManager {
   }
 
   current(id: SpiffeId): WorkloadCert | undefined {
-    const cert = this.entries.get(id)?.cert;
-    return isValid(cert, Date.now()) ? cert : undefined;
+    const entry = this.entries.get(id);
+    return entry && !entry.revoked && isValid(entry.cert, Date.now()) ? entry.cert : undefined;
+  }
+
+  /**
+   * Enforces `revocations` on the certificates held here: a revoked one is no longer handed out
+   * and a new key and certificate are requested at once. With `feed`, the CA's revocation push
+   * is followed on this manager's CA channel and feeds `revocations`.
+   */
+  useRevocations(revocations: Revocations, feed: boolean): void {
+    this.revocations = revocations;
+    this.stopRevocations = revocations.onChange(() => this.recheckRevocations());
+    if (feed) {
+      this.feed = new CaRevocationFeed(this.client, revocations, this.log.child('revocations'));
+      this.feed.start();
+    }
+  }
+
+  private revokedWhy(cert: WorkloadCert): string | undefined {
+    const verdict = this.revocations?.check(chainDers([...cert.chainPem, ...cert.rootsPem]));
+    return verdict?.status === 'revoked' ? verdict.why : undefined;
+  }
+
+  private recheckRevocations(): void {
+    for (const entry of this.entries.values()) {
+      if (!entry.cert || entry.revoked || entry.fetching) continue;
+      const why = this.revokedWhy(entry.cert);
+      if (!why) continue;
+      entry.revoked = why;
+      ownCertRevoked.inc();
+      this.log.warn('certificate revoked; requesting a new key and certificate now', { identity: entry.id, serial: entry.cert.serial, why });
+      this.schedule(entry, Date.now(), true);
+    }
   }
 
   /**
@@ -193,7 +233,7 @@ export class CertManager {
       const valid = isValid(e.cert, now);
       return {
         identity: e.id,
-        state: valid ? 'available' : e.lastError ? 'unavailable' : 'initializing',
+        state: e.revoked ? 'revoked' : valid ? 'available' : e.lastError ? 'unavailable' : 'initializing',
         serial: e.cert?.serial ?? null,
         notBefore: e.cert?.notBefore.toISOString() ?? null,
         notAfter: e.cert?.notAfter.toISOString() ?? null,
@@ -201,6 +241,7 @@ export class CertManager {
         fetching: e.fetching,
         attempts: e.failures,
         lastError: e.lastError ? `${e.lastError.reason}: ${e.lastError.message}` : null,
+        revoked: e.revoked ?? null,
       };
     });
   }
@@ -218,6 +259,8 @@ export class CertManager {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.feed?.close();
+    this.stopRevocations?.();
     for (const entry of this.entries.values()) {
       clearTimeout(entry.timer);
       this.limiter.cancel(entry.id);
@@ -294,15 +337,19 @@ export class CertManager {
     const chain = await this.client.createCertificate(keyAndCsr.csrPem, ttlSeconds, id);
     const verified = verifyResponse(chain, { id, spki: keyAndCsr.spki, roots, now: Date.now() });
     const rootsPem = certsToPem(roots);
-    return {
+    const cert = {
       id, chainPem: verified.chainPem, keyPem: keyAndCsr.keyPem, rootsPem,
       notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial,
     };
+    const revoked = this.revokedWhy(cert);
+    if (revoked) throw new IdentityError('revoked', `the CA answered with a revoked certificate: ${revoked}`);
+    return cert;
   }
 
   private install(entry: Entry, cert: WorkloadCert): void {
     const now = Date.now();
     entry.cert = cert;
+    entry.revoked = undefined;
     entry.failures = 0;
     entry.lastError = undefined;
     certExpiryTimestamp.set({ identity: entry.id }, cert.notAfter.getTime() / 1000);

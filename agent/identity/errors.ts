@@ -14,6 +14,7 @@ export type IdentityFailureReason =
   | 'key_mismatch' // leaf public key is not ours
   | 'untrusted_chain' // chain does not verify to the trust bundle
   | 'bad_validity' // expired, not yet valid, or inverted validity
+  | 'revoked' // the certificate obtained is already revoked by a CRL in force
   | 'trust_bundle'; // the trust bundle or CA root file cannot be read
 
 export class IdentityError extends MeshnodeError {

@@ -3,7 +3,12 @@
  * verify, rotate, back off) and the optional Istio-layout certificate files. SPIFFE ids, PEM,
  * DER and X.509 reading are base-layer primitives (agent/base).
  */
-export { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from './ca-api.js';
+export {
+  caApi, CREATE_CERTIFICATE_PATH, metadataString, WATCH_REVOCATIONS_PATH,
+  type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
+} from './ca-api.js';
 export { writeFileAtomic } from './cert-files.js';
 export { createCertManager, type CertManager, type CertManagerOptions } from './cert-manager.js';
 export { checkToken } from './ca-client.js';
+export { CrlFile } from './crl-file.js';
+export { Revocations, type RevocationSourceStatus, type Verdict } from './revocations.js';

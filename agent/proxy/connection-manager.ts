@@ -11,6 +11,8 @@ export interface TrackedConnection {
   readonly direction: 'inbound' | 'outbound';
   /** Inbound only: what authorization saw when the connection was admitted. */
   readonly attributes?: ConnectionAttributes;
+  /** HBONE only: the chain the tunnel's peer presented, re-checked when CRLs change. */
+  readonly peerChain?: readonly Buffer[] | undefined;
   /** The TCP sockets the agent holds for it (diagnostics: socket options, marks). */
   readonly sockets: readonly net.Socket[];
   /** Resets both ends; `reason` goes to the access log. */

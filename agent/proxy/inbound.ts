@@ -6,7 +6,7 @@ import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, type SocketAddress } from '../tunnel/index.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
-import { answerable, respondError, type InboundStream } from '../tunnel/index.js';
+import { answerable, respondError, tunnelPeerChain, type InboundStream } from '../tunnel/index.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
@@ -162,6 +162,7 @@ async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
     podUid: ctx.pod.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream),
+    peerChain: 'session' in down ? tunnelPeerChain(down) : undefined,
     close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },
   });
   trace.opened();

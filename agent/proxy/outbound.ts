@@ -10,9 +10,9 @@ import type { TunnelCert } from '../tunnel/index.js';
 import { baggageHeader, forwardedHeader, traceparentHeader } from '../tunnel/index.js';
 import { TunnelError } from '../tunnel/index.js';
 import { HboneConnection } from '../tunnel/index.js';
-import { secureContextFor } from '../tunnel/index.js';
+import { secureContextFor, tunnelPeerChain } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
-import { addrText, podWorkload, type PodContext } from './context.js';
+import { addrText, handshakeRevocationCheck, podWorkload, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
@@ -97,6 +97,7 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
     peer: peerText,
     secureContext: secureContextFor(cert, ctx.deps.certs.trustBundle()),
     expectedIdentities: target.expected,
+    checkRevocation: handshakeRevocationCheck(ctx.deps, 'source'),
   });
   const headers = {
     baggage: baggageHeader({
@@ -121,6 +122,7 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
     podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
+    peerChain: 'session' in upstream ? tunnelPeerChain(upstream) : undefined,
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });
   trace.opened();

@@ -5,11 +5,11 @@ import type { NetnsHandle } from '../net/index.js';
 import type { RegisteredPod } from '../pods/index.js';
 import { HboneServer } from '../tunnel/index.js';
 import { HbonePool } from '../tunnel/index.js';
-import { denials } from '../../metrics/proxy.js';
+import { denials, revokedClosures } from '../../metrics/proxy.js';
 import { ConnectionManager } from './connection-manager.js';
 import { DialGate } from './dial-gate.js';
 import { InFlight } from './in-flight.js';
-import { podWorkload, type PodContext, type ProxyDeps } from './context.js';
+import { handshakeRevocationCheck, podWorkload, type PodContext, type ProxyDeps } from './context.js';
 import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
 import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
 
@@ -36,10 +36,12 @@ export class PodProxies {
   /** Handlers from accept to the end of their relay: what a graceful drain waits for. */
   private readonly inFlight = new InFlight();
   private readonly stopRotate: () => void;
+  private readonly stopRevocations: () => void;
 
   constructor(private readonly deps: ProxyDeps) {
     // After a rotation, new streams go over new connections made with the new certificate.
     this.stopRotate = deps.certs.onRotate((id) => this.pool.retireIdentity(id));
+    this.stopRevocations = deps.revocations.onChange(() => this.recheckRevocations());
   }
 
   /** Opens the pod's listeners; resolves once all three accept. Idempotent for the same netns. */
@@ -78,6 +80,7 @@ export class PodProxies {
         trustDomain: this.deps.trustDomain,
         certificate: () => this.podCertificate(ctx),
         trustBundle: () => this.deps.certs.trustBundle(),
+        checkRevocation: handshakeRevocationCheck(this.deps, 'destination'),
         onStream: (req) => {
           this.inFlight.run(handleHboneStream(ctx, req)).catch((err: unknown) => {
             log.error('hbone stream handler failed', { error: err });
@@ -135,6 +138,34 @@ export class PodProxies {
   }
 
   /**
+   * Closes at once what was established with a certificate the CRLs now revoke, and only that:
+   * the proxied connections (so each access-log line says why), then their HBONE tunnels, both
+   * served (15008) and dialled (the pool). As in ztunnel, only a positive revocation tears
+   * down; a CRL that does not verify refuses new handshakes but leaves open tunnels alone.
+   */
+  recheckRevocations(): void {
+    const revoked = (chain: readonly Buffer[]) => {
+      const verdict = this.deps.revocations.check(chain);
+      return verdict.status === 'revoked' ? verdict.why : undefined;
+    };
+    for (const uid of this.connections.pods()) {
+      for (const conn of this.connections.of(uid)) {
+        const why = conn.peerChain && revoked(conn.peerChain);
+        if (!why) continue;
+        denials.inc({ direction: conn.direction, reason: 'cert-revoked' });
+        revokedClosures.inc({ kind: 'connection', direction: conn.direction });
+        conn.close(`cert-revoked: ${why}`);
+      }
+    }
+    let served = 0;
+    for (const proxy of this.proxies.values()) served += proxy.hbone.closeRevoked(revoked);
+    const dialled = this.pool.closeRevoked(revoked);
+    if (served > 0) revokedClosures.inc({ kind: 'tunnel', direction: 'inbound' }, served);
+    if (dialled > 0) revokedClosures.inc({ kind: 'tunnel', direction: 'outbound' }, dialled);
+    if (served + dialled > 0) this.deps.log.warn('closed tunnels established with a revoked certificate', { served, dialled });
+  }
+
+  /**
    * Graceful drain (shutdown only; removing a pod stays immediate): every pod stops accepting on
    * 15001/15006/15008, HBONE sessions, served and pooled, get a GOAWAY so peers open no new
    * streams, and open connections carry on. Resolves once the last one has ended; `destroy()`
@@ -142,6 +173,7 @@ export class PodProxies {
    */
   async close(): Promise<void> {
     this.stopRotate();
+    this.stopRevocations();
     await Promise.all([...this.opening.values()].map((p) => p.catch(() => undefined)));
     for (const proxy of this.proxies.values()) {
       proxy.hbone.drain();
@@ -157,6 +189,7 @@ export class PodProxies {
   /** Closes every pod's listeners and connections at once; logs what was still open. */
   destroy(): void {
     this.stopRotate();
+    this.stopRevocations();
     const open = this.connections.pods().map((uid) => ({ pod: this.proxies.get(uid)?.ctx.pod.name ?? uid, connections: this.connections.count(uid) }));
     if (open.length > 0) this.deps.log.warn('force-closing connections still open', { pods: open });
     for (const uid of [...this.proxies.keys()]) this.closeNow(uid, 'agent shutdown');

@@ -4,12 +4,13 @@ import { MeshnodeError } from '../base/errors.js';
  * to in telemetry (the `response_flags` label), so access logs and metrics classify failures the
  * same way ztunnel does.
  */
-export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSHAKE_FAILURE' | 'NETWORK_POLICY' | 'IDENTITY_ERROR';
+export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSHAKE_FAILURE' | 'NETWORK_POLICY' | 'IDENTITY_ERROR' | 'CERT_REVOKED';
 
 export type TunnelErrorCode =
   | 'ERR_TUNNEL_TLS'
   | 'ERR_TUNNEL_SECURE_NAMING'
   | 'ERR_TUNNEL_PEER_CERT'
+  | 'ERR_TUNNEL_REVOKED'
   | 'ERR_TUNNEL_H2'
   | 'ERR_TUNNEL_STATUS'
   | 'ERR_TUNNEL_CLOSED';
@@ -18,6 +19,7 @@ const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
   ERR_TUNNEL_TLS: 'TLS_FAILURE',
   ERR_TUNNEL_SECURE_NAMING: 'TLS_FAILURE',
   ERR_TUNNEL_PEER_CERT: 'TLS_FAILURE',
+  ERR_TUNNEL_REVOKED: 'CERT_REVOKED',
   ERR_TUNNEL_H2: 'H2_HANDSHAKE_FAILURE',
   ERR_TUNNEL_STATUS: 'CONNECT',
   ERR_TUNNEL_CLOSED: 'CONNECT',

@@ -8,6 +8,7 @@ import { workloadIdentity } from './peer-cert.js';
 import { checkServerName } from './secure-naming.js';
 import { CONNECTION_WINDOW, clientSettings, sessionLimits } from './h2-settings.js';
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
+import { presentedChain, recordPeerChain, type RevocationCheck } from './peer-chain.js';
 
 /**
  * One HBONE client connection: TCP (made by the caller, inside the source pod's netns and
@@ -23,6 +24,8 @@ export interface DialOptions {
   readonly expectedIdentities: readonly string[];
   /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
   readonly keepalive?: KeepaliveTiming;
+  /** Refuses a server whose chain is revoked. */
+  readonly checkRevocation?: RevocationCheck;
 }
 
 /** Why a verified server leaf is refused: not a workload certificate, or not the one expected. */
@@ -33,8 +36,9 @@ function checkServer(leaf: X509Certificate, expected: readonly string[]): { code
   return why === undefined ? undefined : { code: 'ERR_TUNNEL_SECURE_NAMING', why };
 }
 
-function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
+function tlsHandshake(opts: DialOptions): Promise<{ sock: tls.TLSSocket; chain: Buffer[] }> {
   return new Promise((resolve, reject) => {
+    let chain: Buffer[] = [];
     let refusal: { code: TunnelErrorCode; why: string } | undefined;
     const sock = tls.connect({
       socket: opts.socket,
@@ -45,6 +49,10 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
       // No `servername`: HBONE sends no SNI; the server's identity is checked here instead.
       checkServerIdentity: (_host, cert) => {
         refusal = checkServer(new X509Certificate(cert.raw), opts.expectedIdentities);
+        // Node passes getPeerCertificate(true), issuers linked, though its typings say less.
+        chain = presentedChain(cert as tls.DetailedPeerCertificate);
+        const revoked = refusal ? undefined : opts.checkRevocation?.(chain);
+        if (revoked !== undefined) refusal = { code: 'ERR_TUNNEL_REVOKED', why: revoked };
         return refusal && new Error(refusal.why);
       },
     });
@@ -56,7 +64,7 @@ function tlsHandshake(opts: DialOptions): Promise<tls.TLSSocket> {
         reject(new TunnelError('ERR_TUNNEL_TLS', `hbone peer ${opts.peer} did not negotiate h2`));
         return;
       }
-      resolve(sock);
+      resolve({ sock, chain });
     });
     sock.on('error', (err) => {
       clearTimeout(timer);
@@ -72,7 +80,8 @@ export class HboneConnection {
   /** Called whenever the stream count drops (the pool uses it for idle release). */
   onIdleChange: (() => void) | undefined;
 
-  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string, keepalive: KeepaliveTiming | undefined) {
+  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string, readonly peerChain: readonly Buffer[],
+    keepalive: KeepaliveTiming | undefined) {
     session.on('goaway', () => { this.goingAway = true; });
     session.on('error', () => { this.goingAway = true; });
     session.on('close', () => { this.goingAway = true; });
@@ -80,7 +89,7 @@ export class HboneConnection {
   }
 
   static async dial(opts: DialOptions): Promise<HboneConnection> {
-    const sock = await tlsHandshake(opts);
+    const { sock, chain } = await tlsHandshake(opts);
     const session = http2.connect(`https://${opts.peer}`, {
       createConnection: () => sock,
       settings: clientSettings,
@@ -94,7 +103,8 @@ export class HboneConnection {
       session.on('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
     });
     session.unref();
-    return new HboneConnection(session, opts.peer, opts.keepalive);
+    recordPeerChain(session, chain);
+    return new HboneConnection(session, opts.peer, chain, opts.keepalive);
   }
 
   get streams(): number {

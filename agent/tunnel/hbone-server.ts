@@ -12,6 +12,7 @@ import { CONNECTION_WINDOW, serverSettings, sessionLimits } from './h2-settings.
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
+import { presentedChain, recordPeerChain, type RevocationCheck } from './peer-chain.js';
 
 import { denials } from '../../metrics/proxy.js';
 
@@ -46,10 +47,13 @@ export interface HboneServerOptions {
   readonly log: Logger;
   /** PING interval and dead-peer deadline; the defaults unless a test needs them short. */
   readonly keepalive?: KeepaliveTiming;
+  /** Refuses a client whose chain is revoked. */
+  readonly checkRevocation?: RevocationCheck;
 }
 
 interface SessionInfo {
   readonly peer: PeerIdentity;
+  readonly chain: readonly Buffer[];
   readonly source: SocketAddress;
   readonly localIp: string;
   readonly resets: ResetBudget;
@@ -141,7 +145,9 @@ export class HboneServer {
     const sock = session.socket as tls.TLSSocket;
     // First, so that no error of a session, refused or served, is ever left without a listener.
     session.on('error', () => { /* the session's streams see it too */ });
-    const peer = verifiedPeer(sock, this.opts.trustDomain);
+    const verified = verifiedPeer(sock, this.opts.trustDomain);
+    const chain = typeof verified === 'string' ? [] : presentedChain(sock.getPeerCertificate(true));
+    const peer = typeof verified === 'string' ? verified : this.opts.checkRevocation?.(chain) ?? verified;
     const remote = canonicalIp(sock.remoteAddress ?? '');
     const local = canonicalIp(sock.localAddress ?? '');
     if (typeof peer === 'string' || remote === undefined || local === undefined) {
@@ -149,13 +155,14 @@ export class HboneServer {
       session.destroy();
       return;
     }
+    recordPeerChain(session, chain);
     try {
       session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
       /* the session closed already */
     }
     const resets = new ResetBudget();
-    this.sessions.set(session, { peer, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0, calmed: false });
+    this.sessions.set(session, { peer, chain, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0, calmed: false });
     session.once('close', () => this.sessions.delete(session));
     // A handshake that finished after the drain began gets its GOAWAY at once.
     if (this.draining) goAway(session, 0);
@@ -219,6 +226,19 @@ export class HboneServer {
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     session.close();
     setTimeout(() => session.destroy(), CALM_GRACE_MS).unref();
+  }
+
+  /** Tears down at once the sessions whose client chain `check` now refuses; returns how many. */
+  closeRevoked(check: RevocationCheck): number {
+    let n = 0;
+    for (const [session, info] of this.sessions) {
+      const why = check(info.chain);
+      if (why === undefined) continue;
+      this.opts.log.warn('hbone session closed: client certificate revoked', { src: info.source.ip, identity: info.peer.id, why });
+      session.destroy();
+      n++;
+    }
+    return n;
   }
 
   /** Number of live sessions (tests and admin). */

@@ -10,4 +10,5 @@ export { UPSTREAM_CONNECT_TIMEOUT_MS } from './h2-settings.js';
 export { HboneConnection } from './hbone-connection.js';
 export { HboneServer, answerable, respondError, type InboundStream } from './hbone-server.js';
 export { HbonePool } from './pool.js';
+export { tunnelPeerChain, type RevocationCheck } from './peer-chain.js';
 export { secureContextFor } from './tls-config.js';

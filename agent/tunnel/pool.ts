@@ -1,6 +1,7 @@
 import type http2 from 'node:http2';
 import { HboneConnection } from './hbone-connection.js';
 import { POOL_IDLE_RELEASE_MS, POOL_MAX_STREAMS } from './h2-settings.js';
+import type { RevocationCheck } from './peer-chain.js';
 
 /**
  * HBONE client connection pool, modelled on ztunnel's. Connections are shared only between
@@ -109,6 +110,19 @@ export class HbonePool {
       for (const c of entry.conns) c.retire();
       this.entries.delete(id);
     }
+  }
+
+  /** Tears down at once the connections whose server chain `check` now refuses; returns how many. */
+  closeRevoked(check: RevocationCheck): number {
+    let n = 0;
+    for (const entry of this.entries.values()) {
+      for (const c of entry.conns) {
+        if (check(c.peerChain) === undefined) continue;
+        c.destroy();
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Number of live pooled connections (tests and admin). */

@@ -9,6 +9,7 @@ import { PodStore } from '../../agent/pods/store.js';
 import { PodRegistry } from '../../agent/pods/registry.js';
 import { CniApiServer } from '../../agent/pods/cni-api.js';
 import type { Logger } from '../../agent/telemetry/log.js';
+import { Revocations } from '../../agent/identity/index.js';
 
 export const TEST_MESH_SETTINGS = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 
@@ -29,7 +30,7 @@ export async function startPodApi(
   const policies = compilePolicies(loaded.snapshot);
   const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
   t.teardown(() => certs.close());
-  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: TEST_MESH_SETTINGS.trustDomain, log });
+  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: TEST_MESH_SETTINGS.trustDomain, log });
   t.teardown(() => proxies.close());
   const store = new PodStore(join(dir, 'state'));
   const pods = new PodRegistry({ store, listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });

@@ -16,6 +16,15 @@ import type { CertSource, TunnelCert } from '../../agent/tunnel/cert-source.js';
 export interface CaOptions {
   readonly pathLen?: number;
   readonly parent?: TestCa;
+  /** The CA certificate's keyUsage (default keyCertSign,cRLSign). */
+  readonly keyUsage?: string;
+}
+
+/** One revoked certificate for `TestCa.crl`. */
+export interface CrlRevocation {
+  readonly serial: string;
+  /** openssl's reason name (keyCompromise, superseded, ...); none when absent. */
+  readonly reason?: string;
 }
 
 /** Deviations from a workload leaf, for certificates a peer must refuse. */
@@ -37,7 +46,7 @@ export class TestCa {
 
   constructor(readonly name = 'meshnode-test-ca', opts: CaOptions = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'meshnode-ca-'));
-    const ext = [`basicConstraints=critical,CA:TRUE${opts.pathLen === undefined ? '' : `,pathlen:${opts.pathLen}`}`, 'keyUsage=critical,keyCertSign,cRLSign'];
+    const ext = [`basicConstraints=critical,CA:TRUE${opts.pathLen === undefined ? '' : `,pathlen:${opts.pathLen}`}`, `keyUsage=critical,${opts.keyUsage ?? 'keyCertSign,cRLSign'}`];
     if (opts.parent) {
       writeFileSync(this.path('ca.ext'), ext.join('\n'));
       this.openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
@@ -91,6 +100,30 @@ export class TestCa {
       serial: x509.serialNumber,
       notAfter: new Date(x509.validTo),
     };
+  }
+
+  /** This CA's certificate (PEM): the issuer of its leaves and of its CRLs. */
+  get certPem(): string {
+    return readFileSync(this.path('ca.crt'), 'utf8');
+  }
+
+  /**
+   * A CRL signed by this CA with `openssl ca -gencrl` (PEM), listing `revoked`; `crlNumber`
+   * adds the cRLNumber extension.
+   */
+  crl(revoked: readonly CrlRevocation[], crlNumber = 1): string {
+    const day = (d: Date) => d.toISOString().slice(2, 19).replace(/[-:T]/g, '') + 'Z';
+    const now = new Date();
+    const later = new Date(now.getTime() + 86_400_000);
+    const index = revoked.map((r, i) => `R\t${day(later)}\t${day(now)}${r.reason ? `,${r.reason}` : ''}\t${r.serial}\tunknown\t/CN=leaf${i}\n`).join('');
+    writeFileSync(this.path('index.txt'), index);
+    writeFileSync(this.path('crlnumber'), crlNumber.toString(16).padStart(2, '0') + '\n');
+    writeFileSync(this.path('ca.cnf'), [
+      '[ca]', 'default_ca = test', '[test]', `database = ${this.path('index.txt')}`, `crlnumber = ${this.path('crlnumber')}`,
+      'default_md = sha256', 'default_crl_days = 1', 'crl_extensions = crl_ext', '[crl_ext]', 'authorityKeyIdentifier = keyid:always', '',
+    ].join('\n'));
+    this.openssl(['ca', '-batch', '-gencrl', '-config', this.path('ca.cnf'), '-keyfile', this.path('ca.key'), '-cert', this.path('ca.crt'), '-out', this.path('crl.pem')]);
+    return readFileSync(this.path('crl.pem'), 'utf8');
   }
 
   dispose(): void {

@@ -24,6 +24,7 @@ import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import { registry } from '../../metrics/registry.js';
 import { IssuedCerts, TestCa } from '../helpers/test-ca.js';
 import { echoOnce, rawH2Session, statusOf } from '../helpers/hbone-echo.js';
+import { Revocations } from '../../agent/identity/index.js';
 
 /**
  * The inbound HBONE path of one pod on loopback, with the real mesh loader and policy engine:
@@ -53,7 +54,7 @@ async function podContext(certs: IssuedCerts, dials: DialGate): Promise<PodConte
   return {
     pod: { uid: 'uid-srv', namespace: 'shop', name: 'srv', netns: '/proc/self/ns/net', ips: ['127.0.0.1'] },
     netns: currentNetns(), pool: new HbonePool(), connections: new ConnectionManager(), dials, log,
-    deps: { mesh: () => mesh, policies: () => policies, certs, trustDomain: TD, log },
+    deps: { mesh: () => mesh, policies: () => policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: TD, log },
   };
 }
 

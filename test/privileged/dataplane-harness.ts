@@ -14,6 +14,7 @@ import { createLogger } from '../../agent/telemetry/log.js';
 import { applyInpodRules } from '../../cni/redirect/apply.js';
 import { IssuedCerts, TestCa } from '../helpers/test-ca.js';
 import { Topology, type TopoPod } from '../helpers/topology.js';
+import { Revocations } from '../../agent/identity/index.js';
 
 /**
  * Two nodes and their pods in real network namespaces, with the in-pod redirection rules
@@ -87,7 +88,7 @@ export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERM
     for (const h of handles) h.close();
   });
   for (const node of ['n1', 'n2']) {
-    proxies.set(node, new PodProxies({ mesh: () => state.mesh, policies: () => state.policies, certs, trustDomain: TD, log: log.child(node) }));
+    proxies.set(node, new PodProxies({ mesh: () => state.mesh, policies: () => state.policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: TD, log: log.child(node) }));
   }
   const uidOf = (name: string) => `uid-${name}`;
   for (const name of ['a', 'b']) {

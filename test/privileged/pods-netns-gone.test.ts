@@ -15,6 +15,7 @@ import { eventually } from '../helpers/eventually.js';
 import { listeningPodPorts, podNetns } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { AGENT_TEST_MESH } from './agent-mesh.js';
+import { Revocations } from '../../agent/identity/index.js';
 
 // The pod netns disappears while its proxy runs and no DEL arrives.
 setLogSink(() => undefined);
@@ -38,7 +39,7 @@ privilegedTest('a pod whose netns is deleted without a DEL is dropped: listeners
   const policies = compilePolicies(loaded.snapshot!);
   const certs = createCertManager({ node: 'n1', caAddress: { host: '127.0.0.1', port: 9 }, caRootFile: join(dir, 'none.pem'), clusterId: 'Kubernetes', certTtlMs: 3_600_000, log });
   t.teardown(() => certs.close());
-  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, trustDomain: settings.trustDomain, log });
+  const proxies = new PodProxies({ mesh: () => mesh, policies: () => policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: settings.trustDomain, log });
   t.teardown(() => proxies.close());
   const pods = new PodRegistry({ store: new PodStore(join(dir, 'state')), listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log, netnsSweepMs: 100 });
   t.teardown(() => pods.close());

@@ -1,0 +1,79 @@
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { parseCrl } from '../base/crl.js';
+import type { Logger } from '../telemetry/log.js';
+import type { RevocationUpdate__Output } from './ca-api.js';
+import type { CaClient } from './ca-client.js';
+import type { Revocations } from './revocations.js';
+
+/**
+ * The agent's subscription to the CA's revocation push (MeshnodeRevocationService, on the
+ * certificate manager's own channel): each update's CRL replaces the `ca` source of the
+ * revocations in force. The call is reopened after it ends or fails, 1 s doubling to 30 s; a CA
+ * without the method (istiod) is asked again only every 5 minutes.
+ */
+
+const RETRY_MS = { initial: 1_000, max: 30_000 } as const;
+const UNSUPPORTED_RETRY_MS = 300_000;
+
+export class CaRevocationFeed {
+  private call: { cancel(): void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private delay: number = RETRY_MS.initial;
+  private closed = false;
+
+  constructor(private readonly client: CaClient, private readonly target: Revocations, private readonly log: Logger) {}
+
+  start(): void {
+    void this.open();
+  }
+
+  private async open(): Promise<void> {
+    if (this.closed) return;
+    let stream;
+    try {
+      stream = await this.client.watchRevocations();
+    } catch (err) {
+      this.retry(this.delay, `cannot open the revocation watch: ${(err as Error).message}`);
+      return;
+    }
+    if (this.closed) { stream.cancel(); return; }
+    this.call = stream;
+    stream.on('data', (update: RevocationUpdate__Output) => {
+      this.delay = RETRY_MS.initial;
+      this.apply(update);
+    });
+    stream.on('error', (err: ServiceError) => {
+      if (err.code === status.CANCELLED && this.closed) return;
+      const unsupported = err.code === status.UNIMPLEMENTED || err.code === status.FAILED_PRECONDITION;
+      this.retry(unsupported ? UNSUPPORTED_RETRY_MS : this.delay, `revocation watch ended: ${status[err.code] ?? err.code}: ${err.details || err.message}`);
+    });
+    stream.on('end', () => this.retry(this.delay, 'revocation watch ended by the CA'));
+  }
+
+  private apply(update: RevocationUpdate__Output): void {
+    try {
+      const crl = parseCrl(update.crl);
+      this.target.set('ca', [crl]);
+      this.log.info('CRL from the CA applied', { number: update.crl_number, revoked: crl.revoked.size });
+    } catch (err) {
+      const message = `CRL ${update.crl_number} from the CA: ${(err as Error).message}`;
+      this.target.failed('ca', message);
+      this.log.error('CRL from the CA rejected; the last good one stays in force', { error: message });
+    }
+  }
+
+  private retry(delayMs: number, why: string): void {
+    if (this.closed || this.timer) return;
+    this.call = undefined;
+    this.log.debug('revocation watch will reopen', { why, inMs: delayMs });
+    this.delay = Math.min(this.delay * 2, RETRY_MS.max);
+    this.timer = setTimeout(() => { this.timer = undefined; void this.open(); }, delayMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.call?.cancel();
+  }
+}
