@@ -22,6 +22,7 @@ import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
+import { build } from '../metrics/agent.js';
 
 /** The mesh source: a local YAML config, or istiod over xDS; exactly one. */
 export type MeshSourceOptions =
@@ -179,6 +180,8 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
 
     const version = packageVersion();
+    // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
+    build.set({ component: 'ztunnel', tag: version }, 1);
     // Flags only: the token is read from its file on every request and never held here.
     const effectiveConfig = { ...options, version };
     const admin = new AdminServer({

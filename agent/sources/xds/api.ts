@@ -31,6 +31,7 @@ export interface PbWorkload {
   workload_type?: Enum; application_tunnel?: { protocol?: Enum; port?: number } | null;
   services?: Record<string, PbPortList>; authorization_policies?: string[]; status?: Enum;
   cluster_id?: string; network_mode?: Enum;
+  canonical_name?: string; canonical_revision?: string; workload_name?: string;
 }
 
 export interface PbService {
