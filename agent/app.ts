@@ -11,7 +11,8 @@ import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
 import { ReadinessServer } from './lifecycle/readiness-server.js';
-import { certificatesCondition } from './lifecycle/readiness-certs.js';
+import { allCertificatesCondition, certificatesCondition } from './lifecycle/readiness-certs.js';
+import { agentStatus } from './admin/status.js';
 import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
@@ -42,6 +43,8 @@ interface AgentCoreOptions {
   readonly metrics: BoundAddress;
   readonly readiness: BoundAddress;
   readonly drainDeadlineMs: number;
+  /** Not ready until every local identity has a valid certificate (`--ready-requires-certs`). */
+  readonly readyRequiresCerts?: boolean;
 }
 
 /**
@@ -106,8 +109,10 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
   const log = deps.log ?? createLogger('agent');
   if (deps.processMetrics !== false) collectProcessMetrics();
   const readiness = new Readiness(log.child('readiness'));
-  const configReady = readiness.block('mesh config');
-  const podsReady = readiness.block('pod registry');
+  const configReady = readiness.block('mesh config', options.xds
+    ? `the first state from istiod at ${options.xds.address}`
+    : `the first load of ${options.configPath}`);
+  const podsReady = readiness.block('pod registry', 'persisted pods to listen again and every server to bind');
   const trigger = new ShutdownTrigger();
   const components = new Components(log.child('drain'));
   try {
@@ -130,6 +135,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     components.add({ name: 'certificates', stage: 'release', close: () => certs.close(), destroy: () => void certs.close() });
     const identities = new IdentityRefs((wanted) => certs.setIdentities(wanted));
     readiness.condition('certificates', certificatesCondition(certs));
+    if (options.readyRequiresCerts) readiness.condition('all certificates', allCertificatesCondition(certs));
 
     const proxies = new PodProxies({
       mesh: () => state, policies: () => state.policies, certs,
@@ -187,6 +193,12 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const admin = new AdminServer({
       certs: () => certs.status(),
       pods: () => pods.list(),
+      mesh: state,
+      connections: () => proxies.openConnections(),
+      status: () => agentStatus({
+        node: options.node, version, readiness, sources: [source.status()], certificates: certs.status(),
+        pods: pods.list().length, connections: proxies.connections.count(),
+      }),
       configDump: () => buildConfigDump({
         snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()],
         config: effectiveConfig, version, configLoadedAt: source.loadedAt,

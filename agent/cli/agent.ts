@@ -30,6 +30,7 @@ ${identityFlagsUsage}
   --trust-domain TD          mesh trust domain (default cluster.local)
   --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
   --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
+  --ready-requires-certs     not ready until every local workload's certificate is issued
 
 Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
 
@@ -43,6 +44,7 @@ const agentFlagSpecs = {
   'trust-domain': { type: 'string', default: 'cluster.local' },
   'root-namespace': { type: 'string', default: 'istio-system' },
   'drain-deadline': { type: 'string' },
+  'ready-requires-certs': { type: 'boolean', default: false },
 } as const;
 
 function parseAgentFlags(argv: string[]) {
@@ -62,6 +64,7 @@ function parseAgentFlags(argv: string[]) {
     metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
+    readyRequiresCerts: values['ready-requires-certs'],
   };
 }
 

@@ -35,6 +35,7 @@ export interface TraceEnd {
 
 export class ConnectionTrace {
   private readonly started = performance.now();
+  readonly startedAt = Date.now();
   private done = false;
   private isOpen = false;
   private mtls = false;
@@ -102,14 +103,18 @@ export class ConnectionTrace {
       sentBytes.inc(labels, end.upToDown);
     }
     if (flag !== '-') connectionsFailed.inc(labels);
+    writeAccessLog(this.record(end));
+  }
+
+  /** The access-log record of the connection as it stands (the admin API lists open ones so). */
+  record(end: Omit<TraceEnd, 'flag'>): AccessRecord {
     // Access-log byte counts are from the application's side, as in ztunnel's access log.
     const outbound = this.start.direction === 'outbound';
-    const record: AccessRecord = {
+    return {
       direction: this.start.direction, src: this.start.src, dst: this.start.dst,
       bytesSent: outbound ? end.downToUp : end.upToDown, bytesRecv: outbound ? end.upToDown : end.downToUp,
       durationMs: performance.now() - this.started,
       decision: this.decision, error: end.error,
     };
-    writeAccessLog(record);
   }
 }

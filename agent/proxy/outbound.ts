@@ -121,7 +121,8 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   }
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
+    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream), trace,
+    bytes: () => ({ downToUp: client.bytesRead, upToDown: client.bytesWritten }),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });
   trace.opened();
