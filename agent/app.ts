@@ -11,7 +11,8 @@ import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
 import { ReadinessServer } from './lifecycle/readiness-server.js';
-import { certificatesCondition } from './lifecycle/readiness-certs.js';
+import { allCertificatesCondition, certificatesCondition } from './lifecycle/readiness-certs.js';
+import { agentStatus } from './admin/status.js';
 import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
@@ -22,6 +23,7 @@ import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
+import { build } from '../metrics/agent.js';
 
 /** The mesh source: a local YAML config, or istiod over xDS; exactly one. */
 export type MeshSourceOptions =
@@ -43,6 +45,8 @@ interface AgentCoreOptions {
   readonly drainDeadlineMs: number;
   /** `--crl`: a CRL file or an `istio-ca-crl` ConfigMap directory, watched. */
   readonly crlPath?: string | undefined;
+  /** Not ready until every local identity has a valid certificate (`--ready-requires-certs`). */
+  readonly readyRequiresCerts?: boolean;
 }
 
 /**
@@ -107,8 +111,10 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
   const log = deps.log ?? createLogger('agent');
   if (deps.processMetrics !== false) collectProcessMetrics();
   const readiness = new Readiness(log.child('readiness'));
-  const configReady = readiness.block('mesh config');
-  const podsReady = readiness.block('pod registry');
+  const configReady = readiness.block('mesh config', options.xds
+    ? `the first state from istiod at ${options.xds.address}`
+    : `the first load of ${options.configPath}`);
+  const podsReady = readiness.block('pod registry', 'persisted pods to listen again and every server to bind');
   const trigger = new ShutdownTrigger();
   const components = new Components(log.child('drain'));
   try {
@@ -131,6 +137,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     components.add({ name: 'certificates', stage: 'release', close: () => certs.close(), destroy: () => void certs.close() });
     const identities = new IdentityRefs((wanted) => certs.setIdentities(wanted));
     readiness.condition('certificates', certificatesCondition(certs));
+    if (options.readyRequiresCerts) readiness.condition('all certificates', allCertificatesCondition(certs));
 
     // CRLs from --crl and from the CA's push, verified against the peers' trust bundle.
     const revocations = new Revocations(() => certs.trustBundle());
@@ -189,11 +196,19 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
 
     const version = packageVersion();
+    // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
+    build.set({ component: 'ztunnel', tag: version }, 1);
     // Flags only: the token is read from its file on every request and never held here.
     const effectiveConfig = { ...options, version };
     const admin = new AdminServer({
       certs: () => certs.status(),
       pods: () => pods.list(),
+      mesh: state,
+      connections: () => proxies.openConnections(),
+      status: () => agentStatus({
+        node: options.node, version, readiness, sources: [source.status()], certificates: certs.status(),
+        pods: pods.list().length, connections: proxies.connections.count(),
+      }),
       configDump: () => buildConfigDump({
         snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()],
         config: effectiveConfig, version, configLoadedAt: source.loadedAt,

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from './cli/command.js';
 import { UsageError } from './cli/usage-error.js';
+import { closest } from './cli/suggest.js';
 
 /**
  * `meshnode <command>`: the single CLI. Commands are loaded lazily so that a short-lived command
@@ -26,11 +27,26 @@ function version(): string {
   return pkg.version;
 }
 
+function listing(names: string[]): string[] {
+  const width = Math.max(...names.map((c) => c.length), 'version'.length);
+  return names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name]!.summary}`);
+}
+
 function help(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return ['usage: meshnode <command> [flags]', '', 'commands:', ...lines,
-    `  ${'version'.padEnd(width)}  print the version`, `  ${'help'.padEnd(width)}  this text; 'meshnode help <command>' for its flags`].join('\n');
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length), 'version'.length);
+  return ['usage: meshnode <command> [flags]', '', 'commands:', ...listing(Object.keys(COMMANDS)),
+    `  ${'version'.padEnd(width)}  print the version (also --version)`,
+    `  ${'help'.padEnd(width)}  this text; 'meshnode <command> --help' for its flags`].join('\n');
+}
+
+/** The subcommands of a command group (`ctl`, `config`, ...): table entries whose name starts with it. */
+function subcommands(group: string): string[] {
+  return Object.keys(COMMANDS).filter((name) => name.startsWith(`${group} `));
+}
+
+function groupHelp(group: string): string {
+  return [`usage: meshnode ${group} <subcommand> [flags]`, '', 'subcommands:', ...listing(subcommands(group)), '',
+    `'meshnode ${group} <subcommand> --help' for its flags`].join('\n');
 }
 
 function findCommand(argv: string[]): { name: string; rest: string[] } | undefined {
@@ -38,6 +54,23 @@ function findCommand(argv: string[]): { name: string; rest: string[] } | undefin
   if (COMMANDS[two]) return { name: two, rest: argv.slice(2) };
   if (argv[0] !== undefined && COMMANDS[argv[0]]) return { name: argv[0], rest: argv.slice(1) };
   return undefined;
+}
+
+const isHelpFlag = (arg: string | undefined) => arg === '--help' || arg === '-h';
+
+/** `--help` or `-h` anywhere before a `--` that ends the flags. */
+function wantsHelp(rest: string[]): boolean {
+  const end = rest.indexOf('--');
+  return (end < 0 ? rest : rest.slice(0, end)).some(isHelpFlag);
+}
+
+function unknownCommand(argv: string[]): string {
+  const group = subcommands(argv[0] ?? '').length > 0 ? argv[0]! : undefined;
+  const typed = group ? `${group} ${argv[1]}` : argv[0]!;
+  const candidates = group ? subcommands(group) : [...new Set(Object.keys(COMMANDS).map((name) => name.split(' ')[0]!))];
+  const guess = closest(typed, candidates);
+  const hint = guess ? `; did you mean "meshnode ${guess}"?` : '';
+  return `meshnode: unknown command "${typed}"${hint}\n\n${group ? groupHelp(group) : help()}\n`;
 }
 
 async function load(name: string): Promise<CommandModule> {
@@ -48,10 +81,15 @@ async function load(name: string): Promise<CommandModule> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+  if (argv.length === 0) {
+    process.stderr.write(help() + '\n');
+    return 2;
+  }
+  if (argv[0] === 'help' || isHelpFlag(argv[0])) {
     const topic = argv[0] === 'help' ? findCommand(argv.slice(1)) : undefined;
-    process.stdout.write((topic ? (await load(topic.name)).usage : help()) + '\n');
-    return argv.length === 0 ? 2 : 0;
+    const group = argv[0] === 'help' && argv[1] !== undefined && subcommands(argv[1]).length > 0 ? argv[1] : undefined;
+    process.stdout.write((topic ? (await load(topic.name)).usage : group ? groupHelp(group) : help()) + '\n');
+    return 0;
   }
   if (argv[0] === 'version' || argv[0] === '--version') {
     process.stdout.write(`meshnode ${version()}\n`);
@@ -59,10 +97,19 @@ async function main(argv: string[]): Promise<number> {
   }
   const found = findCommand(argv);
   if (!found) {
-    process.stderr.write(`meshnode: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${help()}\n`);
+    // A group named alone, or with --help, lists its subcommands; anything else is a typo.
+    if (subcommands(argv[0]!).length > 0 && (argv.length === 1 || isHelpFlag(argv[1]))) {
+      process.stdout.write(groupHelp(argv[0]!) + '\n');
+      return 0;
+    }
+    process.stderr.write(unknownCommand(argv));
     return 2;
   }
   const command = await load(found.name);
+  if (wantsHelp(found.rest)) {
+    process.stdout.write(command.usage + '\n');
+    return 0;
+  }
   try {
     return await command.run(found.rest);
   } catch (err) {

@@ -71,3 +71,11 @@ export const xdsConnected = new Gauge({
   help: '1 while the xDS stream to istiod is up (after its first response), else 0.',
   registers: [registry],
 });
+
+/** Always 1; the labels say which build runs, as every Istio component reports it. */
+export const build = new Gauge({
+  name: 'istio_build',
+  help: 'Istio component build information: always 1, labelled with the component and its version tag.',
+  labelNames: ['component', 'tag'] as const,
+  registers: [registry],
+});

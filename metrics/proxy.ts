@@ -7,9 +7,14 @@ import { registry } from './registry.js';
  * Missing values are `unknown`, as in Istio.
  */
 export const TRAFFIC_LABELS = [
-  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal',
-  'destination_workload', 'destination_workload_namespace', 'destination_principal',
-  'destination_service', 'request_protocol', 'connection_security_policy', 'response_flags',
+  'reporter',
+  'source_workload', 'source_canonical_service', 'source_canonical_revision', 'source_workload_namespace',
+  'source_principal', 'source_app', 'source_version', 'source_cluster',
+  'destination_service', 'destination_service_namespace', 'destination_service_name',
+  'destination_workload', 'destination_canonical_service', 'destination_canonical_revision',
+  'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
+  'destination_cluster',
+  'request_protocol', 'response_flags', 'connection_security_policy',
 ] as const;
 
 export type TrafficLabels = Record<(typeof TRAFFIC_LABELS)[number], string>;

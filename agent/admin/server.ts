@@ -1,51 +1,106 @@
-import { getLogLevel, setLogLevel, type Logger } from '../telemetry/log.js';
+import type { Readable } from 'node:stream';
+import { logLevels, type Logger } from '../telemetry/log.js';
 import { HttpEndpoint } from '../base/http-endpoint.js';
+import type { CompiledPolicies } from '../authz/index.js';
+import type { MeshSnapshot } from '../model/types.js';
+import type { MeshView } from '../state/types.js';
 import { jsonReplacer } from './config-dump.js';
+import { AdminRequestError } from './errors.js';
+import { changeLevels, currentLevels } from './logging.js';
+import { cpuProfile, heapSnapshot } from './profiling.js';
+import { authzCheck } from './authz-check.js';
+import { tlsCheck } from './tls-check.js';
+import { filtersOf, identityNamespace, policyRows, serviceRows, workloadRows } from './views.js';
 
 export interface AdminDeps {
   /** CertManager.status(): one entry per identity. */
-  readonly certs: () => readonly unknown[];
+  readonly certs: () => readonly { identity: string }[];
   readonly configDump: () => unknown;
   readonly pods: () => readonly unknown[];
+  /** The live mesh state and its compiled policies. */
+  readonly mesh: MeshView & { snapshot(): MeshSnapshot; readonly policies: CompiledPolicies };
+  /** Open proxied connections, described with the access log's field names. */
+  readonly connections: () => readonly Record<string, unknown>[];
+  /** Sources, certificates, captured pods and readiness in one object (`meshnode ctl status`). */
+  readonly status: () => unknown;
   /** Starts the graceful drain (same path as SIGTERM). */
   readonly shutdown: (reason: string) => void;
   readonly log: Logger;
 }
 
 const ENDPOINTS: [string, string][] = [
-  ['/certs', 'certificates per identity: serial, validity, next refresh, state, last error'],
+  ['/status', 'sources and their sync state, certificate health, captured pods, readiness blockers'],
+  ['/workloads', 'workloads (?namespace= &node= &workload=)'],
+  ['/services', 'services with their endpoint counts (?namespace=)'],
+  ['/policies', 'authorization policies (?namespace=)'],
+  ['/certificates', 'certificates per identity: serial, validity, next refresh, state, last error (?namespace=); also /certs'],
+  ['/connections', 'open proxied connections (?namespace= &workload=)'],
+  ['/tls-check', '?src=NS/NAME&dst=NS/NAME[&port=N]: mTLS or plaintext, and the authorization decision'],
+  ['/authz/check', '?to=NS/NAME&port=N&from-ip=IP&(from-identity=ID|plaintext)[&to-ip=IP]: the live decision'],
   ['/config_dump', 'mesh snapshot, registered pods, certificates, effective config'],
   ['/pods', 'pods registered by the CNI plugin'],
-  ['/logging', 'POST ?level=debug|info|warn|error sets the log level; POST alone shows it'],
+  ['/logging', 'GET: levels as JSON; POST ?level=LEVEL or ?level=COMPONENT=LEVEL,... [&reset] changes them'],
+  ['/debug/pprof/heap', 'a V8 heap snapshot (.heapsnapshot); stops the event loop while it is written'],
+  ['/debug/pprof/profile', 'a CPU profile (.cpuprofile); ?seconds=1..300 (10) &frequency=1..1000 Hz (100)'],
   ['/quitquitquit', 'POST starts a graceful drain'],
 ];
 
-type Reply = { status: number; type: 'json' | 'text'; body: unknown };
+type Reply =
+  | { status: number; type: 'json' | 'text'; body: unknown }
+  | { status: 200; type: 'stream'; body: Readable; filename: string };
 
 const json = (body: unknown, status = 200): Reply => ({ status, type: 'json', body });
 const text = (body: string, status = 200): Reply => ({ status, type: 'text', body });
 
 function logging(method: string, url: URL, log: Logger): Reply {
-  if (method !== 'POST') return text('use POST /logging?level=<debug|info|warn|error>\n', 405);
-  const level = url.searchParams.get('level');
-  if (level === null) return text(`current log level is ${getLogLevel()}\n`);
-  if (!setLogLevel(level)) return text(`invalid level "${level}"; use debug, info, warn or error\n`, 400);
-  log.info('log level changed', { level });
-  return text(`current log level is ${getLogLevel()}\n`);
+  if (method === 'GET') return json(logLevels());
+  if (method !== 'POST') return text('use GET /logging, or POST /logging?level=<LEVEL|COMPONENT=LEVEL,...>\n', 405);
+  return text(url.search === '' ? currentLevels() : changeLevels(url, log));
 }
 
-function route(deps: AdminDeps, method: string, url: URL): Reply {
+/** Rows whose workload fields match the query's `namespace` and `workload`. */
+function connectionRows(deps: AdminDeps, url: URL): readonly Record<string, unknown>[] {
+  const { namespace, workload } = filtersOf(url);
+  return deps.connections().filter((c) => {
+    const ns = [c['src.namespace'], c['dst.namespace']];
+    const names = [c['src.workload'], c['dst.workload'], String(c.pod).split('/')[1]];
+    return (!namespace || ns.includes(namespace)) && (!workload || names.includes(workload));
+  });
+}
+
+function route(deps: AdminDeps, method: string, url: URL): Reply | Promise<Reply> {
+  const filters = filtersOf(url);
   switch (url.pathname) {
     case '/':
-      return text(ENDPOINTS.map(([p, d]) => `${p.padEnd(14)} ${d}`).join('\n') + '\n');
+      return text(ENDPOINTS.map(([p, d]) => `${p.padEnd(21)} ${d}`).join('\n') + '\n');
+    case '/status':
+      return json(deps.status());
+    case '/workloads':
+      return json(workloadRows(deps.mesh.snapshot(), deps.mesh, filters));
+    case '/services':
+      return json(serviceRows(deps.mesh.snapshot(), deps.mesh, filters));
+    case '/policies':
+      return json(policyRows(deps.mesh.snapshot(), filters));
     case '/certs':
-      return json(deps.certs());
+    case '/certificates':
+      return json(deps.certs().filter((c) => !filters.namespace || identityNamespace(c.identity) === filters.namespace));
+    case '/connections':
+      return json(connectionRows(deps, url));
+    case '/tls-check':
+      return json(tlsCheck(deps.mesh, deps.mesh.policies, url));
+    case '/authz/check':
+      return json(authzCheck(deps.mesh, deps.mesh.policies, url));
     case '/config_dump':
       return json(deps.configDump());
     case '/pods':
       return json(deps.pods());
     case '/logging':
       return logging(method, url, deps.log);
+    case '/debug/pprof/heap':
+      deps.log.warn('writing a heap snapshot: the event loop stops until it is done');
+      return { status: 200, type: 'stream', body: heapSnapshot(), filename: `meshnode-${Date.now()}.heapsnapshot` };
+    case '/debug/pprof/profile':
+      return cpuProfile(url).then((profile) => json(profile));
     case '/quitquitquit':
       if (method !== 'POST') return text('use POST /quitquitquit\n', 405);
       deps.shutdown('admin /quitquitquit');
@@ -62,27 +117,38 @@ function isLoopback(address: string | undefined): boolean {
   return v4.startsWith('127.') || address === '::1';
 }
 
+async function answer(deps: AdminDeps, method: string, url: URL): Promise<Reply> {
+  try {
+    return await route(deps, method, url);
+  } catch (err) {
+    if (err instanceof AdminRequestError) return text(`${err.message}\n`, err.status);
+    deps.log.error('admin request failed', { url: url.pathname, error: err });
+    return text(`${(err as Error).message}\n`, 500);
+  }
+}
+
 /**
  * The admin API on localhost: plain HTTP/1.1, JSON for data, text for actions. It can stop the
- * agent and change logging, so peers that are not on loopback are refused even when
- * --admin-address binds a wider address.
+ * agent, change logging and profile the process, so peers that are not on loopback are refused
+ * even when --admin-address binds a wider address.
  */
 export class AdminServer extends HttpEndpoint {
   constructor(deps: AdminDeps) {
     super((req, res) => {
-      let reply: Reply;
-      try {
-        reply = isLoopback(req.socket.remoteAddress)
-          ? route(deps, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'))
-          : text('the admin API is served to localhost only\n', 403);
-      } catch (err) {
-        deps.log.error('admin request failed', { url: req.url, error: err });
-        reply = text(`${(err as Error).message}\n`, 500);
-      }
-      const body = reply.type === 'json' ? JSON.stringify(reply.body, jsonReplacer, 2) + '\n' : String(reply.body);
-      res.writeHead(reply.status, { 'content-type': reply.type === 'json' ? 'application/json' : 'text/plain' });
-      res.end(body);
       req.resume();
+      const reply = isLoopback(req.socket.remoteAddress)
+        ? answer(deps, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'))
+        : Promise.resolve(text('the admin API is served to localhost only\n', 403));
+      void reply.then((r) => {
+        if (r.type === 'stream') {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${r.filename}"` });
+          r.body.on('error', (err) => res.destroy(err)).pipe(res);
+          return;
+        }
+        const body = r.type === 'json' ? JSON.stringify(r.body, jsonReplacer, 2) + '\n' : String(r.body);
+        res.writeHead(r.status, { 'content-type': r.type === 'json' ? 'application/json' : 'text/plain' });
+        res.end(body);
+      });
     });
   }
 }

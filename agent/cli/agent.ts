@@ -33,6 +33,7 @@ ${identityFlagsUsage}
   --crl PATH                 CRLs to enforce on peers: a PEM file (any number of X509 CRL blocks),
                              a DER file, or a directory holding ca-crl.pem (istiod's istio-ca-crl
                              ConfigMap); watched, the last good CRLs kept when it turns bad
+  --ready-requires-certs     not ready until every local workload's certificate is issued
 
 Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
 
@@ -47,6 +48,7 @@ const agentFlagSpecs = {
   'root-namespace': { type: 'string', default: 'istio-system' },
   'drain-deadline': { type: 'string' },
   crl: { type: 'string' },
+  'ready-requires-certs': { type: 'boolean', default: false },
 } as const;
 
 function parseAgentFlags(argv: string[]) {
@@ -67,6 +69,7 @@ function parseAgentFlags(argv: string[]) {
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
     crlPath: values.crl === undefined ? undefined : requireFlag(values.crl, 'crl'),
+    readyRequiresCerts: values['ready-requires-certs'],
   };
 }
 

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './usage-error.js';
+import { closest } from './suggest.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -8,11 +9,32 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * argument is a UsageError naming it, never silently ignored.
  */
 export function parseFlags<O extends Options>(argv: string[], options: O) {
+  return parseCommandLine(argv, options, []).values;
+}
+
+/**
+ * As parseFlags, for a command that also takes positional arguments: exactly `names.length` of
+ * them (a missing one is named in the error), returned in order.
+ */
+export function parseCommandLine<O extends Options>(argv: string[], options: O, names: readonly string[]) {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: names.length > 0 });
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    throw new UsageError(flagError(err as Error & { code?: string }, options));
   }
+  const missing = names.slice(parsed.positionals.length);
+  if (missing.length > 0) throw new UsageError(`missing ${missing.join(' ')}`);
+  if (parsed.positionals.length > names.length) throw new UsageError(`unexpected argument "${parsed.positionals[names.length]}"`);
+  return parsed;
+}
+
+/** Node's parse error, with the flag the user probably meant when one is a near miss. */
+function flagError(err: Error & { code?: string }, options: Options): string {
+  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-[^']*)'/.exec(err.message)?.[1] : undefined;
+  if (unknown === undefined) return err.message.replace(/^TypeError \[[A-Z_]+\]: /, '');
+  const guess = unknown.startsWith('--') ? closest(unknown.slice(2).split('=')[0]!, Object.keys(options)) : undefined;
+  return `unknown flag ${unknown}${guess ? ` (did you mean --${guess}?)` : ''}`;
 }
 
 export function requireFlag(value: string | undefined, flag: string): string {

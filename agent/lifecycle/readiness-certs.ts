@@ -19,6 +19,11 @@ export interface CertificateHealth {
   lacking(now: number): readonly LackingCertificate[];
 }
 
+export interface CertificateStates {
+  /** Every identity the node needs, with its state (`available`, `initializing`, `unavailable`). */
+  status(): readonly { identity: string; state: string }[];
+}
+
 /** Backoff retries at 0.5, 1, 2 and 4 s fit in it; a CA outage this long is not a blip. */
 export const CERT_NOT_READY_AFTER_MS = 10_000;
 
@@ -30,5 +35,19 @@ export function certificatesCondition(certs: CertificateHealth, graceMs = CERT_N
     const [first] = long as [LackingCertificate];
     const more = long.length > 1 ? ` and ${long.length - 1} more` : '';
     return `no valid certificate for ${first.identity} since ${new Date(first.since).toISOString()} (${first.reason})${more}`;
+  };
+}
+
+/**
+ * The stricter condition of `--ready-requires-certs`: not ready while any identity a local
+ * workload needs has no valid certificate, however recent — so a node is not sent traffic it
+ * would refuse or cannot tunnel.
+ */
+export function allCertificatesCondition(certs: CertificateStates): () => string | undefined {
+  return () => {
+    const missing = certs.status().filter((c) => c.state !== 'available');
+    if (missing.length === 0) return undefined;
+    const shown = missing.slice(0, 3).map((c) => `${c.identity} (${c.state})`).join(', ');
+    return `waiting for ${missing.length} certificate${missing.length === 1 ? '' : 's'}: ${shown}${missing.length > 3 ? ', ...' : ''}`;
   };
 }

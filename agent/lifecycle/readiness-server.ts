@@ -4,7 +4,7 @@ import { HttpEndpoint } from '../base/http-endpoint.js';
 /**
  * `:15021/healthz/ready`: `200 ready` when no blocker is pending and no condition fails, else
  * `500 not ready, pending: <names>; failing: <name>: <reason>; …` (each part only when it has
- * something). On drain it stops accepting, so probes fail by refusal.
+ * something), then one line per pending blocker saying what it waits for. On drain it stops accepting, so probes fail by refusal.
  */
 export class ReadinessServer extends HttpEndpoint {
   constructor(readiness: Readiness) {
@@ -20,7 +20,9 @@ export class ReadinessServer extends HttpEndpoint {
       const failing = readiness.failing();
       if (pending.length === 0 && failing.length === 0) return reply(200, 'ready\n');
       const parts = [...(pending.length > 0 ? [`pending: ${pending.join(', ')}`] : []), ...(failing.length > 0 ? [`failing: ${failing.join('; ')}`] : [])];
-      return reply(500, `not ready, ${parts.join('; ')}\n`);
+      // The first line is ztunnel's; the ones after it say what each pending blocker waits for.
+      const waits = readiness.blockers().filter((b) => b.waitsFor).map((b) => `  ${b.name}: waiting for ${b.waitsFor} (since ${b.since})\n`);
+      return reply(500, `not ready, ${parts.join('; ')}\n${waits.join('')}`);
     });
   }
 }

@@ -8,20 +8,23 @@ import type { Logger } from '../telemetry/log.js';
  * (certificates it cannot obtain, descriptors it cannot get), with the reason.
  */
 export class Readiness {
-  private readonly pending = new Map<string, number>();
+  private readonly pending = new Map<string, { since: number; waitsFor: string | undefined }>();
   private readonly conditions = new Map<string, () => string | undefined>();
 
   constructor(private readonly log: Logger) {}
 
-  /** Adds a blocker; the returned function releases it (idempotent). */
-  block(name: string): () => void {
+  /**
+   * Adds a blocker; the returned function releases it (idempotent). `waitsFor` says, for
+   * `/healthz/ready` and `meshnode ctl status`, what has to happen before it is released.
+   */
+  block(name: string, waitsFor?: string): () => void {
     if (this.pending.has(name)) throw new Error(`readiness blocker "${name}" is already pending`);
-    this.pending.set(name, Date.now());
+    this.pending.set(name, { since: Date.now(), waitsFor });
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const started = this.pending.get(name)!;
+      const started = this.pending.get(name)!.since;
       this.pending.delete(name);
       this.log.info(`task '${name}' complete`, { durationMs: Date.now() - started, stillAwaiting: this.pendingNames() });
     };
@@ -39,6 +42,14 @@ export class Readiness {
 
   pendingNames(): string[] {
     return [...this.pending.keys()].sort();
+  }
+
+  /** The pending blockers with what each waits for and since when, sorted by name. */
+  blockers(): { name: string; waitsFor: string | undefined; since: string }[] {
+    return this.pendingNames().map((name) => {
+      const { since, waitsFor } = this.pending.get(name)!;
+      return { name, waitsFor, since: new Date(since).toISOString() };
+    });
   }
 
   /** `<condition>: <reason>` for every failing condition, sorted by name. */

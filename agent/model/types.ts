@@ -45,6 +45,8 @@ export interface Workload {
   readonly podUid?: string;
   /** istio.workload.NetworkMode: host-network pods share the node's IP and are never captured. */
   readonly networkMode?: NetworkMode;
+  /** Telemetry names as istiod sent them (xDS); absent ones are derived (model/telemetry.ts). */
+  readonly telemetry?: Partial<{ canonicalName: string; canonicalRevision: string; workloadName: string; cluster: string }>;
 }
 
 export type NetworkMode = 'Standard' | 'HostNetwork';

@@ -1,4 +1,5 @@
-import type { Workload } from '../model/types.js';
+import type { Service, Workload } from '../model/types.js';
+import { telemetryNames } from '../model/telemetry.js';
 import { createLogger, type LogFields, type Logger } from '../telemetry/log.js';
 
 /**
@@ -18,7 +19,7 @@ export interface Endpoint {
 export interface AccessRecord {
   readonly direction: 'inbound' | 'outbound';
   readonly src: Endpoint;
-  readonly dst: Endpoint & { readonly hboneAddr?: string | undefined; readonly service?: string | undefined };
+  readonly dst: Endpoint & { readonly hboneAddr?: string | undefined; readonly service?: Service | undefined };
   readonly bytesSent: number;
   readonly bytesRecv: number;
   readonly durationMs: number;
@@ -37,15 +38,17 @@ function put(fields: LogFields, key: string, value: unknown): void {
 export function accessFields(r: AccessRecord): LogFields {
   const f: LogFields = {};
   put(f, 'src.addr', r.src.addr);
-  put(f, 'src.workload', r.src.workload?.name);
+  put(f, 'src.workload', r.src.workload && telemetryNames(r.src.workload).workloadName);
   put(f, 'src.namespace', r.src.workload?.namespace);
   put(f, 'src.identity', r.src.identity);
+  put(f, 'src.cluster', r.src.workload && telemetryNames(r.src.workload).cluster);
   put(f, 'dst.addr', r.dst.addr);
   put(f, 'dst.hbone_addr', r.dst.hboneAddr);
-  put(f, 'dst.service', r.dst.service);
-  put(f, 'dst.workload', r.dst.workload?.name);
+  put(f, 'dst.service', r.dst.service?.hostname);
+  put(f, 'dst.workload', r.dst.workload && telemetryNames(r.dst.workload).workloadName);
   put(f, 'dst.namespace', r.dst.workload?.namespace);
   put(f, 'dst.identity', r.dst.identity);
+  put(f, 'dst.cluster', r.dst.workload && telemetryNames(r.dst.workload).cluster);
   f.direction = r.direction;
   f.bytes_sent = r.bytesSent;
   f.bytes_recv = r.bytesRecv;

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Workload } from '../model/types.js';
+import type { Service, Workload } from '../model/types.js';
+import { telemetryNames } from '../model/telemetry.js';
 import { writeAccessLog, type AccessRecord } from './access-log.js';
 import {
   connectionsClosed, connectionsFailed, connectionsOpened, denials, receivedBytes, sentBytes,
@@ -21,7 +22,7 @@ export interface TraceParty {
 export interface TraceStart {
   readonly direction: 'inbound' | 'outbound';
   readonly src: TraceParty;
-  readonly dst: TraceParty & { hboneAddr?: string | undefined; service?: string | undefined };
+  readonly dst: TraceParty & { hboneAddr?: string | undefined; service?: Service | undefined };
 }
 
 export interface TraceEnd {
@@ -34,6 +35,7 @@ export interface TraceEnd {
 
 export class ConnectionTrace {
   private readonly started = performance.now();
+  readonly startedAt = Date.now();
   private done = false;
   private isOpen = false;
   private mtls = false;
@@ -49,18 +51,32 @@ export class ConnectionTrace {
 
   private labels(flag: ResponseFlag): TrafficLabels {
     const { src, dst } = this.start;
+    const s = src.workload && telemetryNames(src.workload);
+    const d = dst.workload && telemetryNames(dst.workload);
     return {
       reporter: this.start.direction === 'outbound' ? 'source' : 'destination',
-      source_workload: src.workload?.name ?? 'unknown',
+      source_workload: s?.workloadName ?? 'unknown',
+      source_canonical_service: s?.canonicalName ?? 'unknown',
+      source_canonical_revision: s?.canonicalRevision ?? 'unknown',
       source_workload_namespace: src.workload?.namespace ?? 'unknown',
       source_principal: src.identity ?? 'unknown',
-      destination_workload: dst.workload?.name ?? 'unknown',
+      source_app: s?.canonicalName ?? 'unknown',
+      source_version: s?.canonicalRevision ?? 'unknown',
+      source_cluster: s?.cluster ?? 'unknown',
+      destination_service: dst.service?.hostname ?? 'unknown',
+      destination_service_namespace: dst.service?.namespace ?? 'unknown',
+      destination_service_name: dst.service?.name ?? 'unknown',
+      destination_workload: d?.workloadName ?? 'unknown',
+      destination_canonical_service: d?.canonicalName ?? 'unknown',
+      destination_canonical_revision: d?.canonicalRevision ?? 'unknown',
       destination_workload_namespace: dst.workload?.namespace ?? 'unknown',
       destination_principal: dst.identity ?? 'unknown',
-      destination_service: dst.service ?? 'unknown',
+      destination_app: d?.canonicalName ?? 'unknown',
+      destination_version: d?.canonicalRevision ?? 'unknown',
+      destination_cluster: d?.cluster ?? 'unknown',
       request_protocol: 'tcp',
-      connection_security_policy: this.mtls ? 'mutual_tls' : 'unknown',
       response_flags: flag,
+      connection_security_policy: this.mtls ? 'mutual_tls' : 'unknown',
     };
   }
 
@@ -87,14 +103,18 @@ export class ConnectionTrace {
       sentBytes.inc(labels, end.upToDown);
     }
     if (flag !== '-') connectionsFailed.inc(labels);
+    writeAccessLog(this.record(end));
+  }
+
+  /** The access-log record of the connection as it stands (the admin API lists open ones so). */
+  record(end: Omit<TraceEnd, 'flag'>): AccessRecord {
     // Access-log byte counts are from the application's side, as in ztunnel's access log.
     const outbound = this.start.direction === 'outbound';
-    const record: AccessRecord = {
+    return {
       direction: this.start.direction, src: this.start.src, dst: this.start.dst,
       bytesSent: outbound ? end.downToUp : end.upToDown, bytesRecv: outbound ? end.upToDown : end.downToUp,
       durationMs: performance.now() - this.started,
       decision: this.decision, error: end.error,
     };
-    writeAccessLog(record);
   }
 }

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import type { ConnectionAttributes } from '../authz/index.js';
+import type { ConnectionTrace } from './conn-trace.js';
 
 /**
  * Every live proxied connection, by pod. Inbound connections keep the attributes they were
@@ -15,6 +16,10 @@ export interface TrackedConnection {
   readonly peerChain?: readonly Buffer[] | undefined;
   /** The TCP sockets the agent holds for it (diagnostics: socket options, marks). */
   readonly sockets: readonly net.Socket[];
+  /** Who is talking to whom, and since when (the admin API lists open connections). */
+  readonly trace: ConnectionTrace;
+  /** Bytes relayed so far, from the connecting side towards the destination and back. */
+  bytes(): { downToUp: number; upToDown: number };
   /** Resets both ends; `reason` goes to the access log. */
   close(reason: string): void;
 }
@@ -45,6 +50,13 @@ export class ConnectionManager {
   /** Inbound connections of a pod with their admission attributes. */
   inbound(podUid: string): TrackedConnection[] {
     return [...(this.byPod.get(podUid) ?? [])].filter((c) => c.direction === 'inbound');
+  }
+
+  /** Every live connection of every pod. */
+  all(): TrackedConnection[] {
+    const out: TrackedConnection[] = [];
+    for (const set of this.byPod.values()) out.push(...set);
+    return out;
   }
 
   count(podUid?: string): number {

@@ -161,8 +161,9 @@ async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream
   attributes: ConnectionAttributes, trace: ConnectionTrace): Promise<void> {
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream),
+    podUid: ctx.pod.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream), trace,
     peerChain: 'session' in down ? tunnelPeerChain(down) : undefined,
+    bytes: () => ({ downToUp: upstream.bytesWritten, upToDown: upstream.bytesRead }),
     close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },
   });
   trace.opened();

@@ -11,6 +11,7 @@ import { baggageHeader, forwardedHeader, traceparentHeader } from '../tunnel/ind
 import { TunnelError } from '../tunnel/index.js';
 import { HboneConnection } from '../tunnel/index.js';
 import { secureContextFor, tunnelPeerChain } from '../tunnel/index.js';
+import { telemetryNames } from '../model/telemetry.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { addrText, handshakeRevocationCheck, podWorkload, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
@@ -43,7 +44,7 @@ export async function handleOutbound(ctx: PodContext, client: net.Socket): Promi
   const target = resolveOutbound(ctx.deps.mesh(), { ip: dst.address, port: dst.port });
   if (target.kind === 'refused') return refuse(target.reason, target.message);
   trace.start.dst.workload = target.workload;
-  trace.start.dst.service = target.service?.hostname;
+  trace.start.dst.service = target.service;
   if (target.kind === 'passthrough') return passthrough(ctx, client, target.address, trace);
   return viaHbone(ctx, client, src, source, target, trace);
 }
@@ -99,11 +100,11 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
     expectedIdentities: target.expected,
     checkRevocation: handshakeRevocationCheck(ctx.deps, 'source'),
   });
+  const names = telemetryNames(source);
   const headers = {
     baggage: baggageHeader({
-      namespace: source.namespace, workloadKind: 'pod', workloadName: source.name,
-      canonicalName: source.labels['service.istio.io/canonical-name'] ?? source.labels['app'],
-      canonicalRevision: source.labels['service.istio.io/canonical-revision'] ?? source.labels['version'],
+      namespace: source.namespace, workloadKind: 'pod', workloadName: names.workloadName,
+      canonicalName: names.canonicalName, canonicalRevision: names.canonicalRevision,
     }),
     forwarded: forwardedHeader(src, target.service?.hostname),
     traceparent: traceparentHeader(),
@@ -121,8 +122,9 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   }
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
+    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream), trace,
     peerChain: 'session' in upstream ? tunnelPeerChain(upstream) : undefined,
+    bytes: () => ({ downToUp: client.bytesRead, upToDown: client.bytesWritten }),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });
   trace.opened();

@@ -7,6 +7,8 @@ import { HboneServer } from '../tunnel/index.js';
 import { HbonePool } from '../tunnel/index.js';
 import { denials, revokedClosures } from '../../metrics/proxy.js';
 import { ConnectionManager } from './connection-manager.js';
+import { accessFields } from './access-log.js';
+import type { LogFields } from '../telemetry/log.js';
 import { DialGate } from './dial-gate.js';
 import { InFlight } from './in-flight.js';
 import { handshakeRevocationCheck, podWorkload, type PodContext, type ProxyDeps } from './context.js';
@@ -14,6 +16,8 @@ import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
 import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
 
 export type { ProxyDeps } from './context.js';
+
+export type OpenConnection = { pod: string; podUid: string; startedAt: string; ageMs: number } & LogFields;
 
 /** The three listeners of one pod, inside its netns. */
 interface PodProxy {
@@ -118,6 +122,21 @@ export class PodProxies {
       proxy.hbone.close();
       for (const l of proxy.listeners) l.close();
     }
+  }
+
+  /**
+   * Every open proxied connection, described with the access log's fields (so a listing, the
+   * log line at close and the metrics name the same parties), its pod and its age.
+   */
+  openConnections(): OpenConnection[] {
+    const now = Date.now();
+    return this.connections.all().map((c) => {
+      const pod = this.proxies.get(c.podUid)?.ctx.pod;
+      return {
+        pod: pod ? `${pod.namespace}/${pod.name}` : c.podUid, podUid: c.podUid, startedAt: new Date(c.trace.startedAt).toISOString(),
+        ageMs: now - c.trace.startedAt, ...accessFields(c.trace.record(c.bytes())),
+      };
+    }).sort((a, b) => a.ageMs - b.ageMs);
   }
 
   /** Re-authorizes every open inbound connection and closes those the current policy denies. */

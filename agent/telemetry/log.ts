@@ -2,7 +2,8 @@
  * Structured logging: one JSON object per line on stderr, with a fixed set of top-level keys
  * (`time`, `level`, `component`, `msg`) followed by the event's own fields. Components get a child
  * logger so every line says where it came from. `MESHNODE_LOG` sets the level (debug, info,
- * warn, error; default info); `MESHNODE_LOG_FORMAT=text` prints a human-oriented line instead.
+ * warn, error; default info), and the admin API sets levels per component at run time;
+ * `MESHNODE_LOG_FORMAT=text` prints a human-oriented line instead.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
@@ -21,13 +22,23 @@ export interface Logger {
 export type LogSink = (line: string) => void;
 
 interface LoggerState {
+  /** The level of every component without a directive of its own. */
   level: LogLevel;
+  /** Per-component directives (`proxy=debug`), set at run time through the admin API. */
+  readonly directives: Map<string, LogLevel>;
+  /** Effective level per component name, dropped whenever a level changes. */
+  readonly effective: Map<string, LogLevel>;
+  /** Every component that has a logger, so operators can see what they can tune. */
+  readonly components: Set<string>;
   text: boolean;
   sink: LogSink;
 }
 
 const state: LoggerState = {
   level: parseLevel(process.env.MESHNODE_LOG) ?? 'info',
+  directives: new Map(),
+  effective: new Map(),
+  components: new Set(),
   text: process.env.MESHNODE_LOG_FORMAT === 'text',
   sink: (line) => process.stderr.write(line + '\n'),
 };
@@ -36,16 +47,68 @@ function parseLevel(value: string | undefined): LogLevel | undefined {
   return value !== undefined && value in ORDER ? (value as LogLevel) : undefined;
 }
 
+export function isLogLevel(value: string): value is LogLevel {
+  return parseLevel(value) !== undefined;
+}
+
 /** Changes the process-wide level at run time (admin `/logging`). Returns false for an unknown level. */
 export function setLogLevel(level: string): boolean {
   const parsed = parseLevel(level);
   if (parsed === undefined) return false;
   state.level = parsed;
+  state.effective.clear();
   return true;
 }
 
 export function getLogLevel(): LogLevel {
   return state.level;
+}
+
+/**
+ * Sets the level of one component and everything under it: `proxy` covers `agent.proxy` and
+ * `agent.proxy.pod`, `access` the access log. The most specific directive wins.
+ */
+export function setComponentLevel(component: string, level: LogLevel): void {
+  state.directives.set(component, level);
+  state.effective.clear();
+}
+
+/** Drops every component directive and sets the default level (unchanged when omitted). */
+export function resetLogLevels(level?: LogLevel): void {
+  state.directives.clear();
+  if (level !== undefined) state.level = level;
+  state.effective.clear();
+}
+
+export interface LogLevels {
+  readonly level: LogLevel;
+  readonly directives: Readonly<Record<string, LogLevel>>;
+  /** Every component with a logger, and the level it logs at now. */
+  readonly components: Readonly<Record<string, LogLevel>>;
+}
+
+export function logLevels(): LogLevels {
+  const sorted = <T>(entries: Iterable<[string, T]>) => Object.fromEntries([...entries].sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    level: state.level,
+    directives: sorted(state.directives),
+    components: sorted([...state.components].map((c): [string, LogLevel] => [c, levelOf(c)])),
+  };
+}
+
+/** Whether directive `d` names `component` or one of its dotted parts (`proxy` in `agent.proxy.pod`). */
+function covers(d: string, component: string): boolean {
+  return component === d || component.startsWith(`${d}.`) || component.endsWith(`.${d}`) || component.includes(`.${d}.`);
+}
+
+function levelOf(component: string): LogLevel {
+  const known = state.effective.get(component);
+  if (known !== undefined) return known;
+  let best: string | undefined;
+  for (const d of state.directives.keys()) if (covers(d, component) && (best === undefined || d.length > best.length)) best = d;
+  const level = best === undefined ? state.level : state.directives.get(best)!;
+  state.effective.set(component, level);
+  return level;
 }
 
 /** Redirects all log lines (tests capture them; the CLI keeps stderr). */
@@ -75,8 +138,9 @@ function format(level: LogLevel, component: string, msg: string, fields: LogFiel
 }
 
 export function createLogger(component: string, base: LogFields = {}): Logger {
+  state.components.add(component);
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
-    if (ORDER[level] < ORDER[state.level]) return;
+    if (ORDER[level] < ORDER[levelOf(component)]) return;
     state.sink(format(level, component, msg, fields ? { ...base, ...fields } : base));
   };
   return {
@@ -85,6 +149,6 @@ export function createLogger(component: string, base: LogFields = {}): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (name, fields) => createLogger(`${component}.${name}`, { ...base, ...fields }),
-    enabled: (level) => ORDER[level] >= ORDER[state.level],
+    enabled: (level) => ORDER[level] >= ORDER[levelOf(component)],
   };
 }

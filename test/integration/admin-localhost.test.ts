@@ -2,6 +2,7 @@ import test from 'ava';
 import http from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { AdminServer } from '../../agent/admin/server.js';
+import { StateStore } from '../../agent/state/store.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 
 // Admin can stop the agent, so only loopback peers are served, whatever it binds.
@@ -26,11 +27,16 @@ const run = external === undefined ? test.skip : test;
 
 run(`a non-loopback peer (${external ?? 'no non-loopback IPv4 address on this machine'}) is refused with 403 even when admin binds every address`, async (t) => {
   const shutdowns: string[] = [];
-  const server = new AdminServer({ certs: () => [], configDump: () => ({}), pods: () => [], shutdown: (reason) => shutdowns.push(reason), log });
+  const server = new AdminServer({
+    certs: () => [], configDump: () => ({}), pods: () => [], connections: () => [], status: () => ({}),
+    mesh: new StateStore({ trustDomain: 'cluster.local', rootNamespace: 'istio-system' }), shutdown: (reason) => shutdowns.push(reason), log,
+  });
   const { port } = await server.start('0.0.0.0', 0);
   t.teardown(() => server.close());
   t.like(await request(external!, port, 'POST', '/quitquitquit'), { status: 403, body: 'the admin API is served to localhost only\n' });
-  t.is((await request(external!, port, 'GET', '/certs')).status, 403);
+  for (const path of ['/certs', '/debug/pprof/heap', '/debug/pprof/profile?seconds=1', '/logging']) {
+    t.is((await request(external!, port, 'GET', path)).status, 403, path);
+  }
   t.deepEqual(shutdowns, [], 'no drain was started');
   t.is((await request('127.0.0.1', port, 'GET', '/certs')).status, 200, 'loopback is still served');
   t.is((await request('127.0.0.1', port, 'POST', '/quitquitquit')).status, 200);

@@ -1,11 +1,12 @@
 import test from 'ava';
 import http from 'node:http';
 import { AdminServer } from '../../agent/admin/server.js';
+import { StateStore } from '../../agent/state/store.js';
 import { ReadinessServer } from '../../agent/lifecycle/readiness-server.js';
 import { Readiness } from '../../agent/lifecycle/readiness.js';
 import { MetricsServer } from '../../metrics/server.js';
 import { configReloads } from '../../metrics/agent.js';
-import { createLogger, getLogLevel, setLogLevel, setLogSink } from '../../agent/telemetry/log.js';
+import { createLogger, getLogLevel, resetLogLevels, setLogLevel, setLogSink } from '../../agent/telemetry/log.js';
 
 setLogSink(() => undefined);
 const log = createLogger('test');
@@ -80,6 +81,7 @@ function admin(shutdowns: string[]) {
     certs: () => [{ identity: 'spiffe://cluster.local/ns/shop/sa/cart', state: 'Available' }],
     configDump: () => ({ workloads: [], services: new Map([['a', 1]]) }),
     pods: () => [{ uid: 'u1' }],
+    mesh: new StateStore({ trustDomain: 'cluster.local', rootNamespace: 'istio-system' }), connections: () => [], status: () => ({}),
     shutdown: (reason) => shutdowns.push(reason),
     log,
   });
@@ -100,7 +102,7 @@ test('admin serves certs, pods and config_dump as JSON (Maps printed as objects)
 
 test('admin /logging shows and changes the level, refusing unknown levels and non-POST', async (t) => {
   const before = getLogLevel();
-  t.teardown(() => { setLogLevel(before); });
+  t.teardown(() => { resetLogLevels(); setLogLevel(before); });
   const server = admin([]);
   const { port } = await server.start('127.0.0.1', 0);
   t.teardown(() => server.close());
@@ -108,7 +110,13 @@ test('admin /logging shows and changes the level, refusing unknown levels and no
   t.like(await request(port, 'POST', '/logging?level=debug'), { status: 200, body: 'current log level is debug\n' });
   t.is(getLogLevel(), 'debug');
   t.is((await request(port, 'POST', '/logging?level=loud')).status, 400);
-  t.is((await request(port, 'GET', '/logging')).status, 405);
+  t.is((await request(port, 'PUT', '/logging')).status, 405);
+  t.like(await request(port, 'POST', '/logging?level=info,proxy=debug,access=warn'), { status: 200, body: 'current log level is info,access=warn,proxy=debug\n' });
+  const levels = JSON.parse((await request(port, 'GET', '/logging')).body) as { level: string; directives: Record<string, string>; components: Record<string, string> };
+  t.deepEqual(levels.directives, { access: 'warn', proxy: 'debug' });
+  t.is(levels.components.test, 'info', 'every component with a logger is listed with its level');
+  t.like(await request(port, 'POST', '/logging?level=proxy=loud'), { status: 400 });
+  t.like(await request(port, 'POST', '/logging?reset'), { status: 200, body: 'current log level is info\n' });
 });
 
 test('admin /quitquitquit starts a drain on POST only', async (t) => {

@@ -17,11 +17,13 @@ import { repoRoot } from '../helpers/paths.js';
  */
 function populate(): void {
   collectProcessMetrics();
+  const unknown = Object.fromEntries(proxy.TRAFFIC_LABELS.map((l) => [l, 'unknown'])) as proxy.TrafficLabels;
   const labels: proxy.TrafficLabels = {
-    reporter: 'destination', source_workload: 'frontend', source_workload_namespace: 'shop',
-    source_principal: 'spiffe://cluster.local/ns/shop/sa/frontend', destination_workload: 'cart',
-    destination_workload_namespace: 'shop', destination_principal: 'spiffe://cluster.local/ns/shop/sa/cart',
-    destination_service: 'cart.shop.svc.cluster.local', request_protocol: 'tcp',
+    ...unknown, reporter: 'destination', source_workload: 'frontend', source_canonical_service: 'frontend',
+    source_canonical_revision: 'v1', source_workload_namespace: 'shop', source_principal: 'spiffe://cluster.local/ns/shop/sa/frontend',
+    source_cluster: 'Kubernetes', destination_workload: 'cart', destination_workload_namespace: 'shop',
+    destination_principal: 'spiffe://cluster.local/ns/shop/sa/cart', destination_service: 'cart.shop.svc.cluster.local',
+    destination_service_name: 'cart', destination_service_namespace: 'shop', request_protocol: 'tcp',
     connection_security_policy: 'mutual_tls', response_flags: '-',
   };
   proxy.connectionsOpened.inc(labels);
@@ -38,6 +40,7 @@ function populate(): void {
   agent.registeredPods.set(2);
   agent.podRegistrations.inc({ operation: 'add', result: 'success' });
   agent.podsRestored.inc({ result: 'reopened' });
+  agent.build.set({ component: 'ztunnel', tag: '0.1.0' }, 1);
 }
 
 async function scrape(path: string): Promise<string> {

@@ -61,6 +61,7 @@ function translateWorkload(name: string, w: PbWorkload): Workload {
     namedPorts: new Map(),
     authorizationPolicies: [...w.authorization_policies],
     networkMode: networkMode === 'HOST_NETWORK' ? 'HostNetwork' : 'Standard',
+    telemetry: { canonicalName: w.canonical_name, canonicalRevision: w.canonical_revision, workloadName: w.workload_name, cluster: w.cluster_id },
   };
 }
 
