@@ -229,13 +229,22 @@ export class GrpcServer {
   /** A server-streaming call: open until the client cancels, the method ends it, or the server closes. */
   private startStream(stream: ServerHttp2Stream, method: StreamingMethod<unknown, unknown>, call: UnaryCall<unknown>): void {
     let ended = false;
+    // The method may send its first message from open(); writing before respond() would commit
+    // default headers and make the later respond() throw, so the headers go out with whatever
+    // comes first.
+    const respond = () => { if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true }); };
     const sink: StreamSink<unknown> = {
-      send: (message) => { if (!ended && !stream.destroyed) stream.write(framed(method.encode(message))); },
+      send: (message) => {
+        if (ended || stream.destroyed) return;
+        respond();
+        stream.write(framed(method.encode(message)));
+      },
       end: (s) => {
         if (ended) return;
         ended = true;
         this.sinks.delete(sink);
         if (stream.destroyed) return;
+        respond();
         stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(s.code), 'grpc-message': encodeMessage(s.details) }));
         stream.end();
       },
@@ -248,7 +257,7 @@ export class GrpcServer {
     // The call is meant to stay quiet between updates; HTTP/2 PINGs keep the connection honest.
     stream.setTimeout(0);
     this.sinks.add(sink);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    respond();
     stream.once('close', () => {
       ended = true;
       this.sinks.delete(sink);
