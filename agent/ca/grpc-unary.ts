@@ -54,7 +54,8 @@ export interface UnaryMethod<Req, Res> {
   readonly path: string;
   decode(message: Buffer): Req;
   encode(response: Res): Buffer;
-  handle(call: UnaryCall<Req>): UnaryResult<Res>;
+  /** May wait (a Kubernetes API call); the answer goes out only if the call is still open. */
+  handle(call: UnaryCall<Req>): UnaryResult<Res> | Promise<UnaryResult<Res>>;
 }
 
 export interface TlsMaterial {
@@ -183,15 +184,22 @@ export class UnaryGrpcServer<Req, Res> {
         return;
       }
       const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
-      const result = this.method.handle({ request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw });
-      if ('refused' in result) {
-        this.finish(stream, result.refused);
-        return;
-      }
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
-      stream.end(framed(this.method.encode(result.response)));
+      const call = { request, peer, header: (name: string) => headerValues(rawHeaders, name), peerCertificate: cert?.raw };
+      Promise.resolve()
+        .then(() => this.method.handle(call))
+        .then((result) => this.answer(stream, result), () => this.finish(stream, { code: status.INTERNAL, details: 'internal error' }));
     });
+  }
+
+  private answer(stream: ServerHttp2Stream, result: UnaryResult<Res>): void {
+    if ('refused' in result) {
+      this.finish(stream, result.refused);
+      return;
+    }
+    if (stream.headersSent || stream.destroyed) return;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
+    stream.end(framed(this.method.encode(result.response)));
   }
 
   /** A trailers-only response carrying the status. */

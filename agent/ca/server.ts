@@ -3,11 +3,16 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
+import { certificatesIssued, requestDuration, requestsRefused } from '../../metrics/ca.js';
+import { collectProcessMetrics } from '../../metrics/registry.js';
+import { MetricsServer } from '../../metrics/server.js';
 import { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from '../identity/index.js';
 import { authenticate, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
 import { CaRequestError } from './errors.js';
 import { GRPC_LIMITS, UnaryGrpcServer, type Timeouts, type UnaryMethod } from './grpc-unary.js';
+import { kubeApi, loadKubeConfig } from './kube-api.js';
+import { KubeAuthenticator } from './kube-authn.js';
 import { loadKeyMaterial } from './key-material.js';
 import { Signer } from './signer.js';
 import { TokenTable } from './tokens.js';
@@ -17,12 +22,24 @@ export interface CaServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
   readonly trustDomain: string;
   readonly tokensFile?: string | undefined;
+  /** Bearer tokens the table does not hold are reviewed by this Kubernetes API server. */
+  readonly kube?: KubeCaOptions | undefined;
+  /** Where to serve Prometheus metrics; none when unset. */
+  readonly metrics?: { readonly host: string; readonly port: number } | undefined;
   readonly hostnames: readonly string[];
   readonly defaultTtlMs: number;
   readonly maxTtlMs: number;
   readonly log: Logger;
   /** Connection and call time limits; GRPC_LIMITS unless set. */
   readonly timeouts?: Partial<Timeouts>;
+}
+
+export interface KubeCaOptions {
+  /** In-cluster config when unset. */
+  readonly kubeconfig?: string | undefined;
+  readonly audiences: readonly string[];
+  /** `<namespace>/<service-account>` entries. */
+  readonly trustedNodeAccounts: readonly string[];
 }
 
 const SERVING_LIFETIME_MS = 365 * 86_400_000;
@@ -42,13 +59,27 @@ export function servingNames(listenHost: string, hostnames: readonly string[]): 
  * a time on the event loop: authenticate, check the CSR, sign, audit.
  */
 export class CaServer {
-  private constructor(private readonly server: UnaryGrpcServer<IstioCertificateRequest, IstioCertificateResponse>, readonly port: number, readonly signer: Signer) {}
+  private constructor(
+    private readonly server: UnaryGrpcServer<IstioCertificateRequest, IstioCertificateResponse>,
+    readonly port: number,
+    readonly signer: Signer,
+    private readonly metrics: { server: MetricsServer; port: number } | undefined,
+  ) {}
+
+  /** The bound metrics port, when metrics are served. */
+  get metricsPort(): number | undefined {
+    return this.metrics?.port;
+  }
 
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
     const signer = new Signer(material, { defaultTtlMs: opts.defaultTtlMs, maxTtlMs: opts.maxTtlMs });
     const tokens = opts.tokensFile ? TokenTable.load(opts.tokensFile) : TokenTable.empty();
-    if (tokens.size === 0) opts.log.warn('no bearer tokens configured: only client-certificate renewals can succeed');
+    const kube = opts.kube && new KubeAuthenticator({
+      api: kubeApi(loadKubeConfig(opts.kube.kubeconfig)), audiences: opts.kube.audiences,
+      trustedNodeAccounts: new Set(opts.kube.trustedNodeAccounts), trustDomain: opts.trustDomain,
+    });
+    if (tokens.size === 0 && !kube) opts.log.warn('no bearer tokens configured: only client-certificate renewals can succeed');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), servingNames(opts.listen.host, opts.hostnames), SERVING_LIFETIME_MS);
     const tls = {
@@ -56,15 +87,31 @@ export class CaServer {
       cert: serving.chain.slice(0, 1 + material.intermediatesPem.length).join(''),
       ca: [...material.intermediatesPem, ...material.rootsPem].join(''),
     };
-    const method = createCertificateMethod(signer, { tokens, signerCert: material.signerCert }, opts.log);
+    const method = createCertificateMethod(signer, { tokens, signerCert: material.signerCert, kube }, opts.log);
     const server = new UnaryGrpcServer(tls, method, { ...GRPC_LIMITS, ...opts.timeouts });
-    const port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
-    opts.log.info('listening', { host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size });
-    return new CaServer(server, port, signer);
+    let metrics: { server: MetricsServer; port: number } | undefined;
+    if (opts.metrics) {
+      collectProcessMetrics();
+      const endpoint = new MetricsServer();
+      metrics = { server: endpoint, port: (await endpoint.start(opts.metrics.host, opts.metrics.port)).port };
+    }
+    let port: number;
+    try {
+      port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
+    } catch (err) {
+      metrics?.server.destroy();
+      throw err;
+    }
+    opts.log.info('listening', {
+      host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size,
+      kube: opts.kube ? { audiences: opts.kube.audiences, trustedNodeAccounts: opts.kube.trustedNodeAccounts } : false,
+      ...(metrics ? { metricsPort: metrics.port } : {}),
+    });
+    return new CaServer(server, port, signer, metrics);
   }
 
-  close(graceMs = 2000): Promise<void> {
-    return this.server.close(graceMs);
+  async close(graceMs = 2000): Promise<void> {
+    await Promise.all([this.server.close(graceMs), this.metrics?.server.close()]);
   }
 }
 
@@ -75,10 +122,12 @@ function createCertificateMethod(signer: Signer, ctx: AuthnContext, log: Logger)
     path: CREATE_CERTIFICATE_PATH,
     decode: (message) => requestDeserialize(message) as IstioCertificateRequest,
     encode: (response) => responseSerialize(response),
-    handle: (call) => {
+    handle: async (call) => {
+      const started = performance.now();
+      const took = (result: 'issued' | 'refused') => requestDuration.observe({ result }, (performance.now() - started) / 1000);
       try {
         const impersonated = metadataString(call.request.metadata, 'ImpersonatedIdentity');
-        const entitlement = authenticate(call.header('authorization'), call.peerCertificate, impersonated, ctx);
+        const entitlement = await authenticate(call.header('authorization'), call.peerCertificate, impersonated, ctx);
         const csr = checkCsr(call.request.csr, entitlement.identity);
         const ttl = Number(call.request.validity_duration);
         const issued = signer.issueWorkload(csr.spki, entitlement.identity, Number.isFinite(ttl) ? ttl : 0);
@@ -86,12 +135,17 @@ function createCertificateMethod(signer: Signer, ctx: AuthnContext, log: Logger)
           caller: entitlement.caller, via: entitlement.via, identity: entitlement.identity,
           serial: issued.serial, notAfter: issued.notAfter.toISOString(), key: csr.keyType, peer: call.peer,
         });
+        certificatesIssued.inc({ via: entitlement.via });
+        took('issued');
         return { response: { cert_chain: issued.chain } };
       } catch (err) {
+        took('refused');
         if (err instanceof CaRequestError) {
-          log.warn('refused certificate request', { code: status[err.grpcCode], reason: err.reason, peer: call.peer });
+          requestsRefused.inc({ reason: err.refusal });
+          log.warn('refused certificate request', { code: status[err.grpcCode], refusal: err.refusal, reason: err.reason, peer: call.peer });
           return { refused: { code: err.grpcCode, details: err.publicMessage } };
         }
+        requestsRefused.inc({ reason: 'internal' });
         log.error('certificate request failed', { error: err, peer: call.peer });
         return { refused: { code: status.INTERNAL, details: 'CSR signing error (internal error)' } };
       }
