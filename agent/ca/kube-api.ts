@@ -1,4 +1,5 @@
 import { AuthenticationV1Api, CoreV1Api, KubeConfig, Observable, type ConfigurationOptions, type V1TokenReviewStatus } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import { MeshnodeError } from '../base/errors.js';
 
 /**
@@ -35,7 +36,21 @@ export class KubeConfigError extends MeshnodeError {
 
 export const KUBE_CALL_TIMEOUT_MS = 3_000;
 
-export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
+export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+// The library builds an in-cluster config from whatever it finds, even outside a pod (a server
+// of "https://:" and no token); that must be a start-up error, not 3 s timeouts on every request.
+function inClusterProblem(env: NodeJS.ProcessEnv): string | undefined {
+  if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) return 'KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod? give --kubeconfig)';
+  if (!existsSync(IN_CLUSTER_TOKEN)) return `${IN_CLUSTER_TOKEN} does not exist (is the service-account token mounted?)`;
+  return undefined;
+}
+
+export function loadKubeConfig(kubeconfig: string | undefined, env = process.env): KubeConfig {
+  if (!kubeconfig) {
+    const problem = inClusterProblem(env);
+    if (problem) throw new KubeConfigError(`cannot load the in-cluster config: ${problem}`);
+  }
   const kc = new KubeConfig();
   try {
     if (kubeconfig) kc.loadFromFile(kubeconfig);
@@ -44,7 +59,7 @@ export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
     throw new KubeConfigError(`cannot load ${kubeconfig ? `kubeconfig ${kubeconfig}` : 'the in-cluster config'}: ${(err as Error).message}`, { cause: err });
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster?.server) throw new KubeConfigError(kubeconfig ? `kubeconfig ${kubeconfig} names no current cluster server` : 'in-cluster config: KUBERNETES_SERVICE_HOST is not set');
+  if (!cluster?.server) throw new KubeConfigError(`kubeconfig ${kubeconfig} names no current cluster server`);
   return kc;
 }
 
