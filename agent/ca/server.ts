@@ -55,21 +55,17 @@ export function servingNames(listenHost: string, hostnames: readonly string[]): 
 }
 
 /**
- * `meshnode ca`: the Istio CA API over gRPC/TLS (grpc-unary.ts), one CreateCertificate call at
- * a time on the event loop: authenticate, check the CSR, sign, audit.
+ * `meshnode ca`: the Istio CA API over gRPC/TLS (grpc-unary.ts). A CreateCertificate call is
+ * authenticated (waiting only for the Kubernetes API, with --kube), its CSR checked, signed and
+ * audited; calls waiting on the API do not hold up the others.
  */
 export class CaServer {
   private constructor(
     private readonly server: UnaryGrpcServer<IstioCertificateRequest, IstioCertificateResponse>,
     readonly port: number,
     readonly signer: Signer,
-    private readonly metrics: { server: MetricsServer; port: number } | undefined,
+    private readonly metrics: MetricsServer | undefined,
   ) {}
-
-  /** The bound metrics port, when metrics are served. */
-  get metricsPort(): number | undefined {
-    return this.metrics?.port;
-  }
 
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
@@ -89,29 +85,30 @@ export class CaServer {
     };
     const method = createCertificateMethod(signer, { tokens, signerCert: material.signerCert, kube }, opts.log);
     const server = new UnaryGrpcServer(tls, method, { ...GRPC_LIMITS, ...opts.timeouts });
-    let metrics: { server: MetricsServer; port: number } | undefined;
+    let metrics: MetricsServer | undefined;
+    let metricsPort: number | undefined;
     if (opts.metrics) {
       collectProcessMetrics();
-      const endpoint = new MetricsServer();
-      metrics = { server: endpoint, port: (await endpoint.start(opts.metrics.host, opts.metrics.port)).port };
+      metrics = new MetricsServer();
+      metricsPort = (await metrics.start(opts.metrics.host, opts.metrics.port)).port;
     }
     let port: number;
     try {
       port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
     } catch (err) {
-      metrics?.server.destroy();
+      metrics?.destroy();
       throw err;
     }
     opts.log.info('listening', {
       host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size,
       kube: opts.kube ? { audiences: opts.kube.audiences, trustedNodeAccounts: opts.kube.trustedNodeAccounts } : false,
-      ...(metrics ? { metricsPort: metrics.port } : {}),
+      ...(metricsPort === undefined ? {} : { metricsPort }),
     });
     return new CaServer(server, port, signer, metrics);
   }
 
   async close(graceMs = 2000): Promise<void> {
-    await Promise.all([this.server.close(graceMs), this.metrics?.server.close()]);
+    await Promise.all([this.server.close(graceMs), this.metrics?.close()]);
   }
 }
 
