@@ -55,6 +55,7 @@ export interface UnaryMethod<Req, Res> {
   readonly path: string;
   decode(message: Buffer): Req;
   encode(response: Res): Buffer;
+  /** May wait (a Kubernetes API call); the answer goes out only if the call is still open. */
   handle(call: UnaryCall<Req>): UnaryResult<Res> | Promise<UnaryResult<Res>>;
 }
 
@@ -65,13 +66,15 @@ export interface StreamSink<Res> {
   end(status: GrpcStatus): void;
 }
 
+export type StreamOpened = { readonly refused: GrpcStatus } | { readonly closed: () => void };
+
 export interface StreamingMethod<Req, Res> {
   readonly path: string;
   readonly streaming: true;
   decode(message: Buffer): Req;
   encode(message: Res): Buffer;
-  /** Refuses the call, or starts it and returns what to call once it has ended. */
-  open(call: UnaryCall<Req>, sink: StreamSink<Res>): { readonly refused: GrpcStatus } | { readonly closed: () => void };
+  /** Refuses the call, or starts it and returns what to call once it has ended; may wait (a Kubernetes API call). */
+  open(call: UnaryCall<Req>, sink: StreamSink<Res>): StreamOpened | Promise<StreamOpened>;
 }
 
 // Each method's request and response types are its own; the table only routes by path.
@@ -209,25 +212,31 @@ export class GrpcServer {
       }
       const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
       const call: UnaryCall<unknown> = { request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw };
-      if ('streaming' in method) this.startStream(stream, method, call);
+      if ('streaming' in method) void this.startStream(stream, method, call);
       else void this.answer(stream, method, call);
     });
   }
 
   private async answer(stream: ServerHttp2Stream, method: UnaryMethod<unknown, unknown>, call: UnaryCall<unknown>): Promise<void> {
-    const result = await method.handle(call);
+    let result: UnaryResult<unknown>;
+    try {
+      result = await method.handle(call);
+    } catch {
+      // A handler fault must not take the CA down or leak its detail to the caller.
+      result = { refused: { code: status.INTERNAL, details: 'internal error' } };
+    }
     if ('refused' in result) {
       this.finish(stream, result.refused);
       return;
     }
-    if (stream.destroyed) return;
+    if (stream.headersSent || stream.destroyed) return;
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status.OK) }));
     stream.end(framed(method.encode(result.response)));
   }
 
   /** A server-streaming call: open until the client cancels, the method ends it, or the server closes. */
-  private startStream(stream: ServerHttp2Stream, method: StreamingMethod<unknown, unknown>, call: UnaryCall<unknown>): void {
+  private async startStream(stream: ServerHttp2Stream, method: StreamingMethod<unknown, unknown>, call: UnaryCall<unknown>): Promise<void> {
     let ended = false;
     // The method may send its first message from open(); writing before respond() would commit
     // default headers and make the later respond() throw, so the headers go out with whatever
@@ -249,9 +258,19 @@ export class GrpcServer {
         stream.end();
       },
     };
-    const opened = method.open(call, sink);
+    let opened: StreamOpened;
+    try {
+      opened = await method.open(call, sink);
+    } catch {
+      opened = { refused: { code: status.INTERNAL, details: 'internal error' } };
+    }
     if ('refused' in opened) {
       this.finish(stream, opened.refused);
+      return;
+    }
+    // The client may have gone while open() waited.
+    if (stream.destroyed) {
+      opened.closed();
       return;
     }
     // The call is meant to stay quiet between updates; HTTP/2 PINGs keep the connection honest.

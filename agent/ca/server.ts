@@ -4,6 +4,9 @@ import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/log.js';
 import { normalizeSerial } from '../base/crl.js';
+import { certificatesIssued, requestDuration, requestsRefused } from '../../metrics/ca.js';
+import { collectProcessMetrics } from '../../metrics/registry.js';
+import { MetricsServer } from '../../metrics/server.js';
 import {
   caApi, CREATE_CERTIFICATE_PATH, metadataString, WATCH_REVOCATIONS_PATH,
   type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
@@ -12,6 +15,8 @@ import { authenticate, authenticateWatcher, type AuthnContext } from './authn.js
 import { checkCsr } from './csr-check.js';
 import { CaRequestError, identityRevoked } from './errors.js';
 import { GRPC_LIMITS, GrpcServer, type StreamingMethod, type Timeouts, type UnaryMethod } from './grpc-unary.js';
+import { kubeApi, loadKubeConfig } from './kube-api.js';
+import { KubeAuthenticator } from './kube-authn.js';
 import { loadKeyMaterial } from './key-material.js';
 import { crlSigningRefusal, RevocationAuthority, type PublishedCrl } from './revocation-authority.js';
 import { Signer } from './signer.js';
@@ -22,6 +27,10 @@ export interface CaServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
   readonly trustDomain: string;
   readonly tokensFile?: string | undefined;
+  /** Bearer tokens the table does not hold are reviewed by this Kubernetes API server. */
+  readonly kube?: KubeCaOptions | undefined;
+  /** Where to serve Prometheus metrics; none when unset. */
+  readonly metrics?: { readonly host: string; readonly port: number } | undefined;
   readonly hostnames: readonly string[];
   readonly defaultTtlMs: number;
   readonly maxTtlMs: number;
@@ -30,6 +39,14 @@ export interface CaServerOptions {
   readonly timeouts?: Partial<Timeouts>;
   /** thisUpdate to nextUpdate of each published CRL (re-signed half-way). */
   readonly crlValidityMs?: number;
+}
+
+export interface KubeCaOptions {
+  /** In-cluster config when unset. */
+  readonly kubeconfig?: string | undefined;
+  readonly audiences: readonly string[];
+  /** `<namespace>/<service-account>` entries. */
+  readonly trustedNodeAccounts: readonly string[];
 }
 
 const SERVING_LIFETIME_MS = 365 * 86_400_000;
@@ -45,18 +62,29 @@ export function servingNames(listenHost: string, hostnames: readonly string[]): 
 }
 
 /**
- * `meshnode ca`: the Istio CA API over gRPC/TLS (grpc-unary.ts), one CreateCertificate call at
- * a time on the event loop: authenticate, refuse a revoked identity, check the CSR, sign,
- * record, audit; and the revocation push (WatchRevocations) to agents.
+ * `meshnode ca`: the Istio CA API over gRPC/TLS (grpc-unary.ts). A CreateCertificate call is
+ * authenticated (waiting only for the Kubernetes API, with --kube), checked against the
+ * revocations, its CSR checked, signed, recorded and audited; calls waiting on the API do not
+ * hold up the others. WatchRevocations pushes each new CRL to the agents.
  */
 export class CaServer {
-  private constructor(private readonly server: GrpcServer, readonly port: number, readonly signer: Signer, readonly revocations: RevocationAuthority | undefined) {}
+  private constructor(
+    private readonly server: GrpcServer,
+    readonly port: number,
+    readonly signer: Signer,
+    readonly revocations: RevocationAuthority | undefined,
+    private readonly metrics: MetricsServer | undefined,
+  ) {}
 
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
     const signer = new Signer(material, { defaultTtlMs: opts.defaultTtlMs, maxTtlMs: opts.maxTtlMs });
     const tokens = opts.tokensFile ? TokenTable.load(opts.tokensFile) : TokenTable.empty();
-    if (tokens.size === 0) opts.log.warn('no bearer tokens configured: only client-certificate renewals can succeed');
+    const kube = opts.kube && new KubeAuthenticator({
+      api: kubeApi(loadKubeConfig(opts.kube.kubeconfig)), audiences: opts.kube.audiences,
+      trustedNodeAccounts: new Set(opts.kube.trustedNodeAccounts), trustDomain: opts.trustDomain,
+    });
+    if (tokens.size === 0 && !kube) opts.log.warn('no bearer tokens configured: only client-certificate renewals can succeed');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), servingNames(opts.listen.host, opts.hostnames), SERVING_LIFETIME_MS);
     const tls = {
@@ -68,25 +96,37 @@ export class CaServer {
     const refusal = crlSigningRefusal(material);
     if (refusal) opts.log.error('revocation is disabled', { reason: refusal });
     const revocations = refusal ? undefined : await RevocationAuthority.start(opts.dir, material, opts.log.child('revocation'), opts.crlValidityMs);
-    const ctx = { tokens, signerCert: material.signerCert };
+    const ctx = { tokens, signerCert: material.signerCert, kube };
     const methods = [
       createCertificateMethod(signer, ctx, revocations, opts.log),
       watchRevocationsMethod(ctx, revocations, refusal, opts.log),
     ];
     const server = new GrpcServer(tls, methods, { ...GRPC_LIMITS, ...opts.timeouts });
+    let metrics: MetricsServer | undefined;
+    let metricsPort: number | undefined;
+    if (opts.metrics) {
+      collectProcessMetrics();
+      metrics = new MetricsServer();
+      metricsPort = (await metrics.start(opts.metrics.host, opts.metrics.port)).port;
+    }
     let port: number;
     try {
       port = await server.listen(opts.listen.host || '0.0.0.0', opts.listen.port);
     } catch (err) {
+      metrics?.destroy();
       await revocations?.close();
       throw err;
     }
-    opts.log.info('listening', { host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size });
-    return new CaServer(server, port, signer, revocations);
+    opts.log.info('listening', {
+      host: opts.listen.host, port, mode: material.mode, trustDomain: opts.trustDomain, tokens: tokens.size,
+      kube: opts.kube ? { audiences: opts.kube.audiences, trustedNodeAccounts: opts.kube.trustedNodeAccounts } : false,
+      ...(metricsPort === undefined ? {} : { metricsPort }),
+    });
+    return new CaServer(server, port, signer, revocations, metrics);
   }
 
   async close(graceMs = 2000): Promise<void> {
-    await this.server.close(graceMs);
+    await Promise.all([this.server.close(graceMs), this.metrics?.close()]);
     await this.revocations?.close();
   }
 }
@@ -100,9 +140,9 @@ function watchRevocationsMethod(ctx: AuthnContext, revocations: RevocationAuthor
     streaming: true,
     decode: (message) => requestDeserialize(message),
     encode: (message) => responseSerialize(message),
-    open: (call, sink) => {
+    open: async (call, sink) => {
       try {
-        const caller = authenticateWatcher(call.header('authorization'), call.peerCertificate, ctx);
+        const caller = await authenticateWatcher(call.header('authorization'), call.peerCertificate, ctx);
         if (!revocations) return { refused: { code: status.FAILED_PRECONDITION, details: `revocation is disabled: ${refusal ?? 'unknown'}` } };
         log.debug('revocation watcher subscribed', { caller, peer: call.peer });
         if (revocations.current) sink.send(update(revocations.current));
@@ -125,9 +165,11 @@ function createCertificateMethod(signer: Signer, ctx: AuthnContext, revocations:
     decode: (message) => requestDeserialize(message),
     encode: (response) => responseSerialize(response),
     handle: async (call) => {
+      const started = performance.now();
+      const took = (result: 'issued' | 'refused') => requestDuration.observe({ result }, (performance.now() - started) / 1000);
       try {
         const impersonated = metadataString(call.request.metadata, 'ImpersonatedIdentity');
-        const entitlement = authenticate(call.header('authorization'), call.peerCertificate, impersonated, ctx);
+        const entitlement = await authenticate(call.header('authorization'), call.peerCertificate, impersonated, ctx);
         if (revocations?.isIdentityRevoked(entitlement.identity)) throw identityRevoked(entitlement.identity);
         const csr = checkCsr(call.request.csr, entitlement.identity);
         const ttl = Number(call.request.validity_duration);
@@ -138,12 +180,17 @@ function createCertificateMethod(signer: Signer, ctx: AuthnContext, revocations:
           caller: entitlement.caller, via: entitlement.via, identity: entitlement.identity,
           serial: issued.serial, notAfter: issued.notAfter.toISOString(), key: csr.keyType, peer: call.peer,
         });
+        certificatesIssued.inc({ via: entitlement.via });
+        took('issued');
         return { response: { cert_chain: issued.chain } };
       } catch (err) {
+        took('refused');
         if (err instanceof CaRequestError) {
-          log.warn('refused certificate request', { code: status[err.grpcCode], reason: err.reason, peer: call.peer });
+          requestsRefused.inc({ reason: err.refusal });
+          log.warn('refused certificate request', { code: status[err.grpcCode], refusal: err.refusal, reason: err.reason, peer: call.peer });
           return { refused: { code: err.grpcCode, details: err.publicMessage } };
         }
+        requestsRefused.inc({ reason: 'internal' });
         log.error('certificate request failed', { error: err, peer: call.peer });
         return { refused: { code: status.INTERNAL, details: 'CSR signing error (internal error)' } };
       }

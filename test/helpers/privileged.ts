@@ -1,6 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { missingTools } from './tools.js';
+
+export { missingTools };
 
 /**
  * Privileged tests need root (network namespaces, iptables). When not root they are registered as
@@ -8,17 +10,6 @@ import { randomBytes } from 'node:crypto';
  * passed.
  */
 export const isRoot = process.getuid?.() === 0;
-
-export function missingTools(tools: string[]): string[] {
-  return tools.filter((t) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-}
 
 export function privilegedTest(title: string, fn: (t: ExecutionContext) => Promise<void>, tools: string[] = ['ip']): void {
   if (!isRoot) {

@@ -18,6 +18,12 @@ const badFlags: [string[], RegExp][] = [
   [['--default-ttl', '100d'], /--default-ttl must not exceed --max-ttl/],
   [['--listen', 'nowhere'], /--listen/],
   [['--trust-domain', 'Bad Domain'], /--trust-domain/],
+  [['--kubeconfig', '/etc/kubeconfig'], /--kubeconfig needs --kube/],
+  [['--token-audience', 'istio-ca'], /--token-audience needs --kube/],
+  [['--kube', '--trusted-node-accounts', 'meshnode-system'], /"meshnode-system" is not NAMESPACE\/SERVICEACCOUNT/],
+  [['--kube', '--trusted-node-accounts', 'ok/agent,Bad/x'], /"Bad\/x" is not NAMESPACE\/SERVICEACCOUNT/],
+  [['--kube', '--token-audience', ''], /--token-audience: must not be empty/],
+  [['--metrics-address', 'nowhere'], /--metrics-address/],
 ];
 
 for (const [flags, error] of badFlags) {
@@ -32,6 +38,24 @@ const startupErrors: [string, string, RegExp][] = [
   ['a missing tokens file', '/nonexistent/tokens.yaml', /cannot read tokens file \/nonexistent\/tokens\.yaml: ENOENT/],
   ['a malformed tokens file', 'SHORT', /entry 1: token must be a string of at least 16 characters/],
 ];
+
+test('--kube outside a cluster and without --kubeconfig stops meshnode ca at startup with the reason', (t) => {
+  const work = tempDir('mn-ca-kube-');
+  t.teardown(() => removeDir(work));
+  const env = { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBERNETES_SERVICE_PORT: '' };
+  const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', join(work, 'ca'), '--listen', '127.0.0.1:0', '--kube'], { encoding: 'utf8', env });
+  t.is(res.status, 1);
+  t.regex(res.stderr, /meshnode ca: cannot load the in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/);
+  t.notRegex(res.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('--kube with a missing kubeconfig stops meshnode ca at startup naming the file', (t) => {
+  const work = tempDir('mn-ca-kube-');
+  t.teardown(() => removeDir(work));
+  const res = spawnSync(process.execPath, [meshnodeBin, 'ca', '--dir', join(work, 'ca'), '--listen', '127.0.0.1:0', '--kube', '--kubeconfig', join(work, 'none.yaml')], { encoding: 'utf8' });
+  t.is(res.status, 1);
+  t.regex(res.stderr, /meshnode ca: cannot load kubeconfig .*none\.yaml/);
+});
 
 for (const [what, file, error] of startupErrors) {
   test(`${what} stops meshnode ca at startup with the reason`, (t) => {

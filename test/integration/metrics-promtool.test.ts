@@ -6,6 +6,7 @@ import { registry, collectProcessMetrics } from '../../metrics/registry.js';
 import * as proxy from '../../metrics/proxy.js';
 import * as identity from '../../metrics/identity.js';
 import * as agent from '../../metrics/agent.js';
+import * as ca from '../../metrics/ca.js';
 import { MetricsServer } from '../../metrics/server.js';
 import { missingTools } from '../helpers/privileged.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -41,6 +42,9 @@ function populate(): void {
   agent.podRegistrations.inc({ operation: 'add', result: 'success' });
   agent.podsRestored.inc({ result: 'reopened' });
   agent.build.set({ component: 'ztunnel', tag: '0.1.0' }, 1);
+  ca.certificatesIssued.inc({ via: 'kubernetes-token' });
+  ca.requestsRefused.inc({ reason: 'not-on-node' });
+  ca.requestDuration.observe({ result: 'issued' }, 0.004);
 }
 
 async function scrape(path: string): Promise<string> {
