@@ -9,6 +9,11 @@ export const POD_API_PATHS = {
   enrollment: `/${POD_API_VERSION}/enrollment`,
   /** `POST` a PodRegistration; `GET` lists registered pods. */
   pods: `/${POD_API_VERSION}/pods`,
+  /**
+   * `POST` a PodRegistration of a pod the plugin left uncaptured (not enrolled at ADD): the agent
+   * keeps it, so a later enrollment captures the running pod. `DELETE /v1/pods/{uid}` forgets it.
+   */
+  observedPods: `/${POD_API_VERSION}/observed-pods`,
   /** `GET` or `DELETE` one pod by uid. */
   pod: (uid: string) => `/${POD_API_VERSION}/pods/${encodeURIComponent(uid)}`,
 } as const;
