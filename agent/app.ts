@@ -4,9 +4,7 @@ import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, type CertManager, type CertManagerOptions } from './identity/index.js';
 import type { NetnsHandle } from './net/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
-import { PodStore } from './pods/index.js';
-import { PodRegistry } from './pods/index.js';
-import { CniApiServer } from './pods/index.js';
+import { CniApiServer, EnrollmentFile, LiveEnrollment, PodRegistry, PodStore } from './pods/index.js';
 import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
@@ -171,12 +169,28 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
         + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
     });
 
-    const restored = await pods.restore();
-    log.info('pod registrations restored', restored);
+    const live = new LiveEnrollment({ registry: pods, observed: new PodStore(options.stateDir, 'observed'), enrollment, log: log.child('enrollment') });
+    const enrollmentFile = new EnrollmentFile({ cniSocket: options.cniSocket, node: options.node, meshNamespaces: () => state.meshNamespaces(), log: log.child('enrollment') });
+    components.add({ name: 'enrollment file', stage: 'intake', close: async () => enrollmentFile.close(), destroy: () => enrollmentFile.close() });
+    state.subscribe((change) => {
+      // Only pods and namespaces decide enrollment; policies and services do not.
+      if (change.workloads.added.length + change.workloads.changed.length + change.workloads.removed.length
+        + change.ambientNamespaces.added.length + change.ambientNamespaces.removed.length === 0) return;
+      live.schedule();
+      enrollmentFile.schedule();
+    });
 
-    const cniApi = new CniApiServer({ registry: pods, enrollment, log: log.child('cni-api') }, options.cniSocket);
+    // The socket is taken over before the registrations are read: a pod an older agent still
+    // registers during a rolling update is on disk by then (persisted before it is acknowledged).
+    const cniApi = new CniApiServer({ registry: pods, enrollment, live, log: log.child('cni-api') }, options.cniSocket);
     await cniApi.start();
     components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
+    await enrollmentFile.publish();
+
+    const restored = await pods.restore();
+    log.info('pod registrations restored', { ...restored, uncaptured: await live.restore() });
+    // Enrollment may have changed while no agent ran: capture and release what differs now.
+    live.schedule();
 
     const version = packageVersion();
     // Flags only: the token is read from its file on every request and never held here.

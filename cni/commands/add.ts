@@ -36,7 +36,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
   if (!enrollment.enrolled) {
     log.info('pod is not enrolled in the mesh; left untouched', { reason: enrollment.reason, agent: enrollment.agentUp ? 'answered' : 'unreachable' });
     if (enrollment.agentUp && pod.uid && ips.length > 0) {
-      await ctx.agent.observe({ uid: pod.uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips })
+      await ctx.agent.observe({ uid: pod.uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips, capture: captureOptions(ctx.conf) })
         .catch((err: unknown) => log.warn('could not report the uncaptured pod; a later enrollment captures it only after it restarts', { err }));
     }
     return output;
@@ -62,7 +62,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
       err instanceof Error ? err.message : String(err));
   }
   try {
-    await ctx.agent.register({ uid: target.uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips });
+    await ctx.agent.register({ uid: target.uid, namespace: pod.namespace, name: pod.name, netns: ctx.env.netns, ips, capture: opts });
   } catch (err) {
     // Leaves no registration the agent may have finished after this plugin stopped waiting, so
     // the agent never serves a pod ADD failed for.

@@ -35,7 +35,7 @@ export function podOf(ctx: CommandContext): PodRef | undefined {
   return { namespace, name, uid };
 }
 
-export function captureOptions(conf: NetConf): CaptureOptions {
+export function captureOptions(conf: NetConf): Required<CaptureOptions> {
   return { probeAddress: conf.probeAddress, probeAddressV6: conf.probeAddressV6, hostProbeSnat: conf.hostProbeSnat };
 }
 

@@ -26,11 +26,20 @@ export interface PodRegistration {
   /** Path of the pod's network namespace file. */
   readonly netns: string;
   readonly ips: readonly string[];
+  /** How the plugin captures pods, so the agent captures and releases a running pod the same way. */
+  readonly capture?: PodCaptureSettings;
   /**
    * Unix time (ms) after which the plugin no longer waits for the answer and rolls the pod
    * back; the agent refuses or undoes a registration it finishes later.
    */
   readonly deadlineMs?: number;
+}
+
+/** meshnode-cni's capture settings from its network config (docs/cni.md). */
+export interface PodCaptureSettings {
+  readonly probeAddress: string;
+  readonly probeAddressV6: string;
+  readonly hostProbeSnat: boolean;
 }
 
 export interface EnrollmentAnswer {
