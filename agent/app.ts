@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createLogger, type Logger } from './telemetry/log.js';
 import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, type CertManager, type CertManagerOptions } from './identity/index.js';
-import type { NetnsHandle } from './net/index.js';
+import { currentNetns, type NetnsHandle } from './net/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
 import { CniApiServer, EnrollmentFile, LiveEnrollment, PodRegistry, PodStore } from './pods/index.js';
 import { AdminServer } from './admin/server.js';
@@ -13,7 +14,7 @@ import { certificatesCondition } from './lifecycle/readiness-certs.js';
 import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
-import type { BoundAddress } from './base/http-endpoint.js';
+import { listenOn, type BoundAddress, type PortBinder } from './base/http-endpoint.js';
 import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { YamlSource } from './sources/yaml/source.js';
@@ -68,6 +69,16 @@ export interface Bound {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Node ports are bound with SO_REUSEPORT: during a rolling update the new agent binds them while
+ * the old one still serves, and the old one's close hands over without a refused connection. A
+ * host name (not an address) is bound the plain way, unshared.
+ */
+const sharedPort: PortBinder = (server, host, port) => {
+  if (host === '') return currentNetns().listen(port, { server });
+  return isIP(host) ? currentNetns().listen(port, { host, server }) : listenOn(server, host, port);
+};
+
 function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -109,7 +120,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
   const components = new Components(log.child('drain'));
   try {
     const readinessServer = new ReadinessServer(readiness);
-    const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port);
+    const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port, sharedPort);
     components.add({ name: 'readiness', stage: 'intake', close: () => readinessServer.close(), destroy: () => readinessServer.destroy() });
     const descriptors = new DescriptorProbe(log.child('readiness'));
     descriptors.start();
@@ -205,11 +216,11 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       shutdown: (reason) => trigger.trigger(reason),
       log: log.child('admin'),
     });
-    const adminAddress = await admin.start(options.admin.host, options.admin.port);
+    const adminAddress = await admin.start(options.admin.host, options.admin.port, sharedPort);
     components.add({ name: 'admin', stage: 'drain', close: () => admin.close(), destroy: () => admin.destroy() });
 
     const metrics = new MetricsServer();
-    const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port);
+    const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port, sharedPort);
     components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
     if (source instanceof YamlSource) source.watch();

@@ -20,7 +20,7 @@ const captureOf = (pod: RegisteredPod): CaptureOptions => pod.capture ?? DEFAULT
 
 /**
  * Follows enrollment for pods that are already running: a pod that becomes enrolled is captured
- * (the in-pod rules `meshnode-cni` installs at ADD, then its listeners), a registered pod that is
+ * (its listeners, then the in-pod rules `meshnode-cni` installs at ADD), a registered pod that is
  * no longer enrolled is released (rules first, so new connections go straight to the app, then its
  * listeners close while open connections carry on). It knows every pod the plugin saw: registered
  * ones from the registry, uncaptured ones from the plugin's reports. Passes run one at a time;
@@ -90,24 +90,28 @@ export class LiveEnrollment {
     }
   }
 
+  /**
+   * Listeners first, rules second: a connection redirected before its listener exists would be
+   * reset, one arriving before the rules simply goes to the app as before.
+   */
   private async capture({ pod }: StoredPod): Promise<void> {
     const log = this.deps.log.child('capture', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}` });
+    try {
+      await this.deps.registry.register(pod);
+    } catch (err) {
+      log.error('cannot serve the running pod; it stays outside the mesh until its next change', { error: err });
+      return;
+    }
     try {
       const { warnings } = await capturePod(pod, captureOf(pod));
       for (const w of warnings) log.warn('capture installed with a warning', { warning: w });
     } catch (err) {
+      await this.deps.registry.unregister(pod.uid).catch((e: unknown) => log.error('closing the listeners after a failure failed', { error: e }));
       log.error('cannot capture the running pod; it stays outside the mesh until its next change', { error: err });
       return;
     }
-    try {
-      await this.deps.registry.register(pod);
-    } catch (err) {
-      await releasePod(pod, captureOf(pod)).catch((e: unknown) => log.error('removing the capture rules after a failure failed', { error: e }));
-      log.error('cannot serve the running pod; its capture was removed again', { error: err });
-      return;
-    }
     await this.forget(pod.uid);
-    log.info('running pod enrolled: captured and listening');
+    log.info('running pod enrolled: listening and captured');
   }
 
   private async release(pod: RegisteredPod): Promise<void> {
