@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createLogger, type Logger } from './telemetry/log.js';
 import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, CrlFile, Revocations, type CertManager, type CertManagerOptions } from './identity/index.js';
-import type { NetnsHandle } from './net/index.js';
+import { currentNetns, type NetnsHandle } from './net/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
-import { PodStore } from './pods/index.js';
-import { PodRegistry } from './pods/index.js';
-import { CniApiServer } from './pods/index.js';
+import { CniApiServer, EnrollmentFile, LiveEnrollment, PodRegistry, PodStore } from './pods/index.js';
 import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
 import { Readiness } from './lifecycle/readiness.js';
@@ -16,7 +15,7 @@ import { agentStatus } from './admin/status.js';
 import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
-import type { BoundAddress } from './base/http-endpoint.js';
+import { listenOn, type BoundAddress, type PortBinder } from './base/http-endpoint.js';
 import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { YamlSource } from './sources/yaml/source.js';
@@ -76,6 +75,16 @@ export interface Bound {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Node ports are bound with SO_REUSEPORT: during a rolling update the new agent binds them while
+ * the old one still serves, and the old one's close hands over without a refused connection. A
+ * host name (not an address) is bound the plain way, unshared.
+ */
+const sharedPort: PortBinder = (server, host, port) => {
+  if (host === '') return currentNetns().listen(port, { server });
+  return isIP(host) ? currentNetns().listen(port, { host, server }) : listenOn(server, host, port);
+};
+
 function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -119,7 +128,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
   const components = new Components(log.child('drain'));
   try {
     const readinessServer = new ReadinessServer(readiness);
-    const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port);
+    const readinessAddress = await readinessServer.start(options.readiness.host, options.readiness.port, sharedPort);
     components.add({ name: 'readiness', stage: 'intake', close: () => readinessServer.close(), destroy: () => readinessServer.destroy() });
     const descriptors = new DescriptorProbe(log.child('readiness'));
     descriptors.start();
@@ -188,12 +197,28 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
         + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
     });
 
-    const restored = await pods.restore();
-    log.info('pod registrations restored', restored);
+    const live = new LiveEnrollment({ registry: pods, observed: new PodStore(options.stateDir, 'observed'), enrollment, log: log.child('enrollment') });
+    const enrollmentFile = new EnrollmentFile({ cniSocket: options.cniSocket, node: options.node, meshNamespaces: () => state.meshNamespaces(), log: log.child('enrollment') });
+    components.add({ name: 'enrollment file', stage: 'intake', close: async () => enrollmentFile.close(), destroy: () => enrollmentFile.close() });
+    state.subscribe((change) => {
+      // Only pods and namespaces decide enrollment; policies and services do not.
+      if (change.workloads.added.length + change.workloads.changed.length + change.workloads.removed.length
+        + change.ambientNamespaces.added.length + change.ambientNamespaces.removed.length === 0) return;
+      live.schedule();
+      enrollmentFile.schedule();
+    });
 
-    const cniApi = new CniApiServer({ registry: pods, enrollment, log: log.child('cni-api') }, options.cniSocket);
+    // The socket is taken over before the registrations are read: a pod an older agent still
+    // registers during a rolling update is on disk by then (persisted before it is acknowledged).
+    const cniApi = new CniApiServer({ registry: pods, enrollment, live, log: log.child('cni-api') }, options.cniSocket);
     await cniApi.start();
     components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
+    await enrollmentFile.publish();
+
+    const restored = await pods.restore();
+    log.info('pod registrations restored', { ...restored, uncaptured: await live.restore() });
+    // Enrollment may have changed while no agent ran: capture and release what differs now.
+    live.schedule();
 
     const version = packageVersion();
     // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
@@ -216,11 +241,11 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       shutdown: (reason) => trigger.trigger(reason),
       log: log.child('admin'),
     });
-    const adminAddress = await admin.start(options.admin.host, options.admin.port);
+    const adminAddress = await admin.start(options.admin.host, options.admin.port, sharedPort);
     components.add({ name: 'admin', stage: 'drain', close: () => admin.close(), destroy: () => admin.destroy() });
 
     const metrics = new MetricsServer();
-    const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port);
+    const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port, sharedPort);
     components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
     if (source instanceof YamlSource) source.watch();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec, startDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
-import { applyInpodRules } from '../cni/redirect/apply.js';
+import { applyInpodRules } from '../agent/capture/apply.js';
 import { TestCa } from '../test/helpers/test-ca.js';
 import { Topology, type TopoPod } from '../test/helpers/topology.js';
 import type { BenchResult } from './result.js';

@@ -44,6 +44,11 @@ export class AgentClient {
     this.expectOk(await this.call('POST', POD_API_PATHS.pods, { ...pod, deadlineMs }), 'pod registration');
   }
 
+  /** Reports a pod left uncaptured, so the agent can capture it if it is enrolled later. */
+  async observe(pod: Omit<PodRegistration, 'deadlineMs'>): Promise<void> {
+    this.expectOk(await this.call('POST', POD_API_PATHS.observedPods, pod), 'report of an uncaptured pod');
+  }
+
   async registration(uid: string): Promise<Record<string, unknown> | undefined> {
     const reply = await this.call('GET', POD_API_PATHS.pod(uid));
     return reply.status === 404 ? undefined : this.expectOk(reply, 'pod lookup');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { toolEnv } from './redirect/exec.js';
+import { toolEnv } from '../agent/capture/index.js';
 import { MeshnodeError } from '../agent/base/errors.js';
 
 /** The lock could not be taken in time (another call holds it) or at all. */

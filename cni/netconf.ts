@@ -1,6 +1,6 @@
 import { canonicalIp } from '../agent/base/ip.js';
 import { CniCode, CniError } from './errors.js';
-import { DEFAULT_PROBE_ADDRESS, DEFAULT_PROBE_ADDRESS_V6 } from './redirect/rules.js';
+import { DEFAULT_PROBE_ADDRESS, DEFAULT_PROBE_ADDRESS_V6 } from '../agent/capture/index.js';
 
 export const DEFAULT_AGENT_SOCKET = '/var/run/meshnode/cni.sock';
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

@@ -8,6 +8,13 @@ export interface BoundAddress {
 }
 
 /**
+ * Binds a server some other way than `server.listen(port, host)`: the agent binds its node ports
+ * with SO_REUSEPORT, which Node 20 cannot ask for, so a new agent can bind them beside the old one
+ * during a rolling update. Rejects with an error whose `code` or `errnoName` is the errno.
+ */
+export type PortBinder = (server: Server, host: string, port: number) => Promise<unknown>;
+
+/**
  * A small HTTP/1.1 server (admin, metrics, readiness) with the life cycle the agent drives:
  * start on HOST:PORT, close on drain, destroy when the drain deadline passes. Short header
  * timeouts as in ztunnel, so a slow client cannot hold one open.
@@ -23,8 +30,8 @@ export class HttpEndpoint {
   }
 
   /** Binds and resolves with the actual address (port 0 becomes the real port). */
-  start(host: string, port: number): Promise<BoundAddress> {
-    return listenOn(this.server, host, port);
+  start(host: string, port: number, bind?: PortBinder): Promise<BoundAddress> {
+    return listenOn(this.server, host, port, bind);
   }
 
   /** Stops accepting and waits for open requests; idle keep-alive connections close at once. */
@@ -44,7 +51,15 @@ export class HttpEndpoint {
 }
 
 /** Binds `server` and resolves with the bound address; a bind failure is a ListenError naming it. */
-export function listenOn(server: Server, host: string, port: number): Promise<BoundAddress> {
+export function listenOn(server: Server, host: string, port: number, bind?: PortBinder): Promise<BoundAddress> {
+  if (bind) {
+    return bind(server, host, port).then(() => {
+      const addr = server.address() as AddressInfo;
+      return { host: addr.address, port: addr.port };
+    }, (err: Error & { errnoName?: string }) => {
+      throw new ListenError(host, port, err, err.errnoName);
+    });
+  }
   return new Promise((resolve, reject) => {
     const fail = (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err));
     server.once('error', fail);
@@ -61,9 +76,9 @@ export class ListenError extends MeshnodeError {
   readonly code = 'ERR_LISTEN';
   readonly errno: string | undefined;
 
-  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException, errno = cause.code) {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    super(`cannot listen on ${address}: ${cause.code ?? cause.message}`, { cause });
-    this.errno = cause.code;
+    super(`cannot listen on ${address}: ${errno ?? cause.message}`, { cause });
+    this.errno = errno;
   }
 }

@@ -9,6 +9,7 @@ import { HttpError, readJson, sendJson } from './http-json.js';
 import { POD_API_PATHS, type EnrollmentAnswer } from '../base/contracts/pod-api.js';
 import { POD_PORT_LIST } from '../base/contracts/ports.js';
 import { type Enrollment, type PodRegistry } from './registry.js';
+import type { LiveEnrollment } from './live-enrollment.js';
 import { PodBodyError, parseDeadline, parsePodBody } from './validate.js';
 
 export const DEFAULT_CNI_SOCKET = '/var/run/meshnode/cni.sock';
@@ -16,6 +17,8 @@ export const DEFAULT_CNI_SOCKET = '/var/run/meshnode/cni.sock';
 export interface CniApiDeps {
   readonly registry: PodRegistry;
   readonly enrollment: (namespace: string, name: string) => Enrollment;
+  /** Running pods the plugin left uncaptured, captured once they are enrolled. */
+  readonly live: Pick<LiveEnrollment, 'observe' | 'forget'>;
   readonly log: Logger;
 }
 
@@ -44,8 +47,15 @@ async function addPod(deps: CniApiDeps, req: http.IncomingMessage, res: http.Ser
   }
 }
 
+async function observePod(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const pod = parsePodBody(await readJson(req));
+  const verdict = await deps.live.observe(pod);
+  sendJson(res, 200, { uid: pod.uid, enrolled: verdict.enrolled, reason: verdict.reason });
+}
+
 async function deletePod(deps: CniApiDeps, uid: string, res: http.ServerResponse): Promise<void> {
   try {
+    await deps.live.forget(uid);
     const { removed } = await deps.registry.unregister(uid);
     podRegistrations.inc({ operation: 'delete', result: 'success' });
     sendJson(res, 200, { uid, removed });
@@ -71,6 +81,10 @@ function route(deps: CniApiDeps, req: http.IncomingMessage, res: http.ServerResp
   if (url.pathname === POD_API_PATHS.enrollment) {
     if (method !== 'GET') throw new HttpError(405, `use GET ${POD_API_PATHS.enrollment}?namespace=NS&name=NAME`);
     return enrollment(deps, url, res);
+  }
+  if (url.pathname === POD_API_PATHS.observedPods) {
+    if (method !== 'POST') throw new HttpError(405, `use POST ${POD_API_PATHS.observedPods}`);
+    return observePod(deps, req, res);
   }
   if (url.pathname === POD_API_PATHS.pods) {
     if (method === 'POST') return addPod(deps, req, res);

@@ -6,6 +6,7 @@ import { podsRestored, registeredPods } from '../../metrics/agent.js';
 import { PodRegistrationError } from './errors.js';
 import type { RegisteredPod } from './registered-pod.js';
 import type { PodStore, StoredPod } from './store.js';
+import { currentNetnsId } from './netns-id.js';
 
 /** The per-pod proxies, as the registry needs them (PodProxies implements this). */
 export interface PodListeners {
@@ -13,6 +14,8 @@ export interface PodListeners {
   add(pod: RegisteredPod, netns: NetnsHandle): Promise<void>;
   /** Closes the pod's listeners and connections at once. */
   remove(uid: string): Promise<void>;
+  /** Closes the pod's listeners; its open connections carry on until they end. */
+  release(uid: string): Promise<void>;
 }
 
 export interface Enrollment {
@@ -52,14 +55,6 @@ function samePod(a: RegisteredPod, b: RegisteredPod): boolean {
     && a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]);
 }
 
-/** The id of the namespace a path names now, undefined when it names nothing. */
-function currentNetnsId(path: string): string | undefined {
-  try {
-    return netnsIdOf(statSync(path));
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Pods registered by the CNI plugin: uid → pod, its open netns and its listeners. Operations on
@@ -145,7 +140,7 @@ export class PodRegistry {
       await this.deps.listeners.add(pod, netns);
     } catch (err) {
       await this.deps.listeners.remove(pod.uid).catch(() => undefined);
-      this.release(pod.uid, netns.id);
+      this.unclaim(pod.uid, netns.id);
       netns.close();
       throw new PodRegistrationError('listeners-failed',
         `cannot open listeners for pod ${pod.namespace}/${pod.name}: ${(err as Error).message}`, err);
@@ -171,13 +166,13 @@ export class PodRegistry {
     this.claims.set(id, pod.uid);
   }
 
-  private release(uid: string, id: string): void {
+  private unclaim(uid: string, id: string): void {
     if (this.claims.get(id) === uid) this.claims.delete(id);
   }
 
   private async teardown(entry: Entry): Promise<void> {
     this.entries.delete(entry.pod.uid);
-    this.release(entry.pod.uid, entry.netns.id);
+    this.unclaim(entry.pod.uid, entry.netns.id);
     try {
       await this.deps.listeners.remove(entry.pod.uid);
     } finally {
@@ -236,6 +231,28 @@ export class PodRegistry {
       this.deps.log.info('pod unregistered', { uid, pod: `${entry.pod.namespace}/${entry.pod.name}` });
       this.changed();
       return { removed: true };
+    });
+  }
+
+  /**
+   * Forgets a pod that left the mesh while running: its listeners close, its open connections
+   * carry on (their traffic no longer passes the capture rules the caller has removed).
+   */
+  release(uid: string): Promise<RegisteredPod | undefined> {
+    return this.serialize(uid, async () => {
+      const entry = this.entries.get(uid);
+      if (!entry) return undefined;
+      this.entries.delete(uid);
+      this.unclaim(uid, entry.netns.id);
+      try {
+        await this.deps.listeners.release(uid);
+      } finally {
+        entry.netns.close();
+      }
+      await this.deps.store.remove(uid);
+      this.deps.log.info('pod released from the mesh', { uid, pod: `${entry.pod.namespace}/${entry.pod.name}` });
+      this.changed();
+      return entry.pod;
     });
   }
 

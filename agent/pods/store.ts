@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../base/atomic-file.js';
 import { join } from 'node:path';
 import type { RegisteredPod } from './registered-pod.js';
 import { parsePodBody } from './validate.js';
@@ -25,8 +26,9 @@ export interface StoreProblem {
 export class PodStore {
   readonly dir: string;
 
-  constructor(stateDir: string) {
-    this.dir = join(stateDir, 'pods');
+  /** `kind` names the folder: `pods` for registrations, `observed` for pods left uncaptured. */
+  constructor(stateDir: string, kind: 'pods' | 'observed' = 'pods') {
+    this.dir = join(stateDir, kind);
   }
 
   private file(uid: string): string {
@@ -35,16 +37,7 @@ export class PodStore {
 
   async save(pod: RegisteredPod, netnsId: string): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = this.file(pod.uid);
-    const tmp = `${target}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ ...pod, netnsId }) + '\n', { mode: 0o600 });
-    const handle = await open(tmp, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, target);
+    await writeFileAtomic(this.file(pod.uid), JSON.stringify({ ...pod, netnsId }) + '\n', 0o600);
   }
 
   async remove(uid: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { canonicalIp } from '../base/ip.js';
 import type { RegisteredPod } from './registered-pod.js';
+import type { PodCaptureSettings } from '../base/contracts/pod-api.js';
 import { MeshnodeError } from '../base/errors.js';
 
 /** A pod registration body that cannot be accepted; `field` is the JSON path at fault. */
@@ -36,6 +37,20 @@ function ips(body: Record<string, unknown>): string[] {
   return out;
 }
 
+function capture(body: Record<string, unknown>): PodCaptureSettings | undefined {
+  const value = body.capture;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PodBodyError('capture', 'must be an object');
+  const c = value as Record<string, unknown>;
+  const address = (field: 'probeAddress' | 'probeAddressV6', v6: boolean): string => {
+    const ip = typeof c[field] === 'string' ? canonicalIp(c[field]) : undefined;
+    if (ip === undefined || ip.includes(':') !== v6) throw new PodBodyError(`capture.${field}`, `${JSON.stringify(c[field])} is not an IPv${v6 ? 6 : 4} address`);
+    return ip;
+  };
+  if (typeof c.hostProbeSnat !== 'boolean') throw new PodBodyError('capture.hostProbeSnat', `must be true or false, not ${JSON.stringify(c.hostProbeSnat)}`);
+  return { probeAddress: address('probeAddress', false), probeAddressV6: address('probeAddressV6', true), hostProbeSnat: c.hostProbeSnat };
+}
+
 /**
  * Checks a `POST /v1/pods` body (or a persisted registration) and returns the pod with canonical
  * IPs. Throws PodBodyError naming the first field at fault. Unknown fields are ignored so a newer
@@ -51,7 +66,8 @@ export function parsePodBody(value: unknown): RegisteredPod {
   const name = text(body, 'name');
   const netns = text(body, 'netns', 4096);
   if (!isAbsolute(netns)) throw new PodBodyError('netns', `"${netns}" is not an absolute path`);
-  return { uid, namespace, name, netns, ips: ips(body) };
+  const settings = capture(body);
+  return { uid, namespace, name, netns, ips: ips(body), ...(settings ? { capture: settings } : {}) };
 }
 
 /**

@@ -34,6 +34,8 @@ interface PodProxy {
  */
 export class PodProxies {
   private readonly proxies = new Map<string, PodProxy>();
+  /** Released pods whose open connections carry on; their policy is still enforced until they end. */
+  private readonly releasing = new Map<string, PodProxy>();
   private readonly opening = new Map<string, Promise<void>>();
   private readonly pool = new HbonePool();
   readonly connections = new ConnectionManager();
@@ -54,6 +56,7 @@ export class PodProxies {
     const existing = this.proxies.get(pod.uid);
     if (existing && existing.ctx.pod.netns === pod.netns) return;
     if (existing) await this.remove(pod.uid);
+    this.releasing.delete(pod.uid);
     const opening = this.open(pod, netns).then((proxy) => { this.proxies.set(pod.uid, proxy); });
     this.opening.set(pod.uid, opening);
     try {
@@ -113,9 +116,29 @@ export class PodProxies {
     this.closeNow(uid, 'pod removed');
   }
 
-  private closeNow(uid: string, reason: string): void {
+  /**
+   * A pod leaving the mesh: its listeners close, its HBONE sessions get a GOAWAY, and its open
+   * connections carry on until they end (a later remove() or shutdown closes what is left).
+   */
+  async release(uid: string): Promise<void> {
+    await this.opening.get(uid)?.catch(() => undefined);
     const proxy = this.proxies.get(uid);
+    if (!proxy) return;
     this.proxies.delete(uid);
+    proxy.hbone.drain();
+    for (const l of proxy.listeners) l.close();
+    this.releasing.set(uid, proxy);
+    this.pruneReleased();
+  }
+
+  private pruneReleased(): void {
+    for (const uid of [...this.releasing.keys()]) if (this.connections.count(uid) === 0) this.releasing.delete(uid);
+  }
+
+  private closeNow(uid: string, reason: string): void {
+    const proxy = this.proxies.get(uid) ?? this.releasing.get(uid);
+    this.proxies.delete(uid);
+    this.releasing.delete(uid);
     // Connections first, so their resets go out before the HBONE sessions are torn down.
     this.connections.closePod(uid, reason);
     if (proxy) {
@@ -141,9 +164,10 @@ export class PodProxies {
 
   /** Re-authorizes every open inbound connection and closes those the current policy denies. */
   recheckPolicies(): void {
+    this.pruneReleased();
     const policies = this.deps.policies();
     for (const uid of this.connections.pods()) {
-      const proxy = this.proxies.get(uid);
+      const proxy = this.proxies.get(uid) ?? this.releasing.get(uid);
       const workload = proxy && podWorkload(proxy.ctx);
       for (const conn of this.connections.inbound(uid)) {
         if (!conn.attributes) continue;
@@ -211,7 +235,7 @@ export class PodProxies {
     this.stopRevocations();
     const open = this.connections.pods().map((uid) => ({ pod: this.proxies.get(uid)?.ctx.pod.name ?? uid, connections: this.connections.count(uid) }));
     if (open.length > 0) this.deps.log.warn('force-closing connections still open', { pods: open });
-    for (const uid of [...this.proxies.keys()]) this.closeNow(uid, 'agent shutdown');
+    for (const uid of [...this.proxies.keys(), ...this.releasing.keys()]) this.closeNow(uid, 'agent shutdown');
     this.pool.close();
   }
 }

@@ -173,6 +173,16 @@ export class StateStore implements MeshView {
   }
 
   /**
+   * Namespaces in which a pod may be in the mesh: the ambient ones and those with a pod enrolled
+   * by its own label. O(workloads): for the enrollment state published to disk, never per connection.
+   */
+  meshNamespaces(): Set<string> {
+    const out = new Set(this.ambient.items.keys());
+    for (const w of this.workloads.items.values()) if (w.kind === 'Pod' && w.protocol === 'HBONE') out.add(w.namespace);
+    return out;
+  }
+
+  /**
    * Whether the CNI plugin should capture a pod's traffic, and why (or why not). A pod the state
    * does not list yet is enrolled when its namespace is ambient, without a `workload`.
    */

@@ -1,6 +1,5 @@
 import { CniCode, CniError } from '../errors.js';
-import { checkInpodRules } from '../redirect/apply.js';
-import { checkProbeSnat } from '../redirect/host-probe.js';
+import { checkInpodRules, checkProbeSnat } from '../../agent/capture/index.js';
 import { agentFailure, podOf, redirectOptions, type CommandContext } from './context.js';
 
 /** CHECK: an enrolled pod must still have every rule, the routing and its registration. */

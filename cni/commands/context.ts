@@ -5,7 +5,7 @@ import { lockContainer } from '../container-lock.js';
 import type { CniEnv } from '../env.js';
 import { CniCode, CniError } from '../errors.js';
 import type { NetConf } from '../netconf.js';
-import type { InpodRuleOptions } from '../redirect/rules.js';
+import type { CaptureOptions, InpodRuleOptions } from '../../agent/capture/index.js';
 import { resultAt } from '../result-version.js';
 
 export interface CommandContext {
@@ -33,6 +33,10 @@ export function podOf(ctx: CommandContext): PodRef | undefined {
     return undefined;
   }
   return { namespace, name, uid };
+}
+
+export function captureOptions(conf: NetConf): Required<CaptureOptions> {
+  return { probeAddress: conf.probeAddress, probeAddressV6: conf.probeAddressV6, hostProbeSnat: conf.hostProbeSnat };
 }
 
 export function redirectOptions(conf: NetConf, ips: readonly string[]): InpodRuleOptions {

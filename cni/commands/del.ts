@@ -1,5 +1,4 @@
-import { removeInpodRules } from '../redirect/apply.js';
-import { removeProbeSnat } from '../redirect/host-probe.js';
+import { releasePod } from '../../agent/capture/index.js';
 import { podOf, type CommandContext } from './context.js';
 
 /**
@@ -14,11 +13,8 @@ export async function del(ctx: CommandContext): Promise<void> {
   if (pod.uid) {
     await ctx.agent.unregister(pod.uid).catch((err: unknown) => log.warn('could not unregister the pod; the agent drops it when its netns disappears', { err }));
   }
-  if (pod.uid && ctx.conf.hostProbeSnat) {
-    await removeProbeSnat(pod.uid).catch((err: unknown) => log.warn('could not remove the host probe SNAT rules', { err }));
-  }
-  if (ctx.env.netns) {
-    await removeInpodRules(ctx.env.netns).catch((err: unknown) => log.warn('could not remove the in-pod rules', { err }));
-  }
+  // Without a uid there are no probe SNAT rules to find; without a netns no in-pod rules.
+  const release = { uid: pod.uid ?? '', netns: ctx.env.netns };
+  await releasePod(release, { hostProbeSnat: ctx.conf.hostProbeSnat && pod.uid !== undefined }).catch((err: unknown) => log.warn('could not remove the capture rules', { err }));
   log.info('pod released');
 }

@@ -8,6 +8,7 @@ import { PodProxies } from '../../agent/proxy/pod-proxies.js';
 import { PodStore } from '../../agent/pods/store.js';
 import { PodRegistry } from '../../agent/pods/registry.js';
 import { CniApiServer } from '../../agent/pods/cni-api.js';
+import { LiveEnrollment } from '../../agent/pods/live-enrollment.js';
 import type { Logger } from '../../agent/telemetry/log.js';
 import { Revocations } from '../../agent/identity/index.js';
 
@@ -35,8 +36,9 @@ export async function startPodApi(
   const store = new PodStore(join(dir, 'state'));
   const pods = new PodRegistry({ store, listeners: proxies, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
   t.teardown(() => pods.close());
-  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), log }, opts.socketPath);
+  const live = new LiveEnrollment({ registry: pods, observed: new PodStore(join(dir, 'state'), 'observed'), enrollment: (ns, n) => mesh.podEnrollment(ns, n), log });
+  const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), live, log }, opts.socketPath);
   await api.start();
   t.teardown(() => api.close());
-  return { api, pods, store };
+  return { api, pods, store, live };
 }

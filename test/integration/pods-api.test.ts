@@ -54,8 +54,8 @@ async function agentParts(t: { teardown(fn: () => unknown): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'd1-pods-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const socketPath = join(dir, 'run', 'cni.sock');
-  const { store, api, pods } = await startPodApi(t, { dir, meshYaml: MESH, socketPath, log });
-  return { dir, socketPath, store, api, pods };
+  const { store, api, pods, live } = await startPodApi(t, { dir, meshYaml: MESH, socketPath, log });
+  return { dir, socketPath, store, api, pods, live };
 }
 
 async function counter(labels: Record<string, string>): Promise<number> {
@@ -71,11 +71,11 @@ test.serial('the API socket is created with mode 0600 and removed on close', asy
 });
 
 test.serial('a stale socket is replaced, but a regular file at the socket path is not', async (t) => {
-  const { dir, socketPath, api, pods } = await agentParts(t);
+  const { dir, socketPath, api, pods, live } = await agentParts(t);
   await api.close();
-  const stale = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), log }, socketPath);
+  const stale = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), live, log }, socketPath);
   await stale.start();
-  const again = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: 'x' }), log }, socketPath);
+  const again = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: 'x' }), live, log }, socketPath);
   // The first server still holds the old socket inode; the new one replaces the path.
   await again.start();
   t.teardown(() => again.close());
@@ -83,7 +83,7 @@ test.serial('a stale socket is replaced, but a regular file at the socket path i
   await stale.close().catch(() => undefined);
   const file = join(dir, 'not-a-socket');
   await writeFile(file, 'x');
-  const blocked = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), log }, file);
+  const blocked = new CniApiServer({ registry: pods, enrollment: () => ({ enrolled: false, reason: '' }), live, log }, file);
   await t.throwsAsync(blocked.start(), { message: /is not a socket/ });
 });
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { openNetns } from '../../agent/net/index.js';
-import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { applyInpodRules } from '../../agent/capture/apply.js';
 import { listeningPodPorts, podBody } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chainCheck, chainDel, execPlugin, podEnv, CniChainError } from '../../agent/demo/cni-chain.js';
 import { AgentClient } from '../../cni/agent-client.js';
-import { checkInpodRules } from '../../cni/redirect/apply.js';
+import { checkInpodRules } from '../../agent/capture/apply.js';
 import { waitFor } from '../../agent/demo/system.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { CNI_TOOLS, createCniNode, iptablesSave, sh } from './cni-harness.js';

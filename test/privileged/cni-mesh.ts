@@ -20,24 +20,33 @@ export interface TestMesh {
   serve(pod: PlannedPod, port: number): Promise<Daemon>;
 }
 
-export function meshYaml(pods: readonly PlannedPod[], node: string): string {
+/** `ambient`: the namespaces labelled ambient (default shop); `mtls`: the mesh-wide mode. */
+export interface MeshYamlOptions {
+  readonly ambient?: readonly string[];
+  readonly mtls?: 'STRICT' | 'PERMISSIVE';
+}
+
+export function meshYaml(pods: readonly PlannedPod[], node: string, opts: MeshYamlOptions = {}): string {
+  const ambient = opts.ambient ?? ['shop'];
+  const namespaces = [...new Set(['shop', 'legacy', ...pods.map((p) => p.namespace)])];
   const docs: object[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy' } },
+    ...namespaces.map((name) => ({
+      apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(ambient.includes(name) ? { labels: { 'istio.io/dataplane-mode': 'ambient' } } : {}) },
+    })),
     ...pods.map((p) => ({
       apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace, uid: p.uid, labels: { app: p.name } },
       spec: { serviceAccountName: p.name, nodeName: node }, status: { podIP: p.ip, podIPs: [{ ip: p.ip }] },
     })),
-    { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: 'STRICT' } } },
+    { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'istio-system' }, spec: { mtls: { mode: opts.mtls ?? 'STRICT' } } },
   ];
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-export async function startTestMesh(t: ExecutionContext, node: CniNode, pods: readonly PlannedPod[]): Promise<TestMesh> {
+export async function startTestMesh(t: ExecutionContext, node: CniNode, pods: readonly PlannedPod[], opts: MeshYamlOptions = {}): Promise<TestMesh> {
   const res = new Resources();
   t.teardown(() => res.releaseAll((what, err) => t.log(`cleanup: could not ${what}: ${err.message}`)));
-  writeFileSync(`${node.dir}/mesh.yaml`, meshYaml(pods, 'node-1'));
+  writeFileSync(`${node.dir}/mesh.yaml`, meshYaml(pods, 'node-1', opts));
   await startCa(res, { netns: node.name, dir: node.dir, listen: '127.0.0.1:15012', trustDomain: 'cluster.local' });
   const spec: AgentSpec = {
     netns: node.name, caDir: node.dir, caAddress: '127.0.0.1:15012', dir: node.dir, node: 'node-1',

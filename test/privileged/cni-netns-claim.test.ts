@@ -1,6 +1,6 @@
 import { execPlugin, podEnv } from '../../agent/demo/cni-chain.js';
 import { AgentClient, AgentError } from '../../cni/agent-client.js';
-import { checkInpodRules } from '../../cni/redirect/apply.js';
+import { checkInpodRules } from '../../agent/capture/apply.js';
 import { podPortSockets } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { CNI_TOOLS, createCniNode, iptablesSave, sh } from './cni-harness.js';

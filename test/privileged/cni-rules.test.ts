@@ -1,6 +1,6 @@
 import { execPlugin, podEnv } from '../../agent/demo/cni-chain.js';
-import { applyInpodRules, checkInpodRules, removeInpodRules } from '../../cni/redirect/apply.js';
-import { renderInpodRules } from '../../cni/redirect/rules.js';
+import { applyInpodRules, checkInpodRules, removeInpodRules } from '../../agent/capture/apply.js';
+import { renderInpodRules } from '../../agent/capture/rules.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { CNI_TOOLS, createCniNode, iptablesSave, sh } from './cni-harness.js';
 

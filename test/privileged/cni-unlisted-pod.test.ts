@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AgentClient } from '../../cni/agent-client.js';
-import { checkInpodRules } from '../../cni/redirect/apply.js';
+import { checkInpodRules } from '../../agent/capture/apply.js';
 import { inNetns, jsonLines } from '../../agent/demo/control-plane.js';
 import { waitFor } from '../../agent/demo/system.js';
 import { privilegedTest } from '../helpers/privileged.js';

@@ -11,7 +11,7 @@ import { StateStore } from '../../agent/state/store.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';
 import { PodProxies } from '../../agent/proxy/pod-proxies.js';
 import { createLogger } from '../../agent/telemetry/log.js';
-import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { applyInpodRules } from '../../agent/capture/apply.js';
 import { IssuedCerts, TestCa } from '../helpers/test-ca.js';
 import { Topology, type TopoPod } from '../helpers/topology.js';
 import { Revocations } from '../../agent/identity/index.js';

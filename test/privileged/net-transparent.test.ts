@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { privilegedTest } from '../helpers/privileged.js';
 import { TransparentBindError, openNetns } from '../../agent/net/index.js';
 import { canonicalIp } from '../../agent/base/ip.js';
-import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { applyInpodRules } from '../../agent/capture/apply.js';
 import { vethPair } from './net-topology.js';
 
 function accepted(server: net.Server): Promise<net.Socket> {

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { buildApp, type AgentOptions, type Bound } from '../../agent/app.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';
 import { ADDRESS_TYPE, AUTHORIZATION_TYPE } from '../../agent/sources/xds/api.js';
-import { applyInpodRules } from '../../cni/redirect/apply.js';
+import { applyInpodRules } from '../../agent/capture/apply.js';
 import { AdsServer, type AdsResource } from '../helpers/ads-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpGet, registerPod } from '../helpers/in-process-agent.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { renderInpodRules, restoreText } from '../../cni/redirect/rules.js';
-import { parseIptablesSave, chainRules } from '../../cni/redirect/saved-rules.js';
-import { probeSnatRule } from '../../cni/redirect/host-probe.js';
+import { renderInpodRules, restoreText } from '../../agent/capture/rules.js';
+import { parseIptablesSave, chainRules } from '../../agent/capture/saved-rules.js';
+import { probeSnatRule } from '../../agent/capture/host-probe.js';
 
 test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {
   const r = renderInpodRules({ ipv6: false });

@@ -10,7 +10,7 @@ import { repoRoot } from '../helpers/paths.js';
  * agent/ARCHITECTURE.md explains each layer.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['agent/base', 'agent/generated', 'agent/telemetry', 'agent/process', 'metrics'],
+  ['agent/base', 'agent/generated', 'agent/telemetry', 'agent/process', 'agent/capture', 'metrics'],
   ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle'],
   ['agent/model', 'agent/tunnel', 'agent/ca'],
   ['agent/authz'],
@@ -22,7 +22,7 @@ const LAYERS: readonly (readonly string[])[] = [
 ];
 
 /** The CNI plugin is its own program: it shares only the base layer with the agent. */
-const CNI_MAY_IMPORT = new Set(['agent/base', 'agent/telemetry', 'agent/process']);
+const CNI_MAY_IMPORT = new Set(['agent/base', 'agent/telemetry', 'agent/process', 'agent/capture']);
 
 const ROOTS = ['agent', 'cni', 'metrics'];
 

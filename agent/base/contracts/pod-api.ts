@@ -9,6 +9,11 @@ export const POD_API_PATHS = {
   enrollment: `/${POD_API_VERSION}/enrollment`,
   /** `POST` a PodRegistration; `GET` lists registered pods. */
   pods: `/${POD_API_VERSION}/pods`,
+  /**
+   * `POST` a PodRegistration of a pod the plugin left uncaptured (not enrolled at ADD): the agent
+   * keeps it, so a later enrollment captures the running pod. `DELETE /v1/pods/{uid}` forgets it.
+   */
+  observedPods: `/${POD_API_VERSION}/observed-pods`,
   /** `GET` or `DELETE` one pod by uid. */
   pod: (uid: string) => `/${POD_API_VERSION}/pods/${encodeURIComponent(uid)}`,
 } as const;
@@ -21,11 +26,20 @@ export interface PodRegistration {
   /** Path of the pod's network namespace file. */
   readonly netns: string;
   readonly ips: readonly string[];
+  /** How the plugin captures pods, so the agent captures and releases a running pod the same way. */
+  readonly capture?: PodCaptureSettings;
   /**
    * Unix time (ms) after which the plugin no longer waits for the answer and rolls the pod
    * back; the agent refuses or undoes a registration it finishes later.
    */
   readonly deadlineMs?: number;
+}
+
+/** meshnode-cni's capture settings from its network config (docs/cni.md). */
+export interface PodCaptureSettings {
+  readonly probeAddress: string;
+  readonly probeAddressV6: string;
+  readonly hostProbeSnat: boolean;
 }
 
 export interface EnrollmentAnswer {

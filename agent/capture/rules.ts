@@ -1,4 +1,4 @@
-import { MESH_MARK as MESH_MARK_VALUE, MESH_MARK_MASK, POD_PORTS } from '../../agent/base/contracts/ports.js';
+import { MESH_MARK as MESH_MARK_VALUE, MESH_MARK_MASK, POD_PORTS } from '../base/contracts/ports.js';
 /**
  * The in-pod redirection rules (istio-cni's, without the DNS capture rules: the agent runs
  * no DNS proxy on 15053, so the two DNS REDIRECTs and the raw-table conntrack zones are left out).

@@ -5,7 +5,7 @@ import {
   type InpodRouting, type InpodRuleOptions, type RenderedFamily,
 } from './rules.js';
 import { chainRules, parseIptablesSave, type SavedTable } from './saved-rules.js';
-import { MeshnodeError } from '../../agent/base/errors.js';
+import { MeshnodeError } from '../base/errors.js';
 
 /** Applying or removing the in-pod rules failed; `message` names the step and the tool's error. */
 export class RedirectError extends MeshnodeError {

@@ -1,4 +1,4 @@
-import { runCommand, type CommandResult } from '../../agent/process/run-command.js';
+import { runCommand, type CommandResult } from '../process/run-command.js';
 
 export type ExecResult = CommandResult;
 

@@ -1,0 +1,61 @@
+import { RedirectError, applyInpodRules, removeInpodRules } from './apply.js';
+import { inNetns } from './exec.js';
+import { addProbeSnat, removeProbeSnat } from './host-probe.js';
+import { DEFAULT_PROBE_ADDRESS, DEFAULT_PROBE_ADDRESS_V6 } from './rules.js';
+
+/** How a pod is captured; the same for `meshnode-cni` at ADD and for the agent's live enrolment. */
+export interface CaptureOptions {
+  readonly probeAddress?: string;
+  readonly probeAddressV6?: string;
+  /** Also SNAT the node's own connections to the pod (kubelet probes) to the probe address. */
+  readonly hostProbeSnat: boolean;
+}
+
+/** A pod to capture: its netns file and its IPs (one IPv6 among them captures IPv6 too). */
+export interface CaptureTarget {
+  readonly uid: string;
+  readonly netns: string;
+  readonly ips: readonly string[];
+}
+
+/**
+ * Lets a closing listener hand the connections still in its accept queue to another listener of
+ * the same SO_REUSEPORT group instead of resetting them: a new agent takes over a pod's ports and
+ * the old one closes its listeners without losing a connection. Kernels before 5.14 lack the
+ * setting; capture works without it, only an upgrade may reset a connection caught in that queue.
+ */
+async function migrateAcceptQueues(netns: string): Promise<string | undefined> {
+  const r = await inNetns(netns, 'sysctl', ['-q', '-w', 'net.ipv4.tcp_migrate_req=1']);
+  return r.code === 0 ? undefined : `net.ipv4.tcp_migrate_req not set in ${netns}: ${r.stderr || `sysctl exited with ${r.code}`}`;
+}
+
+/**
+ * Captures a pod: the redirection rules and policy routing in its netns, then (optionally) the
+ * host probe SNAT. All or nothing: when a step fails what was applied is removed and the error
+ * thrown. Resolves with warnings for what is not needed for capture but was not done.
+ */
+export async function capturePod(target: CaptureTarget, opts: CaptureOptions): Promise<{ warnings: string[] }> {
+  const ipv6 = target.ips.some((ip) => ip.includes(':'));
+  await applyInpodRules(target.netns, { ipv6, probeAddress: opts.probeAddress, probeAddressV6: opts.probeAddressV6 });
+  if (opts.hostProbeSnat) {
+    const probe = { v4: opts.probeAddress ?? DEFAULT_PROBE_ADDRESS, v6: opts.probeAddressV6 ?? DEFAULT_PROBE_ADDRESS_V6 };
+    await addProbeSnat(target.ips, target.uid, probe).catch(async (err: unknown) => {
+      await removeProbeSnat(target.uid).catch(() => undefined);
+      await removeInpodRules(target.netns).catch(() => undefined);
+      throw err;
+    });
+  }
+  const warning = await migrateAcceptQueues(target.netns);
+  return { warnings: warning ? [warning] : [] };
+}
+
+/**
+ * Releases a pod: both steps always run (one failing never skips the other); the errors of both
+ * are thrown together. Succeeds when nothing is left to remove or the netns is gone.
+ */
+export async function releasePod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>): Promise<void> {
+  const problems: string[] = [];
+  if (opts.hostProbeSnat) await removeProbeSnat(target.uid).catch((err: Error) => problems.push(`probe SNAT: ${err.message}`));
+  await removeInpodRules(target.netns).catch((err: Error) => problems.push(`in-pod rules: ${err.message}`));
+  if (problems.length > 0) throw new RedirectError(problems.join('; '));
+}
