@@ -1,6 +1,6 @@
 import test from 'ava';
 import { renderInpodRules, restoreText } from '../../cni/redirect/rules.js';
-import { parseIptablesSave, chainRules } from '../../cni/redirect/saved-rules.js';
+import { parseIptablesSave, chainRules } from '../../agent/base/netfilter/saved-rules.js';
 import { probeSnatRule } from '../../cni/redirect/host-probe.js';
 
 test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {

@@ -11,7 +11,7 @@ import { repoRoot } from '../helpers/paths.js';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['agent/base', 'agent/telemetry', 'agent/process', 'metrics'],
-  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle'],
+  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle', 'agent/hostnet'],
   ['agent/model', 'agent/tunnel', 'agent/ca'],
   ['agent/authz'],
   ['agent/state'],
