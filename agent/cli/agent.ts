@@ -7,9 +7,10 @@ import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
 import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
+import { DEFAULT_STATE_DIR } from './state-dir.js';
+import { hostFlagSpecs, hostFlagsUsage, parseHostFlags } from './host-flags.js';
 import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
 
@@ -17,7 +18,9 @@ export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:
 
 Runs the node agent: certificates for the node's workloads, per-pod capture listeners
 (15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
-Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
+Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks). With --host-mode it
+serves the node's WorkloadEntries from the host network instead, as a dedicated non-root user
+with CAP_NET_ADMIN and CAP_NET_RAW (its traffic is exempt from capture by that user id).
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
 ${xdsFlagsUsage}
@@ -30,6 +33,7 @@ ${identityFlagsUsage}
   --trust-domain TD          mesh trust domain (default cluster.local)
   --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
   --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
+${hostFlagsUsage}
 
 Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
 
@@ -46,7 +50,7 @@ const agentFlagSpecs = {
 } as const;
 
 function parseAgentFlags(argv: string[]) {
-  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs });
+  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs, ...hostFlagSpecs });
   const drain = values['drain-deadline'];
   const identity = parseIdentityOptions(values);
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
@@ -62,13 +66,20 @@ function parseAgentFlags(argv: string[]) {
     metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
+    hostMode: parseHostFlags(values),
   };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const options = parseAgentFlags(argv);
   const log = createLogger('agent');
-  const missing = checkNetPrivileges();
+  if (options.hostMode && process.getuid?.() === 0) {
+    process.stderr.write('meshnode agent: --host-mode exempts the agent\'s own traffic from capture by its user id, and as root ' +
+      'that would exempt every root process too; run it as a dedicated user with CAP_NET_ADMIN and CAP_NET_RAW ' +
+      '(systemd/meshnode-agent-host.service does)\n');
+    return 1;
+  }
+  const missing = checkNetPrivileges({ enterNetns: !options.hostMode });
   if (missing.length > 0) {
     for (const err of missing) process.stderr.write(`meshnode agent: ${err.message}\n`);
     return 1;

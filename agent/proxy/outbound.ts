@@ -12,7 +12,7 @@ import { TunnelError } from '../tunnel/index.js';
 import { HboneConnection } from '../tunnel/index.js';
 import { secureContextFor } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
-import { addrText, podWorkload, type PodContext } from './context.js';
+import { addrText, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
@@ -37,9 +37,9 @@ export async function handleOutbound(ctx: PodContext, client: net.Socket): Promi
     resetEnd(client);
   };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
-  const source = podWorkload(ctx);
+  const source = ctx.target.local(src.ip);
   trace.start.src.workload = source;
-  if (!source) return refuse('unknown-source', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`);
+  if (!source) return refuse('unknown-source', `${ctx.target.label} serves no mesh workload at ${src.ip}`);
   const target = resolveOutbound(ctx.deps.mesh(), { ip: dst.address, port: dst.port });
   if (target.kind === 'refused') return refuse(target.reason, target.message);
   trace.start.dst.workload = target.workload;
@@ -107,7 +107,7 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
     forwarded: forwardedHeader(src, target.service?.hostname),
     traceparent: traceparentHeader(),
   };
-  const key = { sourceIdentity: identity, certSerial: cert.serial, sourceIp: ctx.pod.ips[0] ?? '', peer: peerText, expectedIdentities: target.expected };
+  const key = { sourceIdentity: identity, certSerial: cert.serial, sourceIp: source.addresses[0] ?? '', peer: peerText, expectedIdentities: target.expected };
   return ctx.pool.stream(key, dial, formatAuthority(target.address), headers);
 }
 
@@ -120,7 +120,7 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   }
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
+    podUid: ctx.target.uid, direction: 'outbound', sockets: socketsOf(client, upstream),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });
   trace.opened();

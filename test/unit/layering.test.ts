@@ -16,7 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['agent/authz'],
   ['agent/state'],
   ['agent/sources', 'agent/pods'],
-  ['agent/proxy'],
+  ['agent/proxy', 'agent/host'],
   ['agent/admin'],
   ['agent/app', 'agent/cli', 'agent/demo', 'agent/main', 'cni'],
 ];
