@@ -52,7 +52,9 @@ const agentFlagSpecs = {
 function parseAgentFlags(argv: string[]) {
   const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs, ...hostFlagSpecs });
   const drain = values['drain-deadline'];
-  const identity = parseIdentityOptions(values);
+  const hostMode = parseHostFlags(values);
+  // A VM's token is a short-lived bootstrap credential: once it has a certificate, that renews it.
+  const identity = { ...parseIdentityOptions(values), renewWithCertificate: hostMode !== undefined };
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
   if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
   return {
@@ -66,7 +68,7 @@ function parseAgentFlags(argv: string[]) {
     metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
-    hostMode: parseHostFlags(values),
+    hostMode,
   };
 }
 

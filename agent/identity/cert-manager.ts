@@ -24,6 +24,12 @@ export interface CertManagerOptions {
   readonly trustBundleFile?: string | undefined;
   /** Lifetime asked for (`validity_duration`). */
   readonly certTtlMs: number;
+  /**
+   * Renew with the identity's own valid certificate (mutual TLS to the CA) rather than the
+   * token, which then serves only for a first certificate or after one expired; a refused
+   * certificate renewal falls back to the token when there is one.
+   */
+  readonly renewWithCertificate?: boolean;
   /** Istio /etc/certs layout per identity, when set. */
   readonly certDir?: string | undefined;
   readonly maxInFlight?: number;
@@ -272,7 +278,7 @@ export class CertManager {
     csrRequests.inc();
     let outcome: { cert: WorkloadCert } | { error: unknown };
     try {
-      outcome = { cert: await this.obtain(entry.id) };
+      outcome = { cert: await this.obtain(entry.id, this.renewalCertificate(entry)) };
     } catch (error) {
       outcome = { error };
     } finally {
@@ -287,17 +293,33 @@ export class CertManager {
     else this.fail(entry, outcome.error);
   }
 
+  /** The certificate a renewal authenticates with, when renewal by certificate is on and it is still valid. */
+  private renewalCertificate(entry: Entry): WorkloadCert | undefined {
+    return this.options.renewWithCertificate && isValid(entry.cert, Date.now()) ? entry.cert : undefined;
+  }
+
   /** One CSR round trip, checked; throws IdentityError. */
-  private async obtain(id: SpiffeId): Promise<WorkloadCert> {
+  private async obtain(id: SpiffeId, own: WorkloadCert | undefined): Promise<WorkloadCert> {
     const [keyAndCsr, roots] = await Promise.all([generateKeyAndCsr(id), this.trust.read()]);
     const ttlSeconds = Math.max(1, Math.round(this.options.certTtlMs / 1000));
-    const chain = await this.client.createCertificate(keyAndCsr.csrPem, ttlSeconds, id);
+    const chain = await this.request(keyAndCsr.csrPem, ttlSeconds, id, own);
     const verified = verifyResponse(chain, { id, spki: keyAndCsr.spki, roots, now: Date.now() });
     const rootsPem = certsToPem(roots);
     return {
       id, chainPem: verified.chainPem, keyPem: keyAndCsr.keyPem, rootsPem,
       notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial,
     };
+  }
+
+  private async request(csrPem: string, ttlSeconds: number, id: SpiffeId, own: WorkloadCert | undefined): Promise<string[]> {
+    if (!own) return this.client.createCertificate(csrPem, ttlSeconds, id);
+    try {
+      return await this.client.createCertificate(csrPem, ttlSeconds, id, own);
+    } catch (err) {
+      if (!(err instanceof IdentityError) || err.reason !== 'unauthenticated' || this.options.tokenFile === undefined) throw err;
+      this.log.warn('the CA refused a renewal by certificate; renewing with the token', { identity: id, error: err.message });
+      return this.client.createCertificate(csrPem, ttlSeconds, id);
+    }
   }
 
   private install(entry: Entry, cert: WorkloadCert): void {
