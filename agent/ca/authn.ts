@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { parseSpiffeId } from '../base/spiffe-id.js';
 import { certificateUris } from '../base/x509.js';
 import { impersonationRefused, unauthenticated } from './errors.js';
-import { matchesPattern, type TokenTable } from './tokens.js';
+import { matchesPattern, type TokenGrant } from './tokens.js';
 
 /**
  * Who is calling and which identity it may obtain. A bearer token from `--tokens` names the
@@ -20,7 +20,7 @@ export interface Entitlement {
 }
 
 export interface AuthnContext {
-  readonly tokens: TokenTable;
+  readonly tokens: { lookup(token: string): TokenGrant | undefined };
   /** The CA's signing certificate: client certificates must be issued by it. */
   readonly signerCert: X509Certificate;
 }

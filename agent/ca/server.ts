@@ -10,7 +10,7 @@ import { CaRequestError } from './errors.js';
 import { GRPC_LIMITS, UnaryGrpcServer, type Timeouts, type UnaryMethod } from './grpc-unary.js';
 import { loadKeyMaterial } from './key-material.js';
 import { Signer } from './signer.js';
-import { TokenTable } from './tokens.js';
+import { TokenTable, WatchedTokenTable } from './tokens.js';
 
 export interface CaServerOptions {
   readonly dir: string;
@@ -47,7 +47,9 @@ export class CaServer {
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
     const signer = new Signer(material, { defaultTtlMs: opts.defaultTtlMs, maxTtlMs: opts.maxTtlMs });
-    const tokens = opts.tokensFile ? TokenTable.load(opts.tokensFile) : TokenTable.empty();
+    const tokens = opts.tokensFile
+      ? new WatchedTokenTable(opts.tokensFile, (err) => opts.log.error('tokens file changed but cannot be loaded; the previous tokens stay in force', { error: err.message }))
+      : TokenTable.empty();
     if (tokens.size === 0) opts.log.warn('no bearer tokens configured: only client-certificate renewals can succeed');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const serving = signer.issueServing(publicKey.export({ type: 'spki', format: 'der' }), servingNames(opts.listen.host, opts.hostnames), SERVING_LIFETIME_MS);

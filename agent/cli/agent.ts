@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from './identity-flags.js';
 import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/index.js';
@@ -54,7 +55,11 @@ function parseAgentFlags(argv: string[]) {
   const drain = values['drain-deadline'];
   const hostMode = parseHostFlags(values);
   // A VM's token is a short-lived bootstrap credential: once it has a certificate, that renews it.
-  const identity = { ...parseIdentityOptions(values), renewWithCertificate: hostMode !== undefined };
+  // It survives a restart through its certificate files (default under --state-dir).
+  const parsedIdentity = parseIdentityOptions(values);
+  const identity = hostMode
+    ? { ...parsedIdentity, renewWithCertificate: true, certDir: parsedIdentity.certDir ?? join(values['state-dir'], 'certs') }
+    : parsedIdentity;
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
   if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
   return {

@@ -1,8 +1,9 @@
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { certExpiryTimestamp, csrFailures, csrRequests } from '../../metrics/identity.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
-import { removeCertFiles, writeCertFiles } from './cert-files.js';
+import { readCertFiles, removeCertFiles, writeCertFiles } from './cert-files.js';
 import { generateKeyAndCsr } from './csr.js';
 import { IdentityError, type IdentityFailureReason } from './errors.js';
 import { FetchLimiter } from './limiter.js';
@@ -278,7 +279,7 @@ export class CertManager {
     csrRequests.inc();
     let outcome: { cert: WorkloadCert } | { error: unknown };
     try {
-      outcome = { cert: await this.obtain(entry.id, this.renewalCertificate(entry)) };
+      outcome = { cert: await this.obtain(entry.id, this.renewalCertificate(entry) ?? await this.storedCertificate(entry)) };
     } catch (error) {
       outcome = { error };
     } finally {
@@ -296,6 +297,25 @@ export class CertManager {
   /** The certificate a renewal authenticates with, when renewal by certificate is on and it is still valid. */
   private renewalCertificate(entry: Entry): WorkloadCert | undefined {
     return this.options.renewWithCertificate && isValid(entry.cert, Date.now()) ? entry.cert : undefined;
+  }
+
+  /**
+   * After a restart, the certificate the last run wrote under --cert-dir, when it is still valid
+   * and checks out against the trust bundle: what a renewal by certificate authenticates with
+   * once the bootstrap token has expired.
+   */
+  private async storedCertificate(entry: Entry): Promise<WorkloadCert | undefined> {
+    if (!this.options.renewWithCertificate || !this.options.certDir || entry.cert) return undefined;
+    const files = await readCertFiles(this.options.certDir, entry.id);
+    if (!files) return undefined;
+    try {
+      const spki = createPublicKey(files.keyPem).export({ type: 'spki', format: 'der' });
+      const verified = verifyResponse([...files.chainPem, ...files.rootsPem], { id: entry.id, spki, roots: await this.trust.read(), now: Date.now() });
+      return { id: entry.id, chainPem: verified.chainPem, keyPem: files.keyPem, rootsPem: [...files.rootsPem], notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial };
+    } catch (err) {
+      this.log.info('the stored certificate cannot be used for renewal', { identity: entry.id, error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /** One CSR round trip, checked; throws IdentityError. */
