@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from './identity-flags.js';
-import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
+import { checkNetPrivileges, notifySystemd, raiseFileLimit } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/index.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../sources/yaml/source.js';
@@ -111,8 +111,12 @@ export async function run(argv: string[]): Promise<number> {
   const unhandle = handleSignals(bound.trigger, log);
   const onHup = () => void bound.reload();
   process.on('SIGHUP', onHup);
+  // Type=notify: systemd holds dependent units back until every listener is bound.
+  const notified = notifySystemd(`READY=1\nSTATUS=serving on node ${options.node}`);
+  if (notified) log.warn('cannot tell systemd the agent is ready', { error: notified.message });
   const reason = await bound.shutdownRequested;
   log.info('shutting down', { reason });
+  notifySystemd('STOPPING=1');
   await bound.shutdown();
   unhandle();
   process.off('SIGHUP', onHup);
