@@ -1,4 +1,5 @@
-import { chownSync, mkdirSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { MESHNODE_MAIN, SAMPLE_APP, installedNodeFlags, tail } from './control-plane.js';
 import { exec, startDaemon, waitFor, type Daemon, type Resources } from './system.js';
 
@@ -41,6 +42,15 @@ export async function bootstrapVm(vm: VmBootstrap, opts: { out: string; node: st
 }
 
 const CAPS = '+net_admin,+net_raw';
+
+/** A uid no account on this machine has, standing for the dedicated agent user. */
+export function throwawayUid(): number {
+  const used = new Set(readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => Number(l.split(':')[2])));
+  for (;;) {
+    const uid = randomInt(40_000, 60_000);
+    if (!used.has(uid)) return uid;
+  }
+}
 
 export function vmAgentArgs(spec: VmSpec): string[] {
   return ['setpriv', `--reuid=${spec.uid}`, `--regid=${spec.uid}`, '--clear-groups', `--inh-caps=${CAPS}`, `--ambient-caps=${CAPS}`, '--',

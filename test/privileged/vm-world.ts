@@ -1,12 +1,12 @@
 import type { ExecutionContext } from 'ava';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { MESHNODE_MAIN, inNetns, startAgent, startCa, startSampleServer, agentSocketOf, type AgentSpec } from '../../agent/demo/control-plane.js';
 import { Resources, exec, type Daemon } from '../../agent/demo/system.js';
-import { bootstrapVm, startVmAgent, type VmSpec } from '../../agent/demo/vm.js';
+import { bootstrapVm, startVmAgent, throwawayUid, type VmSpec } from '../../agent/demo/vm.js';
 import { applyInpodRules } from '../../cni/redirect/apply.js';
 import { Topology, inNs } from '../helpers/topology.js';
 import { httpCall } from './agent-harness.js';
@@ -46,15 +46,6 @@ export interface VmWorld {
   /** `meshnode host-rules VERB` inside the VM; its exit code and output. */
   hostRules(verb: 'check' | 'remove'): Promise<{ code: number; out: string }>;
   stopVmAgent(): Promise<void>;
-}
-
-/** A uid no account on this machine has, standing for the dedicated agent user. */
-function throwawayUid(): number {
-  const used = new Set(readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => Number(l.split(':')[2])));
-  for (;;) {
-    const uid = randomInt(40_000, 60_000);
-    if (!used.has(uid)) return uid;
-  }
 }
 
 function addIpv6(topo: Topology, r: string): { vmIp6: string; podA6: string } {
