@@ -4,6 +4,7 @@ import { createLogger, type Logger } from './telemetry/log.js';
 import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, CrlFile, Revocations, type CertManager, type CertManagerOptions } from './identity/index.js';
 import { currentNetns, type NetnsHandle } from './net/index.js';
+import { HostCapture, type HostModeOptions } from './host/index.js';
 import { PodProxies } from './proxy/pod-proxies.js';
 import { CniApiServer, EnrollmentFile, LiveEnrollment, PodRegistry, PodStore } from './pods/index.js';
 import { AdminServer } from './admin/server.js';
@@ -46,6 +47,11 @@ interface AgentCoreOptions {
   readonly crlPath?: string | undefined;
   /** Not ready until every local identity has a valid certificate (`--ready-requires-certs`). */
   readonly readyRequiresCerts?: boolean;
+  /**
+   * Host-network mode (a VM, bare metal): serve the WorkloadEntries on `node` from the agent's
+   * own netns, with capture rules installed there; no pods, no CNI API.
+   */
+  readonly hostMode?: HostModeOptions | undefined;
 }
 
 /**
@@ -162,25 +168,9 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     });
     components.add({ name: 'pod proxies', stage: 'drain', close: () => proxies.close(), destroy: () => proxies.destroy() });
 
-    const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
-    const pods = new PodRegistry({
-      store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
-      ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
-      onChange: () => holdPodIdentities(),
-    });
-    components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
-    // A registered pod holds the identity of its workload while the state enrols it.
-    const holdPodIdentities = () => {
-      const keep = new Set<string>();
-      identities.batch(() => {
-        for (const pod of pods.list()) {
-          const { enrolled, workload } = state.podEnrollment(pod.namespace, pod.name);
-          keep.add(`pod:${pod.uid}`);
-          identities.hold(`pod:${pod.uid}`, enrolled && workload ? state.identityOf(workload) : undefined);
-        }
-        identities.releaseOthers('pod:', keep);
-      });
-    };
+    const pods = options.hostMode
+      ? await serveHost(proxies, options)
+      : await servePods({ options, deps, state, proxies, identities, components, log });
 
     identities.batch(() => {
       for (const w of state.workloadsOnNode(options.node)) if (isLocalMeshWorkload(w, options.node)) identities.hold(`workload:${w.uid}`, state.identityOf(w));
@@ -191,35 +181,11 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
           const w = state.workloadByUid(uid);
           identities.hold(`workload:${uid}`, isLocalMeshWorkload(w, options.node) ? state.identityOf(w) : undefined);
         }
-        holdPodIdentities();
+        pods.holdIdentities();
       });
       if (change.workloads.changed.length + change.workloads.removed.length + change.authorizations.added.length
         + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
     });
-
-    const live = new LiveEnrollment({ registry: pods, observed: new PodStore(options.stateDir, 'observed'), enrollment, log: log.child('enrollment') });
-    const enrollmentFile = new EnrollmentFile({ cniSocket: options.cniSocket, node: options.node, meshNamespaces: () => state.meshNamespaces(), log: log.child('enrollment') });
-    components.add({ name: 'enrollment file', stage: 'intake', close: async () => enrollmentFile.close(), destroy: () => enrollmentFile.close() });
-    state.subscribe((change) => {
-      // Only pods and namespaces decide enrollment; policies and services do not.
-      if (change.workloads.added.length + change.workloads.changed.length + change.workloads.removed.length
-        + change.ambientNamespaces.added.length + change.ambientNamespaces.removed.length === 0) return;
-      live.schedule();
-      enrollmentFile.schedule();
-    });
-
-    // The socket is taken over before the registrations are read: a pod an older agent still
-    // registers during a rolling update is on disk by then (persisted before it is acknowledged).
-    const cniApi = new CniApiServer({ registry: pods, enrollment, live, log: log.child('cni-api') }, options.cniSocket);
-    await cniApi.start();
-    components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
-    await enrollmentFile.publish();
-
-    const restored = await pods.restore();
-    log.info('pod registrations restored', { ...restored, uncaptured: await live.restore() });
-    // Enrollment may have changed while no agent ran: capture and release what differs now.
-    live.schedule();
-
     const version = packageVersion();
     // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
     build.set({ component: 'ztunnel', tag: version }, 1);
@@ -248,12 +214,20 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port, sharedPort);
     components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
+    if (options.hostMode) {
+      const capture = new HostCapture({
+        node: options.node, options: options.hostMode, state, stateDir: options.stateDir, log: log.child('host-rules'),
+        agent: { uid: process.getuid?.() ?? 0, ports: [adminAddress.port, metricsAddress.port, readinessAddress.port] },
+      });
+      await capture.start();
+      components.add({ name: 'host capture rules', stage: 'intake', close: () => capture.close(), destroy: () => void capture.close() });
+    }
     if (source instanceof YamlSource) source.watch();
     // Every listener is bound and every restored pod is listening: only now report ready.
     podsReady();
 
     const addresses = { admin: adminAddress, metrics: metricsAddress, readiness: readinessAddress, cniSocket: options.cniSocket };
-    log.info('agent ready', { node: options.node, addresses, identities: [...identities.wanted()], pods: pods.list().length });
+    log.info('agent ready', { node: options.node, addresses, identities: [...identities.wanted()], pods: pods.list().length, hostMode: options.hostMode !== undefined });
 
     let stopping: Promise<void> | undefined;
     const shutdown = () => stopping ??= (async () => {
@@ -268,4 +242,74 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     await components.destroyAll();
     throw err;
   }
+}
+
+/** What the admin API and identities read of the pods this agent serves. */
+interface ServedPods {
+  list(): ReturnType<PodRegistry['list']>;
+  /** Re-counts the identities the registered pods hold (after a mesh change). */
+  holdIdentities(): void;
+}
+
+/** Host mode: one set of capture listeners in the agent's own netns; there are no pods. */
+async function serveHost(proxies: PodProxies, options: AgentOptions): Promise<ServedPods> {
+  await proxies.serveHost(options.node, currentNetns());
+  return { list: () => [], holdIdentities: () => undefined };
+}
+
+interface PodWiring {
+  readonly options: AgentOptions;
+  readonly deps: AgentDeps;
+  readonly state: StateStore;
+  readonly proxies: PodProxies;
+  readonly identities: IdentityRefs;
+  readonly components: Components;
+  readonly log: Logger;
+}
+
+/** Pod mode: the registry (restored from --state-dir), its identities and the CNI API. */
+async function servePods({ options, deps, state, proxies, identities, components, log }: PodWiring): Promise<ServedPods> {
+  const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
+  const pods = new PodRegistry({
+    store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
+    ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
+    onChange: () => holdPodIdentities(),
+  });
+  components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
+  // A registered pod holds the identity of its workload while the state enrols it.
+  const holdPodIdentities = () => {
+    const keep = new Set<string>();
+    identities.batch(() => {
+      for (const pod of pods.list()) {
+        const { enrolled, workload } = state.podEnrollment(pod.namespace, pod.name);
+        keep.add(`pod:${pod.uid}`);
+        identities.hold(`pod:${pod.uid}`, enrolled && workload ? state.identityOf(workload) : undefined);
+      }
+      identities.releaseOthers('pod:', keep);
+    });
+  };
+
+  const live = new LiveEnrollment({ registry: pods, observed: new PodStore(options.stateDir, 'observed'), enrollment, log: log.child('enrollment') });
+  const enrollmentFile = new EnrollmentFile({ cniSocket: options.cniSocket, node: options.node, meshNamespaces: () => state.meshNamespaces(), log: log.child('enrollment') });
+  components.add({ name: 'enrollment file', stage: 'intake', close: async () => enrollmentFile.close(), destroy: () => enrollmentFile.close() });
+  state.subscribe((change) => {
+    // Only pods and namespaces decide enrollment; policies and services do not.
+    if (change.workloads.added.length + change.workloads.changed.length + change.workloads.removed.length
+      + change.ambientNamespaces.added.length + change.ambientNamespaces.removed.length === 0) return;
+    live.schedule();
+    enrollmentFile.schedule();
+  });
+
+  // The socket is taken over before the registrations are read: a pod an older agent still
+  // registers during a rolling update is on disk by then (persisted before it is acknowledged).
+  const cniApi = new CniApiServer({ registry: pods, enrollment, live, log: log.child('cni-api') }, options.cniSocket);
+  await cniApi.start();
+  components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
+  await enrollmentFile.publish();
+
+  const restored = await pods.restore();
+  log.info('pod registrations restored', { ...restored, uncaptured: await live.restore() });
+  // Enrollment may have changed while no agent ran: capture and release what differs now.
+  live.schedule();
+  return { list: () => pods.list(), holdIdentities: holdPodIdentities };
 }

@@ -19,6 +19,9 @@ const COMMANDS: Record<string, { module: string; summary: string; export?: strin
   'ca revocations': { module: './cli/ca-revocations.js', export: 'revocations', summary: 'list what the built-in CA has revoked' },
   'config validate': { module: './cli/config-validate.js', summary: 'check a mesh config and print every problem' },
   'authz check': { module: './cli/authz-check.js', summary: 'explain whether a connection would be allowed, and why' },
+  'host-rules check': { module: './cli/host-rules-check.js', summary: 'compare the host-mode capture rules with what the agent installed' },
+  'host-rules remove': { module: './cli/host-rules-remove.js', summary: 'remove the host-mode capture rules (the host leaves the mesh)' },
+  'vm bootstrap': { module: './cli/vm-bootstrap.js', summary: 'prepare the files a VM needs to join the mesh (run on the CA host)' },
   demo: { module: './cli/demo.js', summary: 'build a two-node mesh in network namespaces and show it working (root)' },
 };
 

@@ -1,4 +1,4 @@
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec, startDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
+import { bootstrapVm, startVmAgent, throwawayUid } from '../agent/demo/vm.js';
 import { applyInpodRules } from '../agent/capture/apply.js';
 import { TestCa } from '../test/helpers/test-ca.js';
 import { Topology, type TopoPod } from '../test/helpers/topology.js';
@@ -17,7 +18,10 @@ import type { BenchResult } from './result.js';
  * client certificates, one stunnel per pod), and meshnode (a real `meshnode agent` per node, its
  * CA, the in-pod redirection rules, HBONE between the nodes). Load and application run as their
  * own processes in the pods (bench/dataplane-load.ts). Bounded to about a minute of load.
+ * With DATAPLANE_HOST_MODE=1 the meshnode leg's server side is a "VM" instead: node n2's own
+ * netns serves the application, as a WorkloadEntry, through `meshnode agent --host-mode`.
  */
+const HOST_MODE = process.env.DATAPLANE_HOST_MODE === '1';
 const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
 const ECHO = 7000;
 const SINK = 7002;
@@ -134,10 +138,25 @@ function post(socketPath: string, path: string, body: object): Promise<number> {
 function meshYaml(topo: Topology): string {
   const pod = (p: TopoPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: 'shop', labels: { app: p.name } },
     spec: { serviceAccountName: p.name, nodeName: p.node }, status: { podIP: p.ip } });
+  const vm = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'b', namespace: 'shop', annotations: { 'meshnode.io/node': 'n2' } },
+    spec: { address: topo.node('n2').linkAddress, serviceAccount: 'b', ports: { echo: MESH_ECHO, sink: MESH_SINK } } };
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
-    pod(topo.pod('a')), pod(topo.pod('b')),
+    pod(topo.pod('a')), HOST_MODE ? vm : pod(topo.pod('b')),
   ].map((d) => stringify(d)).join('---\n');
+}
+
+/** Host mode: node n2 is the VM; its agent runs as a throwaway uid, its app in the node's netns. */
+async function startVmSide(res: Resources, dir: string, topo: Topology, caAddress: string): Promise<Daemon> {
+  const n2 = topo.node('n2');
+  const vmDir = join(dir, 'vm');
+  await bootstrapVm({ name: 'b', namespace: 'shop', serviceAccount: 'b', address: n2.linkAddress, ports: {}, labels: {} },
+    { out: vmDir, node: 'n2', caDir: join(dir, 'ca'), caAddress, tokens: join(dir, 'ca-tokens.yaml'), trustDomain: 'cluster.local' });
+  chmodSync(dir, 0o755);
+  chmodSync(join(dir, 'mesh.yaml'), 0o644);
+  const app = startDaemon(res, 'bench app on the VM', n2.netns, [process.execPath, LOAD, 'serve', String(MESH_ECHO), String(MESH_SINK)], join(dir, 'app-vm.log'));
+  await waitFor('the bench app on the VM', 10_000, () => (app.log().includes('listening') ? true : undefined));
+  return startVmAgent(res, { netns: n2.netns, dir: vmDir, node: 'n2', config: join(dir, 'mesh.yaml'), caAddress, trustDomain: 'cluster.local', uid: throwawayUid() });
 }
 
 /**
@@ -149,8 +168,8 @@ async function startMeshnode(res: Resources, dir: string, topo: Topology): Promi
   const caAddress = `${n1.linkAddress}:15012`;
   writeFileSync(join(dir, 'mesh.yaml'), meshYaml(topo));
   await startCa(res, { netns: n1.netns, dir, listen: caAddress, trustDomain: 'cluster.local' });
-  const agents: Daemon[] = [];
-  for (const podName of ['a', 'b']) {
+  const agents: Daemon[] = HOST_MODE ? [await startVmSide(res, dir, topo, caAddress)] : [];
+  for (const podName of HOST_MODE ? ['a'] : ['a', 'b']) {
     const pod = topo.pod(podName);
     const spec: AgentSpec = { netns: topo.node(pod.node).netns, caDir: dir, caAddress, dir: join(dir, pod.node), node: pod.node, config: join(dir, 'mesh.yaml'), trustDomain: 'cluster.local' };
     agents.push(await startAgent(res, spec));
@@ -165,7 +184,7 @@ function results(direct: PathResult, st: PathResult, mesh: PathResult): BenchRes
   const addedMesh = mesh.p50 - direct.p50;
   const addedSt = st.p50 - direct.p50;
   const rows: BenchResult[] = [];
-  for (const [name, r] of [['direct', direct], ['stunnel', st], ['meshnode', mesh]] as const) {
+  for (const [name, r] of [['direct', direct], ['stunnel', st], [HOST_MODE ? 'meshnode (server side in host mode)' : 'meshnode', mesh]] as const) {
     rows.push({ name: `${name}: single-stream throughput`, value: r.mbps, unit: 'MB/s' });
     rows.push({ name: `${name}: 1 KB request latency p50`, value: r.p50, unit: 'µs' });
     rows.push({ name: `${name}: 1 KB request latency p99`, value: r.p99, unit: 'µs' });
@@ -206,8 +225,9 @@ export async function run(): Promise<BenchResult[]> {
     const stunnels = await startStunnel(res, dir, ca, a, b);
     const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
     const agents = await startMeshnode(res, dir, topo);
-    await load(a, ['latency', b.ip, MESH_ECHO, 20]);
-    const mesh = await measure(a, b.ip, MESH_ECHO, MESH_SINK, agents.map((d) => d.child.pid!));
+    const server = HOST_MODE ? topo.node('n2').linkAddress : b.ip;
+    await load(a, ['latency', server, MESH_ECHO, 20]);
+    const mesh = await measure(a, server, MESH_ECHO, MESH_SINK, agents.map((d) => d.child.pid!));
     return results(direct, st, mesh);
   } finally {
     await res.releaseAll((what, err) => process.stderr.write(`bench cleanup: could not ${what}: ${err.message}\n`));

@@ -5,4 +5,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 iptables openssl ca-certificates containernetworking-plugins stunnel4 tcpdump \
-  prometheus procps psmisc curl util-linux libcap2-bin
+  prometheus procps psmisc curl util-linux libcap2-bin systemd python3

@@ -4,7 +4,7 @@ import { certificateUris } from '../base/x509.js';
 import type { IssueVia } from '../../metrics/ca.js';
 import { impersonationRefused, unauthenticated } from './errors.js';
 import type { KubeAuthenticator } from './kube-authn.js';
-import { matchesPattern, type TokenTable } from './tokens.js';
+import { matchesPattern, type TokenGrant } from './tokens.js';
 
 /**
  * Who is calling and which identity it may obtain. A bearer token from `--tokens` names the
@@ -23,7 +23,7 @@ export interface Entitlement {
 }
 
 export interface AuthnContext {
-  readonly tokens: TokenTable;
+  readonly tokens: { lookup(token: string): TokenGrant | undefined };
   /** The CA's signing certificate: client certificates must be issued by it. */
   readonly signerCert: X509Certificate;
   readonly kube?: KubeAuthenticator | undefined;

@@ -20,7 +20,7 @@ import { KubeAuthenticator } from './kube-authn.js';
 import { loadKeyMaterial } from './key-material.js';
 import { crlSigningRefusal, RevocationAuthority, type PublishedCrl } from './revocation-authority.js';
 import { Signer } from './signer.js';
-import { TokenTable } from './tokens.js';
+import { TokenTable, WatchedTokenTable } from './tokens.js';
 
 export interface CaServerOptions {
   readonly dir: string;
@@ -79,7 +79,9 @@ export class CaServer {
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const material = loadKeyMaterial(opts.dir, opts.trustDomain, opts.log);
     const signer = new Signer(material, { defaultTtlMs: opts.defaultTtlMs, maxTtlMs: opts.maxTtlMs });
-    const tokens = opts.tokensFile ? TokenTable.load(opts.tokensFile) : TokenTable.empty();
+    const tokens = opts.tokensFile
+      ? new WatchedTokenTable(opts.tokensFile, (err) => opts.log.error('tokens file changed but cannot be loaded; the previous tokens stay in force', { error: err.message }))
+      : TokenTable.empty();
     const kube = opts.kube && new KubeAuthenticator({
       api: kubeApi(loadKubeConfig(opts.kube.kubeconfig)), audiences: opts.kube.audiences,
       trustedNodeAccounts: new Set(opts.kube.trustedNodeAccounts), trustDomain: opts.trustDomain,

@@ -4,7 +4,8 @@ import {
   OUR_CHAINS, RULE_TABLES, renderInpodRules, restoreText,
   type InpodRouting, type InpodRuleOptions, type RenderedFamily,
 } from './rules.js';
-import { chainRules, parseIptablesSave, type SavedTable } from './saved-rules.js';
+import { parseIptablesSave, type SavedTable } from '../base/netfilter/saved-rules.js';
+import { presentJumps, removalText, rulesetProblems } from '../base/netfilter/ruleset.js';
 import { MeshnodeError } from '../base/errors.js';
 
 /** Applying or removing the in-pod rules failed; `message` names the step and the tool's error. */
@@ -31,19 +32,9 @@ function requireNetns(netnsPath: string): void {
   if (!existsSync(netnsPath)) throw new RedirectError(`network namespace ${netnsPath} does not exist`, true);
 }
 
-/** How many copies of each of our jumps are present, so a second ADD neither adds nor keeps duplicates. */
-function presentJumps(rendered: RenderedFamily, saved: Map<string, SavedTable>): Map<string, number> {
-  const present = new Map<string, number>();
-  for (const t of rendered.tables) {
-    const rules = saved.get(t.table)?.rules ?? [];
-    for (const j of t.jumps) present.set(`${t.table} ${j}`, rules.filter((r) => r === j).length);
-  }
-  return present;
-}
-
 async function applyFamily(netnsPath: string, rendered: RenderedFamily): Promise<void> {
   const saved = await save(netnsPath, rendered.family);
-  const text = restoreText(rendered.tables, presentJumps(rendered, saved));
+  const text = restoreText(rendered.tables, presentJumps(rendered.tables, saved));
   const r = await inNetns(netnsPath, tool(rendered.family, 'restore'), ['--noflush', '--wait'], text);
   if (r.code !== 0) throw new RedirectError(failed(`${tool(rendered.family, 'restore')} --noflush`, r));
 }
@@ -81,21 +72,6 @@ export async function applyInpodRules(netnsPath: string, opts: InpodRuleOptions)
   }
 }
 
-/** Removal as one restore per family, built from what is actually present (no failing -D/-X). */
-function removalText(saved: Map<string, SavedTable>): string | undefined {
-  const ours: readonly string[] = OUR_CHAINS;
-  const lines: string[] = [];
-  for (const table of RULE_TABLES) {
-    const t = saved.get(table);
-    if (!t) continue;
-    const jumps = t.rules.filter((r) => ours.some((c) => r.endsWith(` -j ${c}`)) && !ours.some((c) => r.startsWith(`-A ${c} `)));
-    const chains = ours.filter((c) => t.chains.has(c));
-    if (jumps.length === 0 && chains.length === 0) continue;
-    lines.push(`*${table}`, ...jumps.map((j) => j.replace(/^-A /, '-D ')), ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT');
-  }
-  return lines.length > 0 ? lines.join('\n') + '\n' : undefined;
-}
-
 /**
  * Removes our chains, jumps and policy routing from the pod netns. Succeeds when they are already
  * gone and when the netns itself no longer exists (CNI DEL semantics).
@@ -105,7 +81,7 @@ export async function removeInpodRules(netnsPath: string): Promise<void> {
   const problems: string[] = [];
   for (const family of [4, 6] as const) {
     const saved = await save(netnsPath, family).catch((err: Error) => { problems.push(err.message); return undefined; });
-    const text = saved && removalText(saved);
+    const text = saved && removalText(saved, OUR_CHAINS, RULE_TABLES);
     if (!text) continue;
     const r = await inNetns(netnsPath, tool(family, 'restore'), ['--noflush', '--wait'], text);
     if (r.code !== 0) problems.push(failed(`${tool(family, 'restore')} --noflush (removal)`, r));
@@ -127,20 +103,7 @@ export async function checkInpodRules(netnsPath: string, opts: InpodRuleOptions)
   const rendered = renderInpodRules(opts);
   const problems: string[] = [];
   for (const family of rendered.families) {
-    const saved = await save(netnsPath, family.family);
-    for (const t of family.tables) {
-      const have = saved.get(t.table);
-      for (const j of t.jumps) if (!have?.rules.includes(j)) problems.push(`${tool(family.family, 'save')}: ${t.table} is missing "${j}"`);
-      for (const chain of t.chains) {
-        const want = t.rules.filter((r) => r.startsWith(`-A ${chain} `));
-        const got = chainRules(have, chain);
-        if (want.join('\n') !== got.join('\n')) {
-          const missing = want.filter((w) => !got.includes(w));
-          problems.push(`${tool(family.family, 'save')}: ${t.table} ${chain} differs from the expected rules` +
-            (missing.length > 0 ? ` (missing "${missing.join('", "')}")` : ' (order or extra rules)'));
-        }
-      }
-    }
+    problems.push(...rulesetProblems(family.tables, await save(netnsPath, family.family), tool(family.family, 'save')));
   }
   for (const routing of rendered.routes) problems.push(...await checkRouting(netnsPath, routing));
   return problems;

@@ -1,14 +1,9 @@
 import { runCommand, type CommandResult } from '../process/run-command.js';
+import { toolEnv } from '../process/tool-env.js';
+
+export { toolEnv };
 
 export type ExecResult = CommandResult;
-
-/** Runtimes start CNI plugins with a minimal PATH; the sbin directories hold iptables and ip. */
-const SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** The plugin's environment for the tools it runs: PATH extended by the sbin directories. */
-export function toolEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: process.env.PATH ? `${process.env.PATH}:${SEARCH_PATH}` : SEARCH_PATH };
-}
 
 /**
  * Runs `cmd args` in the plugin's environment (toolEnv), feeding `input` on stdin; stderr comes

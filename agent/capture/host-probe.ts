@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { run } from './exec.js';
-import { parseIptablesSave } from './saved-rules.js';
+import { parseIptablesSave } from '../base/netfilter/saved-rules.js';
 
 /**
  * Host side of the probe exemption, as in istio-cni: connections that local host processes

@@ -1,4 +1,7 @@
 import { MESH_MARK as MESH_MARK_VALUE, MESH_MARK_MASK, POD_PORTS } from '../base/contracts/ports.js';
+import { restoreText, type TableRules } from '../base/netfilter/ruleset.js';
+
+export { restoreText, type TableRules };
 /**
  * The in-pod redirection rules (istio-cni's, without the DNS capture rules: the agent runs
  * no DNS proxy on 15053, so the two DNS REDIRECTs and the raw-table conntrack zones are left out).
@@ -33,16 +36,6 @@ export interface InpodRuleOptions {
   readonly ipv6: boolean;
   readonly probeAddress?: string;
   readonly probeAddressV6?: string;
-}
-
-/** One table's part of the ruleset: our chains, the jumps into them, and the chains' rules. */
-export interface TableRules {
-  readonly table: RuleTable;
-  readonly chains: readonly string[];
-  /** `-A <builtin> -j <ours>` lines. */
-  readonly jumps: readonly string[];
-  /** `-A <ours> ...` lines, in order. */
-  readonly rules: readonly string[];
 }
 
 /** Policy routing that delivers replies to the agent's transparent sockets locally. */
@@ -111,25 +104,6 @@ function refuseV6Tables(): TableRules[] {
       `-A ${CHAIN_V6_OUTPUT} -j DROP`,
     ],
   }];
-}
-
-/**
- * `iptables-restore --noflush` input: declaring a chain creates it, or flushes it if it exists.
- * `present` counts the jumps already there (key `<table> <jump>`): a missing jump is added, extra
- * copies are deleted, so the result has exactly one of each whatever state it starts from.
- */
-export function restoreText(tables: readonly TableRules[], present: ReadonlyMap<string, number> = new Map()): string {
-  const out: string[] = [];
-  for (const t of tables) {
-    out.push(`*${t.table}`, ...t.chains.map((c) => `:${c} - [0:0]`));
-    for (const j of t.jumps) {
-      const copies = present.get(`${t.table} ${j}`) ?? 0;
-      if (copies === 0) out.push(j);
-      for (let i = 1; i < copies; i++) out.push(j.replace(/^-A /, '-D '));
-    }
-    out.push(...t.rules, 'COMMIT');
-  }
-  return out.join('\n') + '\n';
 }
 
 function routing(family: 4 | 6): InpodRouting {

@@ -1,5 +1,6 @@
+import { join } from 'node:path';
 import { identityFlagSpecs, identityFlagsUsage, parseIdentityOptions } from './identity-flags.js';
-import { checkNetPrivileges, raiseFileLimit } from '../net/index.js';
+import { checkNetPrivileges, notifySystemd, raiseFileLimit } from '../net/index.js';
 import { DEFAULT_CNI_SOCKET } from '../pods/index.js';
 import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../sources/yaml/source.js';
@@ -7,9 +8,10 @@ import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
 import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
+import { DEFAULT_STATE_DIR } from './state-dir.js';
+import { hostFlagSpecs, hostFlagsUsage, parseHostFlags } from './host-flags.js';
 import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
 
-export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
 
@@ -17,7 +19,9 @@ export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:
 
 Runs the node agent: certificates for the node's workloads, per-pod capture listeners
 (15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
-Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
+Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks). With --host-mode it
+serves the node's WorkloadEntries from the host network instead, as a dedicated non-root user
+with CAP_NET_ADMIN and CAP_NET_RAW (its traffic is exempt from capture by that user id).
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
 ${xdsFlagsUsage}
@@ -34,6 +38,7 @@ ${identityFlagsUsage}
                              a DER file, or a directory holding ca-crl.pem (istiod's istio-ca-crl
                              ConfigMap); watched, the last good CRLs kept when it turns bad
   --ready-requires-certs     not ready until every local workload's certificate is issued
+${hostFlagsUsage}
 
 Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags, ${EXIT_BAD_CONFIG} bad mesh config.`;
 
@@ -52,9 +57,15 @@ const agentFlagSpecs = {
 } as const;
 
 function parseAgentFlags(argv: string[]) {
-  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs });
+  const values = parseFlags(argv, { ...identityFlagSpecs, ...agentFlagSpecs, ...xdsFlagSpecs, ...hostFlagSpecs });
   const drain = values['drain-deadline'];
-  const identity = parseIdentityOptions(values);
+  const hostMode = parseHostFlags(values);
+  // A VM's token is a short-lived bootstrap credential: once it has a certificate, that renews it.
+  // It survives a restart through its certificate files (default under --state-dir).
+  const parsedIdentity = parseIdentityOptions(values);
+  const identity = hostMode
+    ? { ...parsedIdentity, renewWithCertificate: true, certDir: parsedIdentity.certDir ?? join(values['state-dir'], 'certs') }
+    : parsedIdentity;
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
   if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
   return {
@@ -70,13 +81,20 @@ function parseAgentFlags(argv: string[]) {
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
     crlPath: values.crl === undefined ? undefined : requireFlag(values.crl, 'crl'),
     readyRequiresCerts: values['ready-requires-certs'],
+    hostMode,
   };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const options = parseAgentFlags(argv);
   const log = createLogger('agent');
-  const missing = checkNetPrivileges();
+  if (options.hostMode && process.getuid?.() === 0) {
+    process.stderr.write('meshnode agent: --host-mode exempts the agent\'s own traffic from capture by its user id, and as root ' +
+      'that would exempt every root process too; run it as a dedicated user with CAP_NET_ADMIN and CAP_NET_RAW ' +
+      '(systemd/meshnode-agent-host.service does)\n');
+    return 1;
+  }
+  const missing = checkNetPrivileges({ enterNetns: !options.hostMode });
   if (missing.length > 0) {
     for (const err of missing) process.stderr.write(`meshnode agent: ${err.message}\n`);
     return 1;
@@ -101,8 +119,12 @@ export async function run(argv: string[]): Promise<number> {
   const unhandle = handleSignals(bound.trigger, log);
   const onHup = () => void bound.reload();
   process.on('SIGHUP', onHup);
+  // Type=notify: systemd holds dependent units back until every listener is bound.
+  const notified = notifySystemd(`READY=1\nSTATUS=serving on node ${options.node}`);
+  if (notified) log.warn('cannot tell systemd the agent is ready', { error: notified.message });
   const reason = await bound.shutdownRequested;
   log.info('shutting down', { reason });
+  notifySystemd('STOPPING=1');
   await bound.shutdown();
   unhandle();
   process.off('SIGHUP', onHup);

@@ -5,10 +5,12 @@ import { podNamed, SERVER_PORT } from './topology.js';
 /**
  * The mesh config the demo's agents read: plain Kubernetes and Istio objects, as a user would
  * write them. "shop" is in the mesh, "legacy" is not; STRICT mTLS mesh-wide; only the frontend
- * may call the cart.
+ * and the billing VM may call the cart, only the frontend may call billing.
  */
 export function meshConfigYaml(t: Topology): string {
   const frontend = podNamed(t, 'frontend');
+  const principal = (ns: string, sa: string) => `${t.trustDomain}/ns/${ns}/sa/${sa}`;
+  const vm = t.vm;
   const docs: object[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } } },
@@ -29,9 +31,27 @@ export function meshConfigYaml(t: Topology): string {
       spec: {
         selector: { matchLabels: { app: 'cart' } }, action: 'ALLOW',
         rules: [{
-          from: [{ source: { principals: [`${t.trustDomain}/ns/${frontend.namespace}/sa/${frontend.serviceAccount}`] } }],
+          from: [{ source: { principals: [principal(frontend.namespace, frontend.serviceAccount), principal(vm.namespace, vm.serviceAccount)] } }],
           to: [{ operation: { ports: [String(SERVER_PORT)] } }],
         }],
+      },
+    },
+    // The VM, as `meshnode vm bootstrap` describes it: its agent serves it from the host network.
+    {
+      apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry',
+      metadata: { name: vm.name, namespace: vm.namespace, labels: { app: 'billing' }, annotations: { 'meshnode.io/node': vm.name } },
+      spec: { address: vm.address, serviceAccount: vm.serviceAccount, ports: { http: vm.serves } },
+    },
+    {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'billing', namespace: vm.namespace },
+      spec: { clusterIP: vm.vip, selector: { app: 'billing' }, ports: [{ name: 'http', port: 80, targetPort: vm.serves }] },
+    },
+    {
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy',
+      metadata: { name: 'billing-callers', namespace: vm.namespace },
+      spec: {
+        selector: { matchLabels: { app: 'billing' } }, action: 'ALLOW',
+        rules: [{ from: [{ source: { principals: [principal(frontend.namespace, frontend.serviceAccount)] } }] }],
       },
     },
   ];

@@ -28,6 +28,27 @@ export async function createNodes(t: Topology, res: Resources): Promise<void> {
   }
 }
 
+/**
+ * The VM: a netns joined to node-a by its own veth (192.168.78.0/24) with a default route through
+ * node-a, which forwards between it and node-b (node-b routes the VM's subnet via node-a).
+ */
+export async function createVm(t: Topology, res: Resources): Promise<void> {
+  const [a, b] = t.nodes;
+  const vm = t.vm;
+  await exec('ip', ['netns', 'add', vm.netns]);
+  res.add(`delete netns ${vm.netns}`, () => exec('ip', ['netns', 'del', vm.netns]).then(() => undefined));
+  await ipIn(vm.netns, 'link', 'set', 'lo', 'up');
+  await ipIn(a.netns, 'link', 'add', 'vmlink', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm.netns);
+  const prefix = vm.subnet.split('/')[1]!;
+  await ipIn(a.netns, 'addr', 'add', `${vm.gateway}/${prefix}`, 'dev', 'vmlink');
+  await ipIn(vm.netns, 'addr', 'add', `${vm.address}/${prefix}`, 'dev', 'eth0');
+  await ipIn(a.netns, 'link', 'set', 'vmlink', 'up');
+  await ipIn(vm.netns, 'link', 'set', 'eth0', 'up');
+  await ipIn(vm.netns, 'route', 'add', 'default', 'via', vm.gateway);
+  await ipIn(b.netns, 'route', 'add', vm.subnet, 'via', a.linkAddress);
+  await exec('ip', ['netns', 'exec', a.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+}
+
 /** The node's conflist for one pod: bridge with static IPAM (fixed address), then meshnode-cni. */
 export function podConflist(node: DemoNode, pod: DemoPod, dir: string): ConfList {
   return {

@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path';
 function requirements(cniDir: string): { what: string; paths: string[]; pkg: string }[] {
   return [
     { what: 'ip', paths: ['ip'], pkg: 'iproute2' },
-    { what: 'nsenter', paths: ['nsenter'], pkg: 'util-linux' },
+    { what: 'nsenter and setpriv', paths: ['nsenter', 'setpriv'], pkg: 'util-linux' },
     { what: 'iptables-restore and ip6tables-restore', paths: ['iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save'], pkg: 'iptables' },
     { what: 'CNI plugins bridge, static, loopback', paths: ['bridge', 'static', 'loopback'].map((p) => `${cniDir}/${p}`), pkg: 'containernetworking-plugins' },
   ];

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MESHNODE_MAIN, SAMPLE_APP, startAgent, startCa, startSampleServer } from './control-plane.js';
 import { meshConfigYaml } from './mesh-config.js';
-import { createNodes, createPod } from './network.js';
+import { createNodes, createPod, createVm } from './network.js';
+import { bootstrapVm, startVmAgent, throwawayUid } from './vm.js';
 import { preflight } from './preflight.js';
 import { STEPS, type DemoState } from './steps.js';
 import { Resources, exec, type Daemon } from './system.js';
@@ -35,7 +36,11 @@ async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoStat
   mkdirSync(`${dir}/bin`);
   symlinkSync(CNI_MAIN, `${dir}/bin/meshnode-cni`);
   for (const node of t.nodes) mkdirSync(`${dir}/${node.name}`);
+  // The VM's agent runs as its own user, which reads the mesh config below this directory.
+  chmodSync(dir, 0o755);
+  chmodSync(`${dir}/mesh.yaml`, 0o644);
   await progress('two nodes: network namespaces joined by a veth (192.168.77.0/24)', () => createNodes(t, res));
+  await progress(`a VM, ${t.vm.name}: a network namespace behind node-a (${t.vm.subnet})`, () => createVm(t, res));
   await progress(`built-in CA (meshnode ca) on node-a at ${t.caAddress}`, () => startCa(res, { netns: t.nodes[0].netns, dir, listen: t.caAddress, trustDomain: t.trustDomain }));
   const agents = new Map<string, Daemon>();
   for (const node of t.nodes) {
@@ -46,11 +51,20 @@ async function setUp(t: Topology, res: Resources, dir: string): Promise<DemoStat
       async () => ({ ...(await createPod(pod, res, dir, `${dir}/bin`)), captured: await captured(pod) }),
       (r) => r.captured ? `→ in the mesh, traffic captured (CNI ADD ${Math.round(r.ms)} ms)` : '→ not in the mesh, left untouched');
   }
+  const vmDir = `${dir}/${t.vm.name}`;
+  const vm = t.vm;
+  await progress(`meshnode vm bootstrap for ${vm.namespace}/${vm.name}: root cert, a 1h token, agent settings`, () => bootstrapVm(
+    { name: vm.name, namespace: vm.namespace, serviceAccount: vm.serviceAccount, address: vm.address, ports: { http: vm.serves }, labels: { app: 'billing' } },
+    { out: vmDir, node: vm.name, caDir: `${dir}/ca`, caAddress: t.caAddress, tokens: `${dir}/ca-tokens.yaml`, trustDomain: t.trustDomain }));
+  const uid = throwawayUid();
+  const vmAgent = await progress(`meshnode agent --host-mode on ${vm.name}, as uid ${uid} with CAP_NET_ADMIN and CAP_NET_RAW only`,
+    () => startVmAgent(res, { netns: vm.netns, dir: vmDir, node: vm.name, config: `${dir}/mesh.yaml`, caAddress: t.caAddress, trustDomain: t.trustDomain, uid }), () => 'ready');
+  const vmServer = await progress(`sample server on ${vm.name} on :${vm.serves}`, () => startSampleServer(res, vm.netns, `${vm.namespace}/${vm.name}`, vm.serves, `${vmDir}/app.log`));
   const servers = new Map<string, Daemon>();
   for (const pod of t.pods.filter((p) => p.serves !== undefined)) {
     servers.set(pod.name, await progress(`sample server in ${pod.namespace}/${pod.name} on :${pod.serves}`, () => startSampleServer(res, pod.netns, `${pod.namespace}/${pod.name}`, pod.serves!, `${dir}/${pod.name}-app.log`)));
   }
-  return { topology: t, agents, servers };
+  return { topology: t, agents, servers, vm: { agent: vmAgent, server: vmServer } };
 }
 
 async function runSteps(state: DemoState, opts: DemoOptions): Promise<number> {
@@ -78,6 +92,8 @@ function tryCommands(t: Topology, dir: string): void {
   say(`  ip netns exec ${t.nodes[1].netns} ${app} get http://127.0.0.1:15020/metrics`);
   say(`  nsenter --net=/var/run/netns/${cart.netns} iptables-save -t nat`);
   say(`  tail -f ${dir}/node-b/agent.log`);
+  say(`  ip netns exec ${t.vm.netns} ${app} call ${cart.ip}:${cart.serves}      (from the VM)`);
+  say(`  ip netns exec ${t.vm.netns} node ${MESHNODE_MAIN} host-rules check --state-dir ${dir}/${t.vm.name}/state`);
   say(`  edit ${dir}/mesh.yaml (the agents reload it), e.g. delete the cart-callers policy`);
   say(`  node ${MESHNODE_MAIN} authz check --config ${dir}/mesh.yaml --to shop/cart --port ${cart.serves} --from-ip ${frontend.ip} --from-identity spiffe://${t.trustDomain}/ns/shop/sa/reviews`);
   say(dim('Press Ctrl-C to remove everything.'));
@@ -106,7 +122,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
-  say(bold(`meshnode demo`) + dim(` — a two-node mesh in network namespaces (run ${t.id}, files in ${dir})`));
+  say(bold(`meshnode demo`) + dim(` — a two-node mesh and a VM in network namespaces (run ${t.id}, files in ${dir})`));
   say();
   const main = (async () => {
     try {

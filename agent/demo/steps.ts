@@ -7,6 +7,7 @@ export interface DemoState {
   readonly topology: Topology;
   readonly agents: ReadonlyMap<string, Daemon>;
   readonly servers: ReadonlyMap<string, Daemon>;
+  readonly vm: { readonly agent: Daemon; readonly server: Daemon };
 }
 
 export interface StepOutcome {
@@ -29,7 +30,11 @@ interface CallResult {
 }
 
 async function call(from: DemoPod, to: DemoPod): Promise<CallResult> {
-  return JSON.parse(await inNetns(from.netns, ['call', `${to.ip}:${to.serves ?? SERVER_PORT}`, '--timeout', '6000'])) as CallResult;
+  return callFrom(from.netns, `${to.ip}:${to.serves ?? SERVER_PORT}`);
+}
+
+async function callFrom(netns: string, target: string): Promise<CallResult> {
+  return JSON.parse(await inNetns(netns, ['call', target, '--timeout', '6000'])) as CallResult;
 }
 
 function describeCall(r: CallResult): string {
@@ -157,4 +162,49 @@ const metrics: Step = {
   },
 };
 
-export const STEPS: readonly Step[] = [allowedCall, deniedCall, plaintextCall, certificates, metrics];
+const podToVm: Step = {
+  title: 'A pod calls a service on the VM',
+  expect: 'shop/frontend calls the Service shop/billing, whose endpoint is the VM (a WorkloadEntry). The frontend\'s agent sends it over HBONE to the VM\'s port 15008, where the VM\'s agent — host mode, running as its own user — authorizes the frontend and connects to the app on the VM.',
+  async run(s) {
+    const vm = s.topology.vm;
+    const frontend = podNamed(s.topology, 'frontend');
+    const r = await callFrom(frontend.netns, `${vm.vip}:80`);
+    const lines = [`frontend → billing ${vm.vip}:80: ${describeCall(r)}`];
+    const line = await expectLogLine(s.vm.agent, [spiffeOf(s.topology, frontend), vm.address]);
+    if (line) lines.push(`the VM's agent: ${summarize(line)}`);
+    return { ok: r.reply.startsWith(`hello from ${vm.namespace}/${vm.name}`) && line !== undefined, lines };
+  },
+};
+
+const vmPolicy: Step = {
+  title: 'A policy on the VM\'s workload',
+  expect: 'shop/billing-callers lets only the frontend call billing. shop/reviews is in the mesh, but the VM\'s agent refuses its tunnel; the app on the VM never sees the connection.',
+  async run(s) {
+    const vm = s.topology.vm;
+    const reviews = podNamed(s.topology, 'reviews');
+    const before = serverConnections(s.vm.server);
+    const r = await callFrom(reviews.netns, `${vm.address}:${vm.serves}`);
+    const reached = serverConnections(s.vm.server) - before;
+    const lines = [`reviews → ${vm.address}:${vm.serves}: ${describeCall(r)}`, `connections the VM app accepted: ${reached}`];
+    const line = await expectLogLine(s.vm.agent, [spiffeOf(s.topology, reviews)]);
+    if (line) lines.push(`the VM's agent: ${summarize(line)}`);
+    return { ok: r.reply === '' && reached === 0 && line?.decision === 'no-allow-matched', lines };
+  },
+};
+
+const vmToPod: Step = {
+  title: 'The VM calls a pod',
+  expect: 'An app on the VM calls shop/cart on node-b. The VM\'s capture rules hand the connection to its agent (15001), which carries it over HBONE with the VM\'s identity; the cart-callers policy admits that identity.',
+  async run(s) {
+    const vm = s.topology.vm;
+    const cart = podNamed(s.topology, 'cart');
+    const r = await callFrom(vm.netns, `${cart.ip}:${SERVER_PORT}`);
+    const lines = [`${vm.name} → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`];
+    const identity = spiffeOf(s.topology, vm);
+    const line = await expectLogLine(s.agents.get(cart.node.name)!, [identity, cart.ip]);
+    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
+    return { ok: r.reply.startsWith('hello from shop/cart') && line !== undefined, lines };
+  },
+};
+
+export const STEPS: readonly Step[] = [allowedCall, deniedCall, plaintextCall, podToVm, vmPolicy, vmToPod, certificates, metrics];

@@ -1,5 +1,5 @@
 /**
- * The demo mesh: two nodes, four pods, fixed addresses. Every name carries the run id so a demo
+ * The demo mesh: two nodes, four pods, a VM, fixed addresses. Every name carries the run id so a demo
  * never collides with another one (or with a test run) on the same machine.
  */
 export interface DemoNode {
@@ -24,10 +24,27 @@ export interface DemoPod {
   readonly serves?: number;
 }
 
+/** A VM (a netns linked to node-a) whose agent runs in host mode, serving one WorkloadEntry. */
+export interface DemoVm {
+  /** Its node name (the WorkloadEntry's meshnode.io/node) and WorkloadEntry name. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly netns: string;
+  readonly address: string;
+  /** node-a's end of the VM's link. */
+  readonly gateway: string;
+  readonly subnet: string;
+  readonly serves: number;
+  /** The Service in front of it. */
+  readonly vip: string;
+}
+
 export interface Topology {
   readonly id: string;
   readonly nodes: readonly [DemoNode, DemoNode];
   readonly pods: readonly DemoPod[];
+  readonly vm: DemoVm;
   readonly caAddress: string;
   readonly trustDomain: string;
 }
@@ -47,6 +64,10 @@ export function topology(id: string): Topology {
   });
   return {
     id, nodes: [a, b], trustDomain: 'cluster.local', caAddress: `${a.linkAddress}:15012`,
+    vm: {
+      name: 'vm-billing', namespace: 'shop', serviceAccount: 'billing', netns: `mnd${id}-vm`, address: '192.168.78.2',
+      gateway: '192.168.78.1', subnet: '192.168.78.0/24', serves: SERVER_PORT, vip: '10.96.78.10',
+    },
     pods: [
       pod('shop', 'frontend', 'frontend', a, 10),
       pod('shop', 'reviews', 'reviews', a, 11),
@@ -62,4 +83,4 @@ export function podNamed(t: Topology, name: string): DemoPod {
   return p;
 }
 
-export const spiffeOf = (t: Topology, p: DemoPod) => `spiffe://${t.trustDomain}/ns/${p.namespace}/sa/${p.serviceAccount}`;
+export const spiffeOf = (t: Topology, p: Pick<DemoPod, 'namespace' | 'serviceAccount'>) => `spiffe://${t.trustDomain}/ns/${p.namespace}/sa/${p.serviceAccount}`;

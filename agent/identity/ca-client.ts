@@ -83,13 +83,25 @@ export function checkToken(token: string, file: string): string {
   return token;
 }
 
+/** A valid certificate of the identity being renewed, presented to the CA as the TLS client certificate. */
+export interface ClientCertificate {
+  readonly keyPem: string;
+  /** Leaf first. */
+  readonly chainPem: readonly string[];
+  readonly serial: string;
+}
+
 /**
  * Calls CreateCertificate on istiod or `meshnode ca` over TLS, verifying the CA with
  * `caRootFile`. The channel is rebuilt on the next call after that file changes (ztunnel#1775).
+ * A renewal may authenticate with the identity's own current certificate instead of the token
+ * (mutual TLS, no impersonation): a VM's short-lived bootstrap token is then needed only once.
  */
 export class CaClient {
   private client: CaServiceClient | undefined;
   private clientRoots: readonly X509Certificate[] | undefined;
+  /** The mutual-TLS channel of the certificate last used for a renewal (one per serial). */
+  private mtls: { serial: string; roots: readonly X509Certificate[]; client: CaServiceClient } | undefined;
   private readonly root: WatchedPemFile;
 
   constructor(private readonly options: CaClientOptions) {
@@ -101,35 +113,59 @@ export class CaClient {
     if (this.client && certs === this.clientRoots) return this.client;
     this.client?.close();
     this.clientRoots = certs;
+    this.client = this.newClient(certs, undefined);
+    return this.client;
+  }
+
+  private async mtlsChannel(own: ClientCertificate): Promise<CaServiceClient> {
+    const certs = await this.root.read();
+    if (this.mtls && this.mtls.serial === own.serial && this.mtls.roots === certs) return this.mtls.client;
+    this.mtls?.client.close();
+    const client = this.newClient(certs, own);
+    this.mtls = { serial: own.serial, roots: certs, client };
+    return client;
+  }
+
+  private newClient(roots: readonly X509Certificate[], own: ClientCertificate | undefined): CaServiceClient {
     const { host, port } = this.options.address;
     const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    const rootPem = Buffer.from(certs.map((c) => c.toString()).join('\n'));
+    const rootPem = Buffer.from(roots.map((c) => c.toString()).join('\n'));
+    const key = own ? Buffer.from(own.keyPem) : null;
+    const chain = own ? Buffer.from(own.chainPem.join('\n')) : null;
     const { Client } = caApi();
-    const client = isIP(host) === 0
-      ? new Client(target, grpc.credentials.createSsl(rootPem), CHANNEL_OPTIONS)
-      : new Client(target, grpc.credentials.createSsl(rootPem, null, null, {
+    return isIP(host) === 0
+      ? new Client(target, grpc.credentials.createSsl(rootPem, key, chain), CHANNEL_OPTIONS)
+      : new Client(target, grpc.credentials.createSsl(rootPem, key, chain, {
         // grpc-js would send the IP as TLS SNI, which RFC 6066 forbids (Node warns); send a
         // placeholder name instead and still verify the certificate against the IP address.
         checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
       }), { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': IP_SNI_PLACEHOLDER });
-    this.client = client;
-    return client;
+  }
+
+  private clusterMetadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set('clusterid', this.options.clusterId);
+    return md;
   }
 
   private async metadata(): Promise<{ md: grpc.Metadata; token: string | undefined }> {
-    const md = new grpc.Metadata();
-    md.set('clusterid', this.options.clusterId);
+    const md = this.clusterMetadata();
     if (this.options.tokenFile === undefined) return { md, token: undefined };
     const token = await readToken(this.options.tokenFile);
     md.set('authorization', `Bearer ${token}`);
     return { md, token };
   }
 
-  /** Sends one CSR asking for `impersonate`'s certificate; resolves to the raw cert_chain. */
-  async createCertificate(csrPem: string, ttlSeconds: number, impersonate: string): Promise<string[]> {
-    const [client, { md, token }] = await Promise.all([this.channel(), this.metadata()]);
+  /**
+   * Sends one CSR asking for `impersonate`'s certificate; resolves to the raw cert_chain. With
+   * `own` (a valid certificate of that identity) the request is authenticated by it alone.
+   */
+  async createCertificate(csrPem: string, ttlSeconds: number, impersonate: string, own?: ClientCertificate): Promise<string[]> {
+    const [client, { md, token }] = own
+      ? [await this.mtlsChannel(own), { md: this.clusterMetadata(), token: undefined }]
+      : await Promise.all([this.channel(), this.metadata()]);
     const request: IstioCertificateRequest = {
-      csr: csrPem, validity_duration: ttlSeconds, metadata: stringStruct({ ImpersonatedIdentity: impersonate }),
+      csr: csrPem, validity_duration: ttlSeconds, ...(own ? {} : { metadata: stringStruct({ ImpersonatedIdentity: impersonate }) }),
     };
     return new Promise((resolve, reject) => {
       client.CreateCertificate(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
@@ -151,5 +187,7 @@ export class CaClient {
   close(): void {
     this.client?.close();
     this.client = undefined;
+    this.mtls?.client.close();
+    this.mtls = undefined;
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseSpiffeId } from '../base/spiffe-id.js';
 
@@ -52,4 +53,17 @@ export function writeCertFiles(certDir: string, id: string, files: CertFiles): v
 export function removeCertFiles(certDir: string, id: string): void {
   const dir = identityDir(certDir, id);
   if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** The identity's files as written by writeCertFiles, or undefined when any is missing. */
+export async function readCertFiles(certDir: string, id: string): Promise<CertFiles | undefined> {
+  const dir = identityDir(certDir, id);
+  if (!dir) return undefined;
+  try {
+    const [chain, keyPem, roots] = await Promise.all(['cert-chain.pem', 'key.pem', 'root-cert.pem'].map((f) => readFile(join(dir, f), 'utf8')));
+    const split = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    return { chainPem: split(chain!), keyPem: keyPem!, rootsPem: split(roots!) };
+  } catch {
+    return undefined;
+  }
 }

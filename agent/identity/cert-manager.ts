@@ -1,8 +1,9 @@
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { certExpiryTimestamp, csrFailures, csrRequests, ownCertRevoked } from '../../metrics/identity.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import { CaClient } from './ca-client.js';
-import { removeCertFiles, writeCertFiles } from './cert-files.js';
+import { readCertFiles, removeCertFiles, writeCertFiles } from './cert-files.js';
 import { generateKeyAndCsr } from './csr.js';
 import { IdentityError, type IdentityFailureReason } from './errors.js';
 import { FetchLimiter } from './limiter.js';
@@ -26,6 +27,12 @@ export interface CertManagerOptions {
   readonly trustBundleFile?: string | undefined;
   /** Lifetime asked for (`validity_duration`). */
   readonly certTtlMs: number;
+  /**
+   * Renew with the identity's own valid certificate (mutual TLS to the CA) rather than the
+   * token, which then serves only for a first certificate or after one expired; a refused
+   * certificate renewal falls back to the token when there is one.
+   */
+  readonly renewWithCertificate?: boolean;
   /** Istio /etc/certs layout per identity, when set. */
   readonly certDir?: string | undefined;
   readonly maxInFlight?: number;
@@ -315,7 +322,7 @@ export class CertManager {
     csrRequests.inc();
     let outcome: { cert: WorkloadCert } | { error: unknown };
     try {
-      outcome = { cert: await this.obtain(entry.id) };
+      outcome = { cert: await this.obtain(entry.id, this.renewalCertificate(entry) ?? await this.storedCertificate(entry)) };
     } catch (error) {
       outcome = { error };
     } finally {
@@ -330,11 +337,35 @@ export class CertManager {
     else this.fail(entry, outcome.error);
   }
 
+  /** The certificate a renewal authenticates with, when renewal by certificate is on and it is still valid. */
+  private renewalCertificate(entry: Entry): WorkloadCert | undefined {
+    return this.options.renewWithCertificate && isValid(entry.cert, Date.now()) ? entry.cert : undefined;
+  }
+
+  /**
+   * After a restart, the certificate the last run wrote under --cert-dir, when it is still valid
+   * and checks out against the trust bundle: what a renewal by certificate authenticates with
+   * once the bootstrap token has expired.
+   */
+  private async storedCertificate(entry: Entry): Promise<WorkloadCert | undefined> {
+    if (!this.options.renewWithCertificate || !this.options.certDir || entry.cert) return undefined;
+    const files = await readCertFiles(this.options.certDir, entry.id);
+    if (!files) return undefined;
+    try {
+      const spki = createPublicKey(files.keyPem).export({ type: 'spki', format: 'der' });
+      const verified = verifyResponse([...files.chainPem, ...files.rootsPem], { id: entry.id, spki, roots: await this.trust.read(), now: Date.now() });
+      return { id: entry.id, chainPem: verified.chainPem, keyPem: files.keyPem, rootsPem: [...files.rootsPem], notBefore: verified.notBefore, notAfter: verified.notAfter, serial: verified.serial };
+    } catch (err) {
+      this.log.info('the stored certificate cannot be used for renewal', { identity: entry.id, error: (err as Error).message });
+      return undefined;
+    }
+  }
+
   /** One CSR round trip, checked; throws IdentityError. */
-  private async obtain(id: SpiffeId): Promise<WorkloadCert> {
+  private async obtain(id: SpiffeId, own: WorkloadCert | undefined): Promise<WorkloadCert> {
     const [keyAndCsr, roots] = await Promise.all([generateKeyAndCsr(id), this.trust.read()]);
     const ttlSeconds = Math.max(1, Math.round(this.options.certTtlMs / 1000));
-    const chain = await this.client.createCertificate(keyAndCsr.csrPem, ttlSeconds, id);
+    const chain = await this.request(keyAndCsr.csrPem, ttlSeconds, id, own);
     const verified = verifyResponse(chain, { id, spki: keyAndCsr.spki, roots, now: Date.now() });
     const rootsPem = certsToPem(roots);
     const cert = {
@@ -344,6 +375,17 @@ export class CertManager {
     const revoked = this.revokedWhy(cert);
     if (revoked) throw new IdentityError('revoked', `the CA answered with a revoked certificate: ${revoked}`);
     return cert;
+  }
+
+  private async request(csrPem: string, ttlSeconds: number, id: SpiffeId, own: WorkloadCert | undefined): Promise<string[]> {
+    if (!own) return this.client.createCertificate(csrPem, ttlSeconds, id);
+    try {
+      return await this.client.createCertificate(csrPem, ttlSeconds, id, own);
+    } catch (err) {
+      if (!(err instanceof IdentityError) || err.reason !== 'unauthenticated' || this.options.tokenFile === undefined) throw err;
+      this.log.warn('the CA refused a renewal by certificate; renewing with the token', { identity: id, error: err.message });
+      return this.client.createCertificate(csrPem, ttlSeconds, id);
+    }
   }
 
   private install(entry: Entry, cert: WorkloadCert): void {

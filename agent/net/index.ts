@@ -9,4 +9,5 @@ export type { NetnsHandle, ListenOptions, ConnectOptions } from './netns.js';
 export { originalDst, readSocketOptions, socketFd } from './sockopts.js';
 export { checkNetPrivileges } from './privileges.js';
 export { raiseFileLimit } from './limits.js';
+export { notifySystemd } from './sd-notify.js';
 export { NetnsError, PrivilegeError, SyscallError, TransparentBindError } from './errors.js';

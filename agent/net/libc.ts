@@ -19,6 +19,7 @@ const listenFn = libc.func('int listen(int fd, int backlog)');
 const closeFn = libc.func('int close(int fd)');
 const getrlimitFn = libc.func('int getrlimit(int resource, _Out_ void *rlim)');
 const setrlimitFn = libc.func('int setrlimit(int resource, const void *rlim)');
+const sendtoFn = libc.func('intptr_t sendto(int fd, const void *buf, uintptr_t len, int flags, const void *addr, uint32_t addrlen)');
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -60,6 +61,30 @@ function check(result: number, syscall: string, detail?: string): number {
 
 export function setns(fd: number, nstype: number, detail?: string): void {
   check(setnsFn(fd, nstype) as number, 'setns', detail);
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+/** sun_path of struct sockaddr_un. */
+const UNIX_PATH_MAX = 108;
+
+/**
+ * Sends one datagram to a unix socket path (a leading `@` names the abstract namespace) from a
+ * fresh socket, closed again at once; Node's dgram has no unix datagram sockets.
+ */
+export function sendUnixDatagram(path: string, message: string): void {
+  const name = Buffer.from(path.startsWith('@') ? `\0${path.slice(1)}` : path);
+  if (name.length >= UNIX_PATH_MAX) throw new SyscallError('sendto', 'ENAMETOOLONG', 0, path);
+  const addr = Buffer.alloc(2 + name.length);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  const fd = check(socketFn(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number, 'socket');
+  try {
+    const body = Buffer.from(message);
+    check(Number(sendtoFn(fd, body, body.length, 0, addr, addr.length)), 'sendto', path);
+  } finally {
+    closeFn(fd);
+  }
 }
 
 /** A non-blocking, close-on-exec stream socket, the flags libuv expects of an adopted fd. */

@@ -22,9 +22,28 @@ export interface ProxyDeps {
   readonly log: Logger;
 }
 
-/** Everything a pod's listeners need to handle a connection. */
+/**
+ * What one set of capture listeners serves: a registered pod in its netns, or (host mode) the
+ * WorkloadEntries this node runs, from the host netns. The handlers ask it which local workload
+ * an address belongs to and never care which of the two it is.
+ */
+export interface CaptureTarget {
+  /** Key of its connections in the ConnectionManager: the pod's uid, or `host`. */
+  readonly uid: string;
+  /** For messages: `pod shop/cart`, `host vm-1`. */
+  readonly label: string;
+  /** The local workload at `ip` (an inbound destination, an outbound source), from the current config. */
+  local(ip: string | undefined): Workload | undefined;
+  /**
+   * Connect to the application from the client's IP. A pod netns routes the replies back to the
+   * agent's transparent socket (fwmark rule); the host netns has no such routing.
+   */
+  readonly preserveClientIp: boolean;
+}
+
+/** Everything a set of capture listeners needs to handle a connection. */
 export interface PodContext {
-  readonly pod: RegisteredPod;
+  readonly target: CaptureTarget;
   readonly netns: NetnsHandle;
   readonly deps: ProxyDeps;
   readonly pool: HbonePool;
@@ -34,10 +53,29 @@ export interface PodContext {
   readonly log: Logger;
 }
 
-/** The workload record of the pod a proxy serves, from the current mesh config. */
-export function podWorkload(ctx: PodContext): Workload | undefined {
-  const w = ctx.deps.mesh().workloadByName(ctx.pod.namespace, ctx.pod.name);
-  return w?.kind === 'Pod' ? w : undefined;
+/** A registered pod as a capture target: every address in its netns is the pod's workload. */
+export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarget {
+  return {
+    uid: pod.uid, label: `pod ${pod.namespace}/${pod.name}`, preserveClientIp: true,
+    local: () => {
+      const w = mesh().workloadByName(pod.namespace, pod.name);
+      return w?.kind === 'Pod' ? w : undefined;
+    },
+  };
+}
+
+/**
+ * The WorkloadEntries placed on `node` as a capture target in the host netns: the one at an
+ * address is the workload served there.
+ */
+export function hostTarget(node: string, mesh: () => MeshView): CaptureTarget {
+  return {
+    uid: 'host', label: `host ${node}`, preserveClientIp: false,
+    local: (ip) => {
+      const w = ip === undefined ? undefined : mesh().workloadByIp(ip);
+      return w?.kind === 'WorkloadEntry' && w.node === node ? w : undefined;
+    },
+  };
 }
 
 /** `ip:port` with IPv6 in brackets. */

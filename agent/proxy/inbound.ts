@@ -10,7 +10,7 @@ import { answerable, respondError, tunnelPeerChain, type InboundStream } from '.
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
-import { addrText, podWorkload, type PodContext } from './context.js';
+import { addrText, type PodContext } from './context.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
 /**
@@ -23,7 +23,7 @@ import { relay, resetEnd, socketsOf } from './relay.js';
  */
 export async function handleHboneStream(ctx: PodContext, req: InboundStream): Promise<void> {
   const mesh = ctx.deps.mesh();
-  const workload = podWorkload(ctx);
+  const workload = ctx.target.local(req.target.ip);
   const local = req.stream.session?.socket?.localAddress;
   const trace = new ConnectionTrace({
     direction: 'inbound',
@@ -32,7 +32,7 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
   }).secure();
   if (!workload) {
     respondError(req.stream, 503);
-    trace.refused('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
+    trace.refused('unknown-destination', `${ctx.target.label} serves no mesh workload at ${req.target.ip}`, 'CONNECT');
     return;
   }
   const attributes: ConnectionAttributes = { identity: req.peer.id, srcIp: req.source.ip, dstIp: req.target.ip, dstPort: req.target.port };
@@ -72,7 +72,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   const clientIp = canonicalIp(client.remoteAddress ?? '');
   const srcIp = clientIp ?? 'unknown';
   const mesh = ctx.deps.mesh();
-  const workload = podWorkload(ctx);
+  const workload = ctx.target.local(dst?.address);
   const trace = new ConnectionTrace({
     direction: 'inbound',
     src: { addr: addrText(srcIp, client.remotePort), workload: mesh.workloadByIp(srcIp) },
@@ -81,7 +81,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   const refuse = (...args: Parameters<ConnectionTrace['refused']>) => { trace.refused(...args); resetEnd(client); };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
   if (POD_PORT_SET.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
-  if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
+  if (!workload) return refuse('unknown-destination', `${ctx.target.label} serves no mesh workload at ${dst.address}`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
   const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, clientIp);
@@ -112,7 +112,7 @@ let transparentFailureLogged = false;
  */
 async function connectFrom(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket> {
   const plain = { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS };
-  const spoof = clientIp !== undefined && clientIp !== to.ip && clientIp.includes(':') === to.ip.includes(':');
+  const spoof = ctx.target.preserveClientIp && clientIp !== undefined && clientIp !== to.ip && clientIp.includes(':') === to.ip.includes(':');
   if (!spoof) return ctx.netns.connect(to.ip, to.port, plain);
   try {
     return await ctx.netns.connect(to.ip, to.port, { ...plain, localAddress: clientIp, transparent: true });
@@ -161,7 +161,7 @@ async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream
   attributes: ConnectionAttributes, trace: ConnectionTrace): Promise<void> {
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream), trace,
+    podUid: ctx.target.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream), trace,
     peerChain: 'session' in down ? tunnelPeerChain(down) : undefined,
     bytes: () => ({ downToUp: upstream.bytesWritten, upToDown: upstream.bytesRead }),
     close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },

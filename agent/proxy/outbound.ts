@@ -13,7 +13,7 @@ import { HboneConnection } from '../tunnel/index.js';
 import { secureContextFor, tunnelPeerChain } from '../tunnel/index.js';
 import { telemetryNames } from '../model/telemetry.js';
 import { ConnectionTrace } from './conn-trace.js';
-import { addrText, handshakeRevocationCheck, podWorkload, type PodContext } from './context.js';
+import { addrText, handshakeRevocationCheck, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
 
@@ -38,9 +38,9 @@ export async function handleOutbound(ctx: PodContext, client: net.Socket): Promi
     resetEnd(client);
   };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
-  const source = podWorkload(ctx);
+  const source = ctx.target.local(src.ip);
   trace.start.src.workload = source;
-  if (!source) return refuse('unknown-source', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`);
+  if (!source) return refuse('unknown-source', `${ctx.target.label} serves no mesh workload at ${src.ip}`);
   const target = resolveOutbound(ctx.deps.mesh(), { ip: dst.address, port: dst.port });
   if (target.kind === 'refused') return refuse(target.reason, target.message);
   trace.start.dst.workload = target.workload;
@@ -109,7 +109,7 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
     forwarded: forwardedHeader(src, target.service?.hostname),
     traceparent: traceparentHeader(),
   };
-  const key = { sourceIdentity: identity, certSerial: cert.serial, sourceIp: ctx.pod.ips[0] ?? '', peer: peerText, expectedIdentities: target.expected };
+  const key = { sourceIdentity: identity, certSerial: cert.serial, sourceIp: source.addresses[0] ?? '', peer: peerText, expectedIdentities: target.expected };
   return ctx.pool.stream(key, dial, formatAuthority(target.address), headers);
 }
 
@@ -122,7 +122,7 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   }
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
-    podUid: ctx.pod.uid, direction: 'outbound', sockets: socketsOf(client, upstream), trace,
+    podUid: ctx.target.uid, direction: 'outbound', sockets: socketsOf(client, upstream), trace,
     peerChain: 'session' in upstream ? tunnelPeerChain(upstream) : undefined,
     bytes: () => ({ downToUp: client.bytesRead, upToDown: client.bytesWritten }),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },

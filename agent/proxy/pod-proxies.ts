@@ -11,7 +11,7 @@ import { accessFields } from './access-log.js';
 import type { LogFields } from '../telemetry/log.js';
 import { DialGate } from './dial-gate.js';
 import { InFlight } from './in-flight.js';
-import { handshakeRevocationCheck, podWorkload, type PodContext, type ProxyDeps } from './context.js';
+import { handshakeRevocationCheck, hostTarget, podTarget, type CaptureTarget, type PodContext, type ProxyDeps } from './context.js';
 import { handleHboneStream, handlePlaintextInbound } from './inbound.js';
 import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
 
@@ -19,8 +19,10 @@ export type { ProxyDeps } from './context.js';
 
 export type OpenConnection = { pod: string; podUid: string; startedAt: string; ageMs: number } & LogFields;
 
-/** The three listeners of one pod, inside its netns. */
+/** The three listeners of one capture target (a pod, inside its netns; or the host). */
 interface PodProxy {
+  /** The pod's netns path; undefined for the host. */
+  readonly netnsPath: string | undefined;
   readonly ctx: PodContext;
   readonly listeners: net.Server[];
   readonly hbone: HboneServer;
@@ -54,10 +56,10 @@ export class PodProxies {
   async add(pod: RegisteredPod, netns: NetnsHandle): Promise<void> {
     await this.opening.get(pod.uid);
     const existing = this.proxies.get(pod.uid);
-    if (existing && existing.ctx.pod.netns === pod.netns) return;
+    if (existing && existing.netnsPath === pod.netns) return;
     if (existing) await this.remove(pod.uid);
     this.releasing.delete(pod.uid);
-    const opening = this.open(pod, netns).then((proxy) => { this.proxies.set(pod.uid, proxy); });
+    const opening = this.open(podTarget(pod, this.deps.mesh), pod.netns, netns).then((proxy) => { this.proxies.set(pod.uid, proxy); });
     this.opening.set(pod.uid, opening);
     try {
       await opening;
@@ -66,9 +68,18 @@ export class PodProxies {
     }
   }
 
-  private async open(pod: RegisteredPod, netns: NetnsHandle): Promise<PodProxy> {
-    const log = this.deps.log.child('pod', { pod: `${pod.namespace}/${pod.name}` });
-    const ctx: PodContext = { pod, netns, deps: this.deps, pool: this.pool, connections: this.connections, dials: new DialGate(), log };
+  /**
+   * Host-network mode: the capture listeners of the WorkloadEntries placed on `node`, bound in
+   * the agent's own netns (`netns`); the workload of a connection is the one at its address.
+   */
+  async serveHost(node: string, netns: NetnsHandle): Promise<void> {
+    const target = hostTarget(node, this.deps.mesh);
+    this.proxies.set(target.uid, await this.open(target, undefined, netns));
+  }
+
+  private async open(target: CaptureTarget, netnsPath: string | undefined, netns: NetnsHandle): Promise<PodProxy> {
+    const log = this.deps.log.child('capture', { target: target.label });
+    const ctx: PodContext = { target, netns, deps: this.deps, pool: this.pool, connections: this.connections, dials: new DialGate(), log };
     const listeners: net.Server[] = [];
     try {
       // A bug in handling one connection must cost that connection, never the daemon.
@@ -85,7 +96,7 @@ export class PodProxies {
       listeners.push(hboneListener);
       const hbone = new HboneServer(hboneListener, {
         trustDomain: this.deps.trustDomain,
-        certificate: () => this.podCertificate(ctx),
+        certificate: (local) => this.certificateAt(ctx, local),
         trustBundle: () => this.deps.certs.trustBundle(),
         checkRevocation: handshakeRevocationCheck(this.deps, 'destination'),
         onStream: (req) => {
@@ -96,17 +107,17 @@ export class PodProxies {
         },
         log,
       });
-      log.info('pod listeners open', { ports: [POD_PORTS.outbound, POD_PORTS.inboundPlaintext, POD_PORTS.inboundHbone] });
-      return { ctx, listeners, hbone };
+      log.info('capture listeners open', { ports: [POD_PORTS.outbound, POD_PORTS.inboundPlaintext, POD_PORTS.inboundHbone] });
+      return { netnsPath, ctx, listeners, hbone };
     } catch (err) {
       for (const l of listeners) l.close();
       throw err;
     }
   }
 
-  private podCertificate(ctx: PodContext) {
-    const workload = podWorkload(ctx);
-    if (!workload) return Promise.reject(new Error(`pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`));
+  private certificateAt(ctx: PodContext, local: string | undefined) {
+    const workload = ctx.target.local(local);
+    if (!workload) return Promise.reject(new Error(`${ctx.target.label} serves no mesh workload at ${local ?? 'an unknown address'}`));
     return this.deps.certs.fetch(this.deps.mesh().identityOf(workload), CERT_WAIT_MS);
   }
 
@@ -154,9 +165,9 @@ export class PodProxies {
   openConnections(): OpenConnection[] {
     const now = Date.now();
     return this.connections.all().map((c) => {
-      const pod = this.proxies.get(c.podUid)?.ctx.pod;
+      const proxy = this.proxies.get(c.podUid) ?? this.releasing.get(c.podUid);
       return {
-        pod: pod ? `${pod.namespace}/${pod.name}` : c.podUid, podUid: c.podUid, startedAt: new Date(c.trace.startedAt).toISOString(),
+        pod: proxy?.ctx.target.label ?? c.podUid, podUid: c.podUid, startedAt: new Date(c.trace.startedAt).toISOString(),
         ageMs: now - c.trace.startedAt, ...accessFields(c.trace.record(c.bytes())),
       };
     }).sort((a, b) => a.ageMs - b.ageMs);
@@ -168,10 +179,10 @@ export class PodProxies {
     const policies = this.deps.policies();
     for (const uid of this.connections.pods()) {
       const proxy = this.proxies.get(uid) ?? this.releasing.get(uid);
-      const workload = proxy && podWorkload(proxy.ctx);
       for (const conn of this.connections.inbound(uid)) {
         if (!conn.attributes) continue;
-        if (!workload) { conn.close('policy-revoked: pod is no longer in the mesh config'); continue; }
+        const workload = proxy?.ctx.target.local(conn.attributes.dstIp);
+        if (!workload) { conn.close('policy-revoked: the workload is no longer in the mesh config'); continue; }
         const decision = authorize(policies, workload, conn.attributes);
         if (decision.allowed) continue;
         denials.inc({ direction: 'inbound', reason: 'policy-revoked' });
@@ -233,7 +244,7 @@ export class PodProxies {
   destroy(): void {
     this.stopRotate();
     this.stopRevocations();
-    const open = this.connections.pods().map((uid) => ({ pod: this.proxies.get(uid)?.ctx.pod.name ?? uid, connections: this.connections.count(uid) }));
+    const open = this.connections.pods().map((uid) => ({ target: this.proxies.get(uid)?.ctx.target.label ?? uid, connections: this.connections.count(uid) }));
     if (open.length > 0) this.deps.log.warn('force-closing connections still open', { pods: open });
     for (const uid of [...this.proxies.keys(), ...this.releasing.keys()]) this.closeNow(uid, 'agent shutdown');
     this.pool.close();

@@ -40,8 +40,11 @@ export interface InboundStream {
 
 export interface HboneServerOptions {
   readonly trustDomain: string;
-  /** The pod's own certificate; awaited before the handshake of each new connection. */
-  certificate(): Promise<TunnelCert>;
+  /**
+   * The certificate of the workload served at `localAddress` (the address the peer dialled);
+   * awaited before the handshake of each new connection.
+   */
+  certificate(localAddress: string | undefined): Promise<TunnelCert>;
   trustBundle(): readonly string[];
   onStream(req: InboundStream): void;
   readonly log: Logger;
@@ -81,7 +84,7 @@ export class HboneServer {
     raw.once('close', () => this.pending.delete(raw));
     raw.on('error', () => { /* a peer reset before or during the handshake */ });
     try {
-      const server = this.serverFor(await this.opts.certificate());
+      const server = this.serverFor(await this.opts.certificate(canonicalIp(raw.localAddress ?? '')));
       if (this.closed || raw.destroyed) { raw.destroy(); return; }
       server.emit('connection', raw);
     } catch (err) {

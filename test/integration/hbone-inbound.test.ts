@@ -12,7 +12,7 @@ import { StateStore } from '../../agent/state/store.js';
 import { currentNetns } from '../../agent/net/index.js';
 import { ConnectionManager } from '../../agent/proxy/connection-manager.js';
 import { DialGate } from '../../agent/proxy/dial-gate.js';
-import type { PodContext } from '../../agent/proxy/context.js';
+import { podTarget, type PodContext } from '../../agent/proxy/context.js';
 import { handleHboneStream } from '../../agent/proxy/inbound.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { eventually } from '../helpers/eventually.js';
@@ -52,7 +52,7 @@ async function podContext(certs: IssuedCerts, dials: DialGate): Promise<PodConte
   const policies = compilePolicies(loaded.snapshot);
   const log = createLogger('test');
   return {
-    pod: { uid: 'uid-srv', namespace: 'shop', name: 'srv', netns: '/proc/self/ns/net', ips: ['127.0.0.1'] },
+    target: podTarget({ uid: 'uid-srv', namespace: 'shop', name: 'srv', netns: '/proc/self/ns/net', ips: ['127.0.0.1'] }, () => mesh),
     netns: currentNetns(), pool: new HbonePool(), connections: new ConnectionManager(), dials, log,
     deps: { mesh: () => mesh, policies: () => policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: TD, log },
   };

@@ -5,7 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { execPlugin, findPlugin, podEnv } from '../../agent/demo/cni-chain.js';
 import { AgentClient } from '../../cni/agent-client.js';
 import { checkInpodRules } from '../../agent/capture/apply.js';
-import { parseIptablesSave } from '../../agent/capture/saved-rules.js';
+import { parseIptablesSave } from '../../agent/base/netfilter/saved-rules.js';
 import { eventually } from '../helpers/eventually.js';
 import { podPortSockets } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';

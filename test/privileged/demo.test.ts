@@ -4,7 +4,7 @@ import { eventually } from '../helpers/eventually.js';
 import { meshnodeBin } from '../helpers/paths.js';
 import { privilegedTest } from '../helpers/privileged.js';
 
-const TOOLS = ['ip', 'nsenter', 'iptables-restore', 'ip6tables-restore', '/usr/lib/cni/bridge', '/usr/lib/cni/static', '/usr/lib/cni/loopback'];
+const TOOLS = ['ip', 'nsenter', 'setpriv', 'iptables-restore', 'ip6tables-restore', '/usr/lib/cni/bridge', '/usr/lib/cni/static', '/usr/lib/cni/loopback'];
 
 interface DemoRun {
   readonly code: number | null;
@@ -38,7 +38,10 @@ function leftovers(id: string, dir: string): string[] {
 privilegedTest('meshnode demo --non-interactive shows every step as expected, exits 0 and removes everything it created', async (t) => {
   const run = await startDemo(['--non-interactive']);
   t.is(run.code, 0, `${run.stdout}\n${run.stderr}`);
-  t.is(run.stdout.match(/✓ as expected/g)?.length, 5, run.stdout);
+  t.is(run.stdout.match(/✓ as expected/g)?.length, 8, run.stdout);
+  t.regex(run.stdout, /meshnode agent --host-mode on vm-billing, as uid \d+ with CAP_NET_ADMIN and CAP_NET_RAW only ready/);
+  t.regex(run.stdout, /the VM's agent: inbound .* as spiffe:\/\/cluster\.local\/ns\/shop\/sa\/frontend → shop\/vm-billing .* via HBONE: allow-matched/);
+  t.regex(run.stdout, /node-b's agent: inbound 192\.168\.78\.2:\d+ as spiffe:\/\/cluster\.local\/ns\/shop\/sa\/billing → shop\/cart/);
   t.regex(run.stdout, /Every step behaved as shown\./);
   t.regex(run.stdout, /pod shop\/frontend .*in the mesh, traffic captured/);
   t.regex(run.stdout, /pod legacy\/batch .*not in the mesh, left untouched/);

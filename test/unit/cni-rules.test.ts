@@ -1,6 +1,6 @@
 import test from 'ava';
 import { renderInpodRules, restoreText } from '../../agent/capture/rules.js';
-import { parseIptablesSave, chainRules } from '../../agent/capture/saved-rules.js';
+import { parseIptablesSave, chainRules } from '../../agent/base/netfilter/saved-rules.js';
 import { probeSnatRule } from '../../agent/capture/host-probe.js';
 
 test('IPv4 rules match the ztunnel in-pod ruleset line for line', (t) => {

@@ -52,3 +52,14 @@ test('a token file granting an identity Kubernetes cannot name is refused', (t) 
   t.throws(() => TokenTable.parse('- {token: aaaaaaaaaaaaaaaaaaaa, identity: "spiffe://td/ns/shop/sa/.."}', 'tokens.yaml'), { message: /identity must be a SPIFFE id/ });
   t.throws(() => TokenTable.parse('- {token: aaaaaaaaaaaaaaaaaaaa, identity: "spiffe://td/ns/a/sa/b", impersonate: ["spiffe://td/ns/Shop/sa/*"]}', 'tokens.yaml'), { message: /must have the form/ });
 });
+
+test('a token with expires is refused once that time has passed; a bad expires is an error naming the entry', (t) => {
+  const table = TokenTable.parse(`
+- token: cccccccccccccccccccc
+  identity: spiffe://td/ns/shop/sa/vm
+  expires: "2030-01-01T00:00:00Z"
+`, 'tokens.yaml');
+  t.is(String(table.lookup('cccccccccccccccccccc', Date.parse('2029-12-31T23:59:59Z'))?.identity), 'spiffe://td/ns/shop/sa/vm');
+  t.is(table.lookup('cccccccccccccccccccc', Date.parse('2030-01-01T00:00:00Z')), undefined);
+  t.throws(() => TokenTable.parse('- token: dddddddddddddddddddd\n  identity: spiffe://td/ns/a/sa/b\n  expires: soon\n', 'tokens.yaml'), { message: /entry 1: expires must be an RFC 3339 time/ });
+});

@@ -11,12 +11,12 @@ import { repoRoot } from '../helpers/paths.js';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['agent/base', 'agent/generated', 'agent/telemetry', 'agent/process', 'agent/capture', 'metrics'],
-  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle'],
+  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle', 'agent/hostnet'],
   ['agent/model', 'agent/tunnel', 'agent/ca'],
   ['agent/authz'],
   ['agent/state'],
   ['agent/sources', 'agent/pods'],
-  ['agent/proxy'],
+  ['agent/proxy', 'agent/host'],
   ['agent/admin'],
   ['agent/app', 'agent/cli', 'agent/demo', 'agent/main', 'cni'],
 ];

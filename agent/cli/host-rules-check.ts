@@ -1,0 +1,1 @@
+export { checkUsage as usage, check as run } from './host-rules.js';

@@ -1,0 +1,1 @@
+export { removeUsage as usage, remove as run } from './host-rules.js';
