@@ -209,8 +209,17 @@ export class GrpcServer {
       }
       const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
       const call: UnaryCall<unknown> = { request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw };
-      if ('streaming' in method) this.startStream(stream, method, call);
-      else void this.answer(stream, method, call);
+      // A failing handler costs its call, never the server.
+      const failed = () => this.finish(stream, { code: status.INTERNAL, details: 'internal error' });
+      if ('streaming' in method) {
+        try {
+          this.startStream(stream, method, call);
+        } catch {
+          failed();
+        }
+      } else {
+        this.answer(stream, method, call).catch(failed);
+      }
     });
   }
 
@@ -229,13 +238,21 @@ export class GrpcServer {
   /** A server-streaming call: open until the client cancels, the method ends it, or the server closes. */
   private startStream(stream: ServerHttp2Stream, method: StreamingMethod<unknown, unknown>, call: UnaryCall<unknown>): void {
     let ended = false;
+    const begin = () => {
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    };
     const sink: StreamSink<unknown> = {
-      send: (message) => { if (!ended && !stream.destroyed) stream.write(framed(method.encode(message))); },
+      send: (message) => {
+        if (ended || stream.destroyed) return;
+        begin();
+        stream.write(framed(method.encode(message)));
+      },
       end: (s) => {
         if (ended) return;
         ended = true;
         this.sinks.delete(sink);
         if (stream.destroyed) return;
+        begin();
         stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(s.code), 'grpc-message': encodeMessage(s.details) }));
         stream.end();
       },
@@ -248,7 +265,7 @@ export class GrpcServer {
     // The call is meant to stay quiet between updates; HTTP/2 PINGs keep the connection honest.
     stream.setTimeout(0);
     this.sinks.add(sink);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    begin();
     stream.once('close', () => {
       ended = true;
       this.sinks.delete(sink);
