@@ -132,8 +132,9 @@ async function revokeToEnforced(port: number, dir: string): Promise<number[]> {
         });
       });
       const started = performance.now();
-      execFile(process.execPath, [MESHNODE, 'ca', 'revoke', '--dir', join(dir, 'ca'), '--serial', cert.serial], () => {});
+      const exited = new Promise((resolve) => execFile(process.execPath, [MESHNODE, 'ca', 'revoke', '--dir', join(dir, 'ca'), '--serial', cert.serial], resolve));
       times.push(((await enforced) - started) / 1000);
+      await exited;
     }
   } finally {
     await holder.close();
@@ -160,7 +161,9 @@ export async function run(): Promise<BenchResult[]> {
     ];
   } finally {
     setLogSink((line) => process.stderr.write(line + '\n'));
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
     proc.kill('SIGTERM');
+    await exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }
