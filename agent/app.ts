@@ -195,7 +195,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       certs: () => certs.status(),
       pods: () => pods.list(),
       configDump: () => buildConfigDump({
-        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()],
+        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()], revocations: revocations.status(),
         config: effectiveConfig, version, configLoadedAt: source.loadedAt,
       }),
       shutdown: (reason) => trigger.trigger(reason),

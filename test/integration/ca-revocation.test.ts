@@ -1,10 +1,11 @@
 import test from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { parseCrlFile } from '../../agent/base/crl.js';
 import { pemDecodeAll } from '../../agent/base/pem.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
-import { createCertManager, Revocations, type CertManager } from '../../agent/identity/index.js';
+import { caApi, createCertManager, Revocations, type CertManager } from '../../agent/identity/index.js';
 import type { WorkloadCert } from '../../agent/identity/cert-manager.js';
 import { eventually } from '../helpers/eventually.js';
 import { runMeshnode } from '../helpers/meshnode-cli.js';
@@ -171,4 +172,21 @@ test('a plug-in CA whose certificate lacks cRLSign issues but refuses to sign CR
   const run = await runMeshnode(['ca', 'revoke', '--dir', dir, '--identity', CART]);
   t.is(run.code, 1);
   t.regex(run.stderr, /ca-cert\.pem.*keyUsage without cRLSign.*reissue it/);
+});
+
+test('WatchRevocations answers only callers the CA knows, and sends the current CRL first', async (t) => {
+  const { ca, root } = await setup(t);
+  const { RevocationClient } = caApi();
+  const client = new RevocationClient(`127.0.0.1:${ca.port}`, grpc.credentials.createSsl(readFileSync(root)));
+  t.teardown(() => client.close());
+  const watch = (token: string) => new Promise<{ crl?: Buffer; code?: grpc.status }>((resolve) => {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const call = (client as unknown as { WatchRevocations: (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ crl: Buffer }> }).WatchRevocations({}, md);
+    call.on('data', (u: { crl: Buffer }) => { resolve({ crl: u.crl }); call.cancel(); });
+    call.on('error', (err: grpc.ServiceError) => resolve({ code: err.code }));
+  });
+  t.is((await watch('not-a-token-the-ca-knows')).code, grpc.status.UNAUTHENTICATED);
+  const first = await watch(NODE_TOKEN);
+  t.deepEqual(first.crl, parseCrlFile(readFileSync(join(ca.dir, 'ca-crl.pem')))[0]!.der);
 });
