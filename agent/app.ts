@@ -201,7 +201,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
         pods: pods.list().length, connections: proxies.connections.count(),
       }),
       configDump: () => buildConfigDump({
-        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()],
+        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()], revocations: revocations.status(),
         config: effectiveConfig, version, configLoadedAt: source.loadedAt,
       }),
       shutdown: (reason) => trigger.trigger(reason),

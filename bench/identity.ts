@@ -5,7 +5,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct } from '../agent/identity/ca-api.js';
+import { execFile } from 'node:child_process';
 import { createCertManager } from '../agent/identity/cert-manager.js';
+import { Revocations } from '../agent/identity/index.js';
+import { pemDecodeAll } from '../agent/base/pem.js';
 import { generateKeyAndCsr } from '../agent/identity/csr.js';
 import { asSpiffeId, type SpiffeId } from '../agent/base/spiffe-id.js';
 import { setLogSink } from '../agent/telemetry/log.js';
@@ -15,7 +18,10 @@ import type { BenchResult } from './result.js';
  * Identity benchmarks against a real `meshnode ca` child process over gRPC/TLS:
  * - CSRs signed per second with many concurrent requests (target ≥ 1,000/s);
  * - time for a certificate manager to hold valid certificates for 110 distinct identities
- *   (target ≤ 1 s), with fresh keys and the default 8 requests in flight.
+ *   (target ≤ 1 s), with fresh keys and the default 8 requests in flight;
+ * - time from running `meshnode ca revoke --serial` to the far node enforcing it: another node's
+ *   certificate manager, subscribed to the CA's push, holds the new CRL and has re-checked its
+ *   tunnels (target: within 1 s of the CA seeing the change, issue #12).
  */
 
 const MESHNODE = resolve(fileURLToPath(new URL('.', import.meta.url)), '../agent/main.js');
@@ -100,6 +106,43 @@ async function time110(port: number, dir: string): Promise<number> {
   }
 }
 
+/** `meshnode ca revoke` for a fresh identity's certificate, until the far node's CRLs revoke it. */
+async function revokeToEnforced(port: number, dir: string): Promise<number[]> {
+  writeFileSync(join(dir, 'token'), TOKEN);
+  const holder = createCertManager({
+    node: 'holder', caAddress: { host: '127.0.0.1', port }, caRootFile: join(dir, 'ca', 'root-cert.pem'),
+    tokenFile: join(dir, 'token'), clusterId: 'Kubernetes', certTtlMs: 86_400_000,
+  });
+  const far = createCertManager({
+    node: 'far', caAddress: { host: '127.0.0.1', port }, caRootFile: join(dir, 'ca', 'root-cert.pem'),
+    tokenFile: join(dir, 'token'), clusterId: 'Kubernetes', certTtlMs: 86_400_000,
+  });
+  const revocations = new Revocations(() => far.trustBundle());
+  far.useRevocations(revocations, true);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const id = asSpiffeId(`spiffe://cluster.local/ns/bench/sa/revoked${i}`)!;
+      holder.setIdentities([id]);
+      const cert = await holder.fetch(id, 30_000);
+      const chain = [...cert.chainPem, ...cert.rootsPem].flatMap((p) => pemDecodeAll(p, 'CERTIFICATE'));
+      const enforced = new Promise<number>((resolve) => {
+        const stop = revocations.onChange(() => {
+          if (revocations.check(chain).status === 'revoked') { stop(); resolve(performance.now()); }
+        });
+      });
+      const started = performance.now();
+      const exited = new Promise((resolve) => execFile(process.execPath, [MESHNODE, 'ca', 'revoke', '--dir', join(dir, 'ca'), '--serial', cert.serial], resolve));
+      times.push(((await enforced) - started) / 1000);
+      await exited;
+    }
+  } finally {
+    await holder.close();
+    await far.close();
+  }
+  return times;
+}
+
 export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'mn-bench-identity-'));
   const { proc, port } = await startCa(dir);
@@ -110,13 +153,17 @@ export async function run(): Promise<BenchResult[]> {
     const runs: number[] = [];
     for (let i = 0; i < 5; i++) runs.push(await time110(port, dir));
     const sorted = [...runs].sort((a, b) => a - b);
+    const revokes = (await revokeToEnforced(port, dir)).sort((a, b) => a - b);
     return [
       { name: 'meshnode ca: CSRs signed per second (128 concurrent, 4 conns)', value: Math.round(rate), unit: 'CSR/s', target: '≥ 1,000/s', note: 'ECDSA P-256 root, audit log on, client in the same 2 cores' },
       { name: 'cert manager: 110 identities certified (median of 5)', value: sorted[2]!, unit: 's', target: '≤ 1 s', note: `each run a fresh manager and channel; first ${runs[0]!.toFixed(3)} s, worst ${sorted[4]!.toFixed(3)} s` },
+      { name: 'revocation: `meshnode ca revoke` to enforcement on the far node (median of 5)', value: revokes[2]!, unit: 's', target: '≤ 1 s after the CA sees it', note: `includes starting the revoke command (a node process); best ${revokes[0]!.toFixed(3)} s, worst ${revokes[4]!.toFixed(3)} s` },
     ];
   } finally {
     setLogSink((line) => process.stderr.write(line + '\n'));
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
     proc.kill('SIGTERM');
+    await exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }

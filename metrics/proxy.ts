@@ -49,7 +49,7 @@ export const sentBytes = new Counter({
 
 export const connectionsFailed = new Counter({
   name: 'istio_tcp_connections_failed_total',
-  help: 'Connections that failed (response flag CONNECT, DENY, TLS_FAILURE, H2_HANDSHAKE_FAILURE, IDENTITY_ERROR)',
+  help: 'Connections that failed (response flag CONNECT, DENY, TLS_FAILURE, H2_HANDSHAKE_FAILURE, IDENTITY_ERROR, CERT_REVOKED)',
   labelNames: TRAFFIC_LABELS,
   registers: [registry],
 });

@@ -7,6 +7,8 @@ export interface ConfigDumpInput {
   readonly certificates: readonly unknown[];
   /** Where the state comes from and whether each source is in sync. */
   readonly sources: readonly unknown[];
+  /** The CRLs in force, per source (`--crl` file, the CA's push): counts, load time, last error. */
+  readonly revocations: readonly unknown[];
   /** The effective agent configuration (flags), secrets excluded. */
   readonly config: Readonly<Record<string, unknown>>;
   readonly version: string;
@@ -41,6 +43,7 @@ export function buildConfigDump(input: ConfigDumpInput): Record<string, unknown>
     settings: snapshot.settings,
     certificates: input.certificates,
     sources: input.sources,
+    revocations: input.revocations,
     workloadState,
     config: input.config,
     configLoadedAt: input.configLoadedAt.toISOString(),

@@ -212,8 +212,9 @@ export class GrpcServer {
       }
       const cert = socket?.authorized ? socket.getPeerCertificate() : undefined;
       const call: UnaryCall<unknown> = { request, peer, header: (name) => headerValues(rawHeaders, name), peerCertificate: cert?.raw };
-      if ('streaming' in method) void this.startStream(stream, method, call);
-      else void this.answer(stream, method, call);
+      // A failing handler costs its call, never the server.
+      const failed = () => this.finish(stream, { code: status.INTERNAL, details: 'internal error' });
+      ('streaming' in method ? this.startStream(stream, method, call) : this.answer(stream, method, call)).catch(failed);
     });
   }
 
@@ -241,7 +242,7 @@ export class GrpcServer {
     // The method may send its first message from open(); writing before respond() would commit
     // default headers and make the later respond() throw, so the headers go out with whatever
     // comes first.
-    const respond = () => { if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true }); };
+    const respond = () => { if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true }); };
     const sink: StreamSink<unknown> = {
       send: (message) => {
         if (ended || stream.destroyed) return;

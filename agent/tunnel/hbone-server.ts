@@ -148,8 +148,10 @@ export class HboneServer {
     const sock = session.socket as tls.TLSSocket;
     // First, so that no error of a session, refused or served, is ever left without a listener.
     session.on('error', () => { /* the session's streams see it too */ });
+    // Read before verifiedPeer: once getPeerX509Certificate() has run, Node's
+    // getPeerCertificate(true) returns the leaf without its issuers.
+    const chain = presentedChain(sock.getPeerCertificate(true));
     const verified = verifiedPeer(sock, this.opts.trustDomain);
-    const chain = typeof verified === 'string' ? [] : presentedChain(sock.getPeerCertificate(true));
     const peer = typeof verified === 'string' ? verified : this.opts.checkRevocation?.(chain) ?? verified;
     const remote = canonicalIp(sock.remoteAddress ?? '');
     const local = canonicalIp(sock.localAddress ?? '');

@@ -9,7 +9,7 @@ import { asSpiffeId } from '../../agent/base/spiffe-id.js';
 import { loadMeshConfig } from '../../agent/model/load.js';
 import { StateStore } from '../../agent/state/store.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';
-import { PodProxies } from '../../agent/proxy/pod-proxies.js';
+import { PodProxies, type ProxyDeps } from '../../agent/proxy/pod-proxies.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 import { applyInpodRules } from '../../agent/capture/apply.js';
 import { IssuedCerts, TestCa } from '../helpers/test-ca.js';
@@ -62,7 +62,10 @@ function meshDocs(topo: Topology, mode: string, extra: object[]): string {
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERMISSIVE' = 'STRICT'): Promise<Dataplane> {
+/** Per node, where its data plane gets certificates and CRLs; default the openssl CA's certificates and no CRLs. */
+export type NodeIdentity = (node: string) => Pick<ProxyDeps, 'certs' | 'revocations'>;
+
+export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERMISSIVE' = 'STRICT', identity?: NodeIdentity): Promise<Dataplane> {
   const topo = Topology.build({ nodes: { n1: ['a'], n2: ['b', 'out'] } });
   t.teardown(() => topo.destroy());
   const dir = mkdtempSync(join(tmpdir(), 'meshnode-dp-'));
@@ -88,7 +91,8 @@ export async function startDataplane(t: ExecutionContext, mode: 'STRICT' | 'PERM
     for (const h of handles) h.close();
   });
   for (const node of ['n1', 'n2']) {
-    proxies.set(node, new PodProxies({ mesh: () => state.mesh, policies: () => state.policies, certs, revocations: new Revocations(() => certs.trustBundle()), trustDomain: TD, log: log.child(node) }));
+    const own = identity?.(node) ?? { certs, revocations: new Revocations(() => certs.trustBundle()) };
+    proxies.set(node, new PodProxies({ mesh: () => state.mesh, policies: () => state.policies, ...own, trustDomain: TD, log: log.child(node) }));
   }
   const uidOf = (name: string) => `uid-${name}`;
   for (const name of ['a', 'b']) {

@@ -30,7 +30,7 @@ test('the config dump lists workloads sorted by uid, registered pods by uid, and
   if (!snapshot) return t.fail('test config is invalid');
   const dump = buildConfigDump({
     snapshot, pods: [{ uid: 'u1', namespace: 'shop', name: 'a-pod', ips: ['10.0.0.3'], netns: '/run/netns/x' }],
-    sources: [], certificates: [{ identity: 'spiffe://cluster.local/ns/shop/sa/default' }], config: { node: 'n1' }, version: '0.1.0',
+    sources: [], revocations: [], certificates: [{ identity: 'spiffe://cluster.local/ns/shop/sa/default' }], config: { node: 'n1' }, version: '0.1.0',
     configLoadedAt: new Date(0),
   });
   const parsed = JSON.parse(JSON.stringify(dump, jsonReplacer)) as {
