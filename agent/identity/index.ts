@@ -5,5 +5,5 @@
  */
 export { caApi, CREATE_CERTIFICATE_PATH, metadataString, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-api.js';
 export { writeFileAtomic } from './cert-files.js';
-export { createCertManager, type CertManager, type CertManagerOptions } from './cert-manager.js';
+export { createCertManager, type CertManager, type CertManagerOptions, type CertStatus } from './cert-manager.js';
 export { checkToken } from './ca-client.js';
