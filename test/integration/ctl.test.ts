@@ -159,7 +159,7 @@ test.serial('ctl status, workloads, services, policies and certificates print ta
   t.regex((await ctl('policies')).stdout, /^NAMESPACE +NAME +SCOPE +ACTION +RULES +ORIGIN\n/);
 
   const certs = await ctl('certificates');
-  t.regex(certs.stdout, /spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web +available +[0-9a-f]+ +\d{4}-/);
+  t.regex(certs.stdout, /spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web +available +[0-9A-F]+ +\d{4}-/);
   const certsJson = JSON.parse((await ctl('certificates', '-o', 'json')).stdout) as { identity: string; state: string }[];
   t.deepEqual(certsJson.map((c) => [c.identity, c.state]), [[id('web'), 'available']]);
 });
