@@ -16,7 +16,7 @@ export interface ListSpec<T> {
 
 export function filterUsage(filters: readonly Filter[]): string {
   const lines: Record<Filter, string> = {
-    namespace: '  -n, --namespace NS    only this namespace',
+    namespace: '  -n, --namespace NS   only this namespace',
     node: '  --node NODE          only workloads on this node',
     workload: '  --workload NAME      only this workload (Pod or WorkloadEntry name, or its controller\'s)',
   };
