@@ -23,7 +23,7 @@ import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
-import { build } from '../metrics/agent.js';
+import { build, reportReadiness } from '../metrics/agent.js';
 
 /** The mesh source: a local YAML config, or istiod over xDS; exactly one. */
 export type MeshSourceOptions =
@@ -189,6 +189,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const version = packageVersion();
     // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
     build.set({ component: 'ztunnel', tag: version }, 1);
+    reportReadiness(() => readiness.isReady());
     // Flags only: the token is read from its file on every request and never held here.
     const effectiveConfig = { ...options, version };
     const admin = new AdminServer({

@@ -23,6 +23,14 @@ const COMMANDS: Record<string, { module: string; summary: string; export?: strin
   'host-rules remove': { module: './cli/host-rules-remove.js', summary: 'remove the host-mode capture rules (the host leaves the mesh)' },
   'vm bootstrap': { module: './cli/vm-bootstrap.js', summary: 'prepare the files a VM needs to join the mesh (run on the CA host)' },
   demo: { module: './cli/demo.js', summary: 'build a two-node mesh in network namespaces and show it working (root)' },
+  'ctl status': { module: './cli/ctl/status.js', summary: "a running agent's sources, certificates, captured pods and readiness" },
+  'ctl workloads': { module: './cli/ctl/workloads.js', summary: 'the workloads a running agent knows' },
+  'ctl services': { module: './cli/ctl/services.js', summary: 'the services a running agent knows' },
+  'ctl policies': { module: './cli/ctl/policies.js', summary: 'the authorization policies a running agent enforces' },
+  'ctl certificates': { module: './cli/ctl/certificates.js', summary: 'the certificates a running agent holds' },
+  'ctl connections': { module: './cli/ctl/connections.js', summary: 'the connections a running agent is proxying now' },
+  'ctl log': { module: './cli/ctl/log.js', summary: "show or change a running agent's log levels per component" },
+  'ctl tls-check': { module: './cli/ctl/tls-check.js', summary: 'whether traffic between two workloads is mTLS, and which policy applies' },
 };
 
 function version(): string {

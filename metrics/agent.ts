@@ -79,3 +79,19 @@ export const build = new Gauge({
   labelNames: ['component', 'tag'] as const,
   registers: [registry],
 });
+
+let readyNow: (() => boolean) | undefined;
+
+/** Read at scrape time from the agent's readiness, so it can never disagree with /healthz/ready. */
+export const ready = new Gauge({
+  name: 'meshnode_ready',
+  help: '1 while the agent is ready (GET /healthz/ready answers 200), else 0.',
+  registers: [registry],
+  collect() {
+    if (readyNow) this.set(readyNow() ? 1 : 0);
+  },
+});
+
+export function reportReadiness(isReady: () => boolean): void {
+  readyNow = isReady;
+}

@@ -88,7 +88,9 @@ function tryCommands(t: Topology, dir: string): void {
   say();
   say(bold('The mesh keeps running. Try:'));
   say(`  ip netns exec ${frontend.netns} ${app} call ${cart.ip}:${cart.serves}`);
-  say(`  ip netns exec ${t.nodes[1].netns} ${app} get http://127.0.0.1:15000/certs`);
+  say(`  ip netns exec ${t.nodes[1].netns} node ${MESHNODE_MAIN} ctl status`);
+  say(`  ip netns exec ${t.nodes[1].netns} node ${MESHNODE_MAIN} ctl connections`);
+  say(`  ip netns exec ${t.nodes[1].netns} node ${MESHNODE_MAIN} ctl tls-check shop/frontend shop/cart`);
   say(`  ip netns exec ${t.nodes[1].netns} ${app} get http://127.0.0.1:15020/metrics`);
   say(`  nsenter --net=/var/run/netns/${cart.netns} iptables-save -t nat`);
   say(`  tail -f ${dir}/node-b/agent.log`);

@@ -8,7 +8,7 @@ export {
   type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
 } from './ca-api.js';
 export { writeFileAtomic } from './cert-files.js';
-export { createCertManager, type CertManager, type CertManagerOptions } from './cert-manager.js';
+export { createCertManager, type CertManager, type CertManagerOptions, type CertStatus } from './cert-manager.js';
 export { checkToken } from './ca-client.js';
 export { CrlFile } from './crl-file.js';
 export { Revocations, type RevocationSourceStatus, type Verdict } from './revocations.js';

@@ -9,6 +9,7 @@ import { POD_PORT_SET } from '../base/contracts/ports.js';
 import { answerable, respondError, tunnelPeerChain, type InboundStream } from '../tunnel/index.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
+import { inboundService } from './inbound-service.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
 import { addrText, type PodContext } from './context.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
@@ -35,6 +36,7 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
     trace.refused('unknown-destination', `${ctx.target.label} serves no mesh workload at ${req.target.ip}`, 'CONNECT');
     return;
   }
+  trace.start.dst.service = inboundService(mesh, workload, req.headers.forwarded, req.target.port);
   const attributes: ConnectionAttributes = { identity: req.peer.id, srcIp: req.source.ip, dstIp: req.target.ip, dstPort: req.target.port };
   if (!admit(ctx, workload, attributes, trace)) {
     respondError(req.stream, 401);
@@ -82,6 +84,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
   if (POD_PORT_SET.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
   if (!workload) return refuse('unknown-destination', `${ctx.target.label} serves no mesh workload at ${dst.address}`, 'CONNECT');
+  trace.start.dst.service = inboundService(mesh, workload, undefined, dst.port);
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
   const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, clientIp);

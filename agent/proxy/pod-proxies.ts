@@ -17,7 +17,7 @@ import { CERT_WAIT_MS, handleOutbound } from './outbound.js';
 
 export type { ProxyDeps } from './context.js';
 
-export type OpenConnection = { pod: string; podUid: string; startedAt: string; ageMs: number } & LogFields;
+export type OpenConnection = { target: string; podUid: string; startedAt: string; ageMs: number } & LogFields;
 
 /** The three listeners of one capture target (a pod, inside its netns; or the host). */
 interface PodProxy {
@@ -167,7 +167,7 @@ export class PodProxies {
     return this.connections.all().map((c) => {
       const proxy = this.proxies.get(c.podUid) ?? this.releasing.get(c.podUid);
       return {
-        pod: proxy?.ctx.target.label ?? c.podUid, podUid: c.podUid, startedAt: new Date(c.trace.startedAt).toISOString(),
+        target: proxy?.ctx.target.label ?? c.podUid, podUid: c.podUid, startedAt: new Date(c.trace.startedAt).toISOString(),
         ageMs: now - c.trace.startedAt, ...accessFields(c.trace.record(c.bytes())),
       };
     }).sort((a, b) => a.ageMs - b.ageMs);

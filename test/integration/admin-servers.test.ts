@@ -129,3 +129,23 @@ test('admin /quitquitquit starts a drain on POST only', async (t) => {
   t.like(await request(port, 'POST', '/quitquitquit'), { status: 200, body: 'shutdown now\n' });
   t.deepEqual(shutdowns, ['admin /quitquitquit']);
 });
+
+test('admin profiles on demand: a CPU profile for the seconds asked, one at a time, and a heap snapshot', async (t) => {
+  const server = admin([]);
+  const { port } = await server.start('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  const started = Date.now();
+  const running = request(port, 'GET', '/debug/pprof/profile?seconds=1&frequency=500');
+  t.like(await request(port, 'GET', '/debug/pprof/profile?seconds=1'), { status: 409, body: 'a CPU profile is already being taken; try again when it is done\n' });
+  const profile = await running;
+  t.true(Date.now() - started >= 1_000, 'the profile covers the second asked for');
+  t.is(profile.status, 200);
+  const parsed = JSON.parse(profile.body) as { nodes: unknown[]; startTime: number; endTime: number; samples: number[] };
+  t.true(parsed.nodes.length > 0 && parsed.endTime > parsed.startTime, 'a .cpuprofile with call-tree nodes');
+  t.like(await request(port, 'GET', '/debug/pprof/profile?seconds=0'), { status: 400, body: 'seconds: "0" is not a whole number from 1 to 300\n' });
+  const heap = await request(port, 'GET', '/debug/pprof/heap');
+  t.is(heap.status, 200);
+  t.is(heap.type, 'application/octet-stream');
+  const snapshot = JSON.parse(heap.body) as { snapshot: { node_count: number } };
+  t.true(snapshot.snapshot.node_count > 1000, 'a V8 heap snapshot');
+});
