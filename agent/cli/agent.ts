@@ -13,7 +13,7 @@ export const DEFAULT_STATE_DIR = '/var/lib/meshnode';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
 
-export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:PORT) --node NAME --ca-address HOST:PORT [flags]
+export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:PORT | --kube) --node NAME --ca-address HOST:PORT [flags]
 
 Runs the node agent: certificates for the node's workloads, per-pod capture listeners
 (15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
@@ -21,6 +21,8 @@ Needs root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for socket marks).
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
 ${xdsFlagsUsage}
+  --kube                     list and watch the Kubernetes API (pods, services, namespaces, Istio policies) instead of --config
+  --kubeconfig FILE          with --kube: this kubeconfig instead of the pod's in-cluster service account
 ${identityFlagsUsage}
   --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
   --state-dir DIR            persisted pod registrations (default ${DEFAULT_STATE_DIR})
@@ -35,6 +37,8 @@ Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags
 
 const agentFlagSpecs = {
   config: { type: 'string' },
+  kube: { type: 'boolean', default: false },
+  kubeconfig: { type: 'string' },
   'cni-socket': { type: 'string', default: DEFAULT_CNI_SOCKET },
   'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
   'admin-address': { type: 'string', default: '127.0.0.1:15000' },
@@ -50,9 +54,11 @@ function parseAgentFlags(argv: string[]) {
   const drain = values['drain-deadline'];
   const identity = parseIdentityOptions(values);
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
-  if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
+  const sources = [values.config !== undefined && '--config', xds && '--xds-address', values.kube && '--kube'].filter(Boolean);
+  if (sources.length > 1) throw new UsageError(`${sources.join(' and ')} are alternative mesh sources; give one`);
+  if (values.kubeconfig !== undefined && !values.kube) throw new UsageError('--kubeconfig needs --kube');
   return {
-    ...(xds ? { xds } : { configPath: requireFlag(values.config, 'config') }),
+    ...(xds ? { xds } : values.kube ? { kube: { kubeconfig: values.kubeconfig } } : { configPath: requireFlag(values.config, 'config') }),
     node: identity.node,
     settings: { trustDomain: parseTrustDomain(values['trust-domain'], 'trust-domain'), rootNamespace: values['root-namespace'] },
     identity,
