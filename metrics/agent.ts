@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from './registry.js';
 
 /** Node-agent plumbing: config reloads and the pod registry (catalogue: metrics/README.md). */
@@ -111,5 +111,12 @@ export const kubeRejectedObjects = new Counter({
   name: 'meshnode_kube_rejected_objects_total',
   help: 'Kubernetes objects that failed validation, by kind; the previous version keeps serving, a new security object is replaced by a deny-all (fail closed).',
   labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const kubeTranslateSeconds = new Histogram({
+  name: 'meshnode_kube_translate_seconds',
+  help: 'Event-loop time of one Kubernetes translation turn (a chunk of queued objects: read, translate, apply to the state).',
+  buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
   registers: [registry],
 });

@@ -3,7 +3,7 @@ import type { MeshSettings } from '../../model/types.js';
 import { MeshTranslator, inputKey, type TranslatorInput } from '../../model/translate/translator.js';
 import type { StateStore } from '../../state/store.js';
 import type { Logger } from '../../telemetry/log.js';
-import { kubeRejectedObjects } from '../../../metrics/agent.js';
+import { kubeRejectedObjects, kubeTranslateSeconds } from '../../../metrics/agent.js';
 import type { ConfigSource, SourceStatus } from '../types.js';
 import { KubeApi, loadKubeConnection, type KubeConnection } from './api-client.js';
 import { DEFAULT_REFLECTOR_TIMING, Reflector, objectKey, type KubeObject, type ReflectorStatus, type ReflectorTiming, type ResourceType } from './reflector.js';
@@ -32,7 +32,7 @@ export interface KubeSourceStatus extends SourceStatus {
   };
 }
 
-const DEFAULT_CHUNK = 100;
+const DEFAULT_CHUNK = 25;
 const MAX_REJECTED_SHOWN = 50;
 
 interface PendingObject {
@@ -117,6 +117,7 @@ export class KubeSource implements ConfigSource {
 
   /** Translates and applies up to one chunk of queued objects, then yields to the event loop. */
   private flush(): void {
+    const started = performance.now();
     const upsert: TranslatorInput[] = [];
     const remove: string[] = [];
     let budget = this.opts.chunkSize ?? DEFAULT_CHUNK;
@@ -127,7 +128,10 @@ export class KubeSource implements ConfigSource {
         this.take(id, p, upsert, remove);
       }
     }
-    if (upsert.length > 0 || remove.length > 0) this.translate(upsert, remove);
+    if (upsert.length > 0 || remove.length > 0) {
+      this.translate(upsert, remove);
+      kubeTranslateSeconds.observe((performance.now() - started) / 1000);
+    }
     if (this.queue.some((l) => l.size > 0)) this.schedule();
     else if (this.unsynced.size === 0 && this.ready) {
       this.ready();
