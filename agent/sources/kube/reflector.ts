@@ -272,7 +272,13 @@ export class Reflector {
       throw err;
     }
     this.state = 'watching';
+    const started = Date.now();
+    const eventsBefore = this.counts.events;
     await this.readEvents(res, timeoutSeconds * 1000 + this.timing.inactivitySlackMs);
+    // A server (or proxy) that ends every watch at once would otherwise be re-watched in a hot loop.
+    if (Date.now() - started < 1_000 && this.counts.events === eventsBefore) {
+      throw new KubeApiError(`watch ${this.type.name} ended at once without an event`, 200);
+    }
   }
 
   /** Newline-delimited watch events until the server ends the stream. */
