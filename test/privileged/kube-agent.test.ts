@@ -110,6 +110,11 @@ kubeTest('kube agent: a pod created after the agent started is captured and carr
     .filter((l) => l.includes('"direction":"inbound"') && l.includes(`"dst.hbone_addr":"${server.ip}:8080"`));
   t.true(inbound.some((l) => l.includes('"src.identity":"spiffe://cluster.local/ns/shop/sa/web"')), inbound.join('\n'));
   t.regex(readFileSync(`${mesh.node.dir}/agent.log`, 'utf8'), /"msg":"kube: initial state applied"/);
+  const dump = JSON.parse(await inNetns(mesh.node.name, ['get', 'http://127.0.0.1:15000/config_dump'])) as {
+    sources: { name: string; state: string; kube: { server: string; resources: Record<string, { state: string; objects: number }> } }[];
+  };
+  t.like(dump.sources[0], { name: 'kubernetes', state: 'synced', kube: { server: mesh.kube.server } });
+  t.like(dump.sources[0]?.kube.resources.pods, { state: 'watching', objects: 2 });
 }, { root: true, tools: TOOLS });
 
 kubeTest('kube agent: an AuthorizationPolicy created in the API closes the open connection it denies and refuses new ones', async (t) => {
