@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { kubeEvents, kubeTranslateSeconds } from '../metrics/agent.js';
+import { kubeEvents, kubeTranslateSeconds } from '../metrics/kube.js';
 import { setLogSink } from '../agent/telemetry/log.js';
 import { kubePeersMissing, startKubeCluster } from '../test/helpers/kube-cluster.js';
 import { ambientNamespace, startKubeSource } from '../test/helpers/kube-source.js';

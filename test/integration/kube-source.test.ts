@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMeshConfig } from '../../agent/model/load.js';
-import { kubeEvents, kubeRelists, kubeWatchRestarts } from '../../metrics/agent.js';
+import { kubeEvents, kubeRelists, kubeWatchRestarts } from '../../metrics/kube.js';
 import { eventually } from '../helpers/eventually.js';
 import { istioCrdsFile, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.js';
 import { ambientNamespace, kubeSettings, podYaml, startKubeSource } from '../helpers/kube-source.js';

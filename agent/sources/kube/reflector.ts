@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { MeshnodeError } from '../../base/errors.js';
-import { kubeErrors, kubeEvents, kubeRelists, kubeResourceSynced, kubeWatchRestarts } from '../../../metrics/agent.js';
+import { kubeErrors, kubeEvents, kubeRelists, kubeResourceSynced, kubeWatchRestarts } from '../../../metrics/kube.js';
 import type { Logger } from '../../telemetry/log.js';
 import { KubeApiError, type KubeApi, type KubeStatus } from './api-client.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffTiming } from './backoff.js';

@@ -3,7 +3,7 @@ import type { MeshSettings } from '../../model/types.js';
 import { MeshTranslator, inputKey, type TranslatorInput } from '../../model/translate/translator.js';
 import type { StateStore } from '../../state/store.js';
 import type { Logger } from '../../telemetry/log.js';
-import { kubeRejectedObjects, kubeTranslateSeconds } from '../../../metrics/agent.js';
+import { kubeRejectedObjects, kubeTranslateSeconds } from '../../../metrics/kube.js';
 import type { ConfigSource, SourceStatus } from '../types.js';
 import { KubeApi, loadKubeConnection, type KubeConnection } from './api-client.js';
 import { DEFAULT_REFLECTOR_TIMING, Reflector, objectKey, type KubeObject, type ReflectorStatus, type ReflectorTiming, type ResourceType } from './reflector.js';
