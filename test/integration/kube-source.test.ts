@@ -80,6 +80,15 @@ kubeTest('kube source: initial list, live events, bookmarks and timeouts; a kube
   await createPod(kube, 'shop', 'web-3', '10.1.0.7');
   await eventually(() => assert.ok(store.workloadByIp('10.1.0.7')), 15_000);
 
+  // The namespace label decides enrolment: removing it takes the namespace's pods out of HBONE, adding it back restores them.
+  await kube.kubectl(['label', 'namespace', 'shop', 'istio.io/dataplane-mode-']);
+  await eventually(() => {
+    assert.equal(store.snapshot().ambientNamespaces.has('shop'), false);
+    assert.equal(store.workloadByIp('10.1.0.7')?.protocol, 'TCP');
+  }, 15_000);
+  await kube.kubectl(['label', 'namespace', 'shop', 'istio.io/dataplane-mode=ambient']);
+  await eventually(() => assert.equal(store.workloadByIp('10.1.0.7')?.protocol, 'HBONE'), 15_000);
+
   const dir = mkdtempSync(join(tmpdir(), 'meshnode-kube-dump-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const dump = await kube.kubectl(['get', '-A', '-o', 'yaml',
