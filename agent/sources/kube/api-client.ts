@@ -114,7 +114,7 @@ function readBody(res: IncomingMessage, path: string, limit: number): Promise<st
   });
 }
 
-export function parseStatus(text: string): KubeStatus | undefined {
+function parseStatus(text: string): KubeStatus | undefined {
   try {
     const v = JSON.parse(text) as unknown;
     return typeof v === 'object' && v !== null ? v as KubeStatus : undefined;
