@@ -19,6 +19,8 @@ export interface KubeSourceOptions {
   readonly timing?: Partial<ReflectorTiming>;
   /** Objects translated per turn of the event loop; bounds how long one turn is held. */
   readonly chunkSize?: number;
+  /** How long a new event waits for others to share its translation turn. */
+  readonly coalesceMs?: number;
   /** An already configured connection (tests); otherwise loaded from `kubeconfig` or the cluster. */
   readonly connection?: KubeConnection;
 }
@@ -33,6 +35,7 @@ export interface KubeSourceStatus extends SourceStatus {
 }
 
 const DEFAULT_CHUNK = 25;
+const DEFAULT_COALESCE_MS = 10;
 const MAX_REJECTED_SHOWN = 50;
 
 interface PendingObject {
@@ -64,7 +67,8 @@ export class KubeSource implements ConfigSource {
   private readonly rejected = new Map<string, { object: string; problems: readonly string[]; standIn: boolean }>();
   private readonly unsynced = new Set<string>(KUBE_RESOURCES.map((r) => r.name));
   private api: KubeApi | undefined;
-  private scheduled: NodeJS.Immediate | undefined;
+  /** Cancels the pending translation turn, if one is scheduled. */
+  private scheduled: (() => void) | undefined;
   private ready: (() => void) | undefined;
   private appliedAt: Date | undefined;
   private closed = false;
@@ -104,15 +108,26 @@ export class KubeSource implements ConfigSource {
 
   private enqueue(type: ResourceType, key: string, obj: KubeObject | undefined): void {
     this.queue[translationRank(type.kind)]!.set(`${type.name}|${key}`, { type, obj, key });
-    this.schedule();
+    this.schedule(this.opts.coalesceMs ?? DEFAULT_COALESCE_MS);
   }
 
-  private schedule(): void {
+  /**
+   * A new event waits `delayMs` so the events of a burst (a rollout, a relabelled namespace) share
+   * one translation turn; a backlog is worked off turn after turn with only I/O in between.
+   */
+  private schedule(delayMs = 0): void {
     if (this.scheduled || this.closed) return;
-    this.scheduled = setImmediate(() => {
+    const run = () => {
       this.scheduled = undefined;
       this.flush();
-    });
+    };
+    if (delayMs > 0) {
+      const timer = setTimeout(run, delayMs);
+      this.scheduled = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(run);
+      this.scheduled = () => clearImmediate(immediate);
+    }
   }
 
   /** Translates and applies up to one chunk of queued objects, then yields to the event loop. */
@@ -199,7 +214,7 @@ export class KubeSource implements ConfigSource {
 
   close(): void {
     this.closed = true;
-    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled?.();
     for (const r of this.reflectors) r.close();
     this.ready?.();
   }
