@@ -6,9 +6,12 @@ import type { KubeCluster } from './kube-cluster.js';
 
 export const kubeSettings = { trustDomain: 'cluster.local', rootNamespace: 'istio-system' };
 
-/** Short enough that a test sees watch restarts, bookmarks and CRD rechecks within seconds. */
+/**
+ * Short enough that a test sees watch restarts, bookmarks and CRD rechecks within seconds; pages of
+ * two objects, so every list is paged with continue tokens.
+ */
 export const FAST_TIMING: Partial<ReflectorTiming> = {
-  watchMinSeconds: 3, watchMaxSeconds: 4, missingRecheckMs: 300, backoff: { initialMs: 50, maxMs: 300, resetAfterMs: 5_000 },
+  watchMinSeconds: 3, watchMaxSeconds: 4, missingRecheckMs: 300, pageSize: 2, backoff: { initialMs: 50, maxMs: 300, resetAfterMs: 5_000 },
 };
 
 export interface RunningKubeSource {

@@ -185,6 +185,8 @@ export class Reflector {
    * preferred version first.
    */
   private async typeMissing(): Promise<void> {
+    // Another version (or the same one later) starts from a list of its own.
+    this.resourceVersion = undefined;
     if (this.pathIndex + 1 < this.type.paths.length) {
       this.pathIndex++;
       return;
@@ -196,8 +198,7 @@ export class Reflector {
       });
     }
     this.state = 'missing';
-    this.resourceVersion = undefined;
-    this.applyList(new Map());
+    this.removeUnseen(new Set());
     this.markSynced();
     await this.sleep(this.timing.missingRecheckMs);
   }
@@ -212,7 +213,7 @@ export class Reflector {
   private async list(reason: string): Promise<void> {
     this.state = this.state === 'missing' ? 'missing' : 'listing';
     const path = this.type.paths[this.pathIndex]!;
-    const items = new Map<string, KubeObject>();
+    const seen = new Set<string>();
     let cont: string | undefined;
     let resourceVersion = '';
     do {
@@ -226,14 +227,15 @@ export class Reflector {
         if (err instanceof KubeApiError && err.status === 410) throw new ResourceExpired(err.message);
         throw err;
       }
-      for (const item of page.items ?? []) items.set(objectKey(item), item);
+      // Each page is handed on as it arrives; only the keys are kept to find what vanished.
+      this.applyPage(page.items ?? [], apiVersionOf(path), seen);
       resourceVersion = page.metadata?.resourceVersion ?? '';
       cont = page.metadata?.continue || undefined;
     } while (cont);
     kubeRelists.inc({ resource: this.type.name, reason });
     this.counts.relists++;
     if (this.state === 'missing') this.log.info('kube: resource type is served now', { resource: this.type.name, apiVersion: apiVersionOf(path) });
-    this.applyList(items, apiVersionOf(path));
+    this.removeUnseen(seen);
     this.resourceVersion = resourceVersion;
     this.lastListAt = new Date();
     this.lastError = undefined;
@@ -241,19 +243,25 @@ export class Reflector {
     this.markSynced();
   }
 
-  /** A list is the whole truth: report what is new or changed, and what is no longer there. */
-  private applyList(items: Map<string, KubeObject>, apiVersion = ''): void {
-    for (const key of [...this.known.keys()]) {
-      if (items.has(key)) continue;
-      this.known.delete(key);
-      this.sink.remove(this.type, key);
-    }
-    for (const [key, obj] of items) {
+  /** Objects of a list page that are new or changed (by resourceVersion) since this reflector last saw them. */
+  private applyPage(items: readonly KubeObject[], apiVersion: string, seen: Set<string>): void {
+    for (const obj of items) {
+      const key = objectKey(obj);
+      seen.add(key);
       const rv = obj.metadata?.resourceVersion ?? '';
       if (this.known.get(key) === rv) continue;
       this.known.set(key, rv);
       // List items of built-in types leave out apiVersion and kind; watch events carry them.
       this.sink.upsert(this.type, obj.apiVersion ? obj : { ...obj, apiVersion, kind: this.type.kind });
+    }
+  }
+
+  /** A complete list is the whole truth: what it did not contain is gone. */
+  private removeUnseen(seen: ReadonlySet<string>): void {
+    for (const key of [...this.known.keys()]) {
+      if (seen.has(key)) continue;
+      this.known.delete(key);
+      this.sink.remove(this.type, key);
     }
   }
 
@@ -272,6 +280,7 @@ export class Reflector {
       throw err;
     }
     this.state = 'watching';
+    this.lastError = undefined;
     const started = Date.now();
     const eventsBefore = this.counts.events;
     await this.readEvents(res, timeoutSeconds * 1000 + this.timing.inactivitySlackMs);
