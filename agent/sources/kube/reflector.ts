@@ -49,6 +49,9 @@ export const DEFAULT_REFLECTOR_TIMING: ReflectorTiming = {
   watchMinSeconds: 300, watchMaxSeconds: 600, inactivitySlackMs: 30_000, missingRecheckMs: 30_000, pageSize: 250, backoff: DEFAULT_BACKOFF,
 };
 
+/** One watch event is one object; anything this long without a newline is a broken stream, not data. */
+const MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
 /** The watch's resourceVersion is older than the server's history: relist. */
 class ResourceExpired extends MeshnodeError {
   readonly code = 'ERR_KUBE_EXPIRED';
@@ -313,6 +316,10 @@ export class Reflector {
       res.on('data', (chunk: string) => {
         arm();
         buffer += chunk;
+        if (buffer.length > MAX_EVENT_CHARS) {
+          finish(new KubeApiError(`watch ${this.type.name}: an event larger than ${MAX_EVENT_CHARS} characters`, 200));
+          return;
+        }
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, nl);
