@@ -21,14 +21,16 @@ import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
+import { KubeSource, type KubeAgentOptions } from './sources/kube/index.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 import { build, reportReadiness } from '../metrics/agent.js';
 
-/** The mesh source: a local YAML config, or istiod over xDS; exactly one. */
+/** The mesh source: a local YAML config, istiod over xDS, or the Kubernetes API; exactly one. */
 export type MeshSourceOptions =
-  | { readonly configPath: string; readonly xds?: undefined }
-  | { readonly xds: XdsAgentOptions; readonly configPath?: undefined };
+  | { readonly configPath: string; readonly xds?: undefined; readonly kube?: undefined }
+  | { readonly xds: XdsAgentOptions; readonly configPath?: undefined; readonly kube?: undefined }
+  | { readonly kube: KubeAgentOptions; readonly configPath?: undefined; readonly xds?: undefined };
 
 export type AgentOptions = MeshSourceOptions & AgentCoreOptions;
 
@@ -104,8 +106,9 @@ function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Worklo
   return w !== undefined && w.node === node && w.protocol === 'HBONE';
 }
 
-/** istiod when `--xds-address` was given, the local YAML config otherwise. */
-function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource {
+/** istiod when `--xds-address` was given, the Kubernetes API with `--kube`, the local YAML config otherwise. */
+function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource | KubeSource {
+  if (options.kube) return new KubeSource({ ...options.kube, settings: options.settings, store, log });
   const x = options.xds;
   if (!x) return new YamlSource({ path: options.configPath, settings: options.settings, store, log });
   return new XdsSource({

@@ -6,7 +6,7 @@ import type { BenchModule, BenchResult } from './result.js';
  * `npm run bench [area...]`: runs every benchmark area (or the named ones) and prints one table.
  * Areas needing root (data plane, CNI) report themselves as skipped when not root.
  */
-const AREAS = ['model', 'state', 'xds', 'authz', 'identity', 'net', 'cni', 'dataplane'];
+const AREAS = ['model', 'state', 'xds', 'kube', 'authz', 'identity', 'net', 'cni', 'dataplane'];
 
 function format(r: BenchResult): string {
   const value = Number.isInteger(r.value) ? String(r.value) : r.value.toPrecision(4);

@@ -15,7 +15,7 @@ import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
 
-export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:PORT) --node NAME --ca-address HOST:PORT [flags]
+export const usage = `usage: meshnode agent (--config PATH | --xds-address HOST:PORT | --kube) --node NAME --ca-address HOST:PORT [flags]
 
 Runs the node agent: certificates for the node's workloads, per-pod capture listeners
 (15001/15006/15008 inside each registered pod's netns), HBONE mTLS, L4 authorization.
@@ -25,6 +25,8 @@ with CAP_NET_ADMIN and CAP_NET_RAW (its traffic is exempt from capture by that u
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
 ${xdsFlagsUsage}
+  --kube                     list and watch the Kubernetes API (pods, services, namespaces, Istio policies) instead of --config
+  --kubeconfig FILE          with --kube: this kubeconfig instead of the pod's in-cluster service account
 ${identityFlagsUsage}
   --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
   --state-dir DIR            persisted pod registrations (default ${DEFAULT_STATE_DIR})
@@ -44,6 +46,8 @@ Exit codes: 0 after a drain, 1 start-up failure (privileges, ports), 2 bad flags
 
 const agentFlagSpecs = {
   config: { type: 'string' },
+  kube: { type: 'boolean', default: false },
+  kubeconfig: { type: 'string' },
   'cni-socket': { type: 'string', default: DEFAULT_CNI_SOCKET },
   'state-dir': { type: 'string', default: DEFAULT_STATE_DIR },
   'admin-address': { type: 'string', default: '127.0.0.1:15000' },
@@ -67,9 +71,11 @@ function parseAgentFlags(argv: string[]) {
     ? { ...parsedIdentity, renewWithCertificate: true, certDir: parsedIdentity.certDir ?? join(values['state-dir'], 'certs') }
     : parsedIdentity;
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
-  if (xds && values.config !== undefined) throw new UsageError('--config and --xds-address are alternatives; give one');
+  const sources = [values.config !== undefined && '--config', xds && '--xds-address', values.kube && '--kube'].filter(Boolean);
+  if (sources.length > 1) throw new UsageError(`${sources.join(' and ')} are alternative mesh sources; give one`);
+  if (values.kubeconfig !== undefined && !values.kube) throw new UsageError('--kubeconfig needs --kube');
   return {
-    ...(xds ? { xds } : { configPath: requireFlag(values.config, 'config') }),
+    ...(xds ? { xds } : values.kube ? { kube: { kubeconfig: values.kubeconfig } } : { configPath: requireFlag(values.config, 'config') }),
     node: identity.node,
     settings: { trustDomain: parseTrustDomain(values['trust-domain'], 'trust-domain'), rootNamespace: values['root-namespace'] },
     identity,

@@ -45,7 +45,8 @@ export interface AgentSpec {
   /** This agent's own directory: cni.sock, state/, agent.log. */
   readonly dir: string;
   readonly node: string;
-  readonly config: string;
+  /** The mesh source: a YAML config path, or the Kubernetes API through a kubeconfig (`--kube`). */
+  readonly config: string | { readonly kubeconfig: string };
   readonly trustDomain: string;
 }
 
@@ -63,7 +64,8 @@ export function installedNodeFlags(): string[] {
 }
 
 export function agentArgs(spec: AgentSpec): string[] {
-  return [process.execPath, ...installedNodeFlags(), MESHNODE_MAIN, 'agent', '--config', spec.config, '--node', spec.node,
+  return [process.execPath, ...installedNodeFlags(), MESHNODE_MAIN, 'agent',
+    ...(typeof spec.config === 'string' ? ['--config', spec.config] : ['--kube', '--kubeconfig', spec.config.kubeconfig]), '--node', spec.node,
     '--ca-address', spec.caAddress, '--ca-root', `${spec.caDir}/ca/root-cert.pem`, '--ca-token-file', `${spec.caDir}/agent-token`,
     '--cni-socket', agentSocketOf(spec), '--state-dir', `${spec.dir}/state`, '--trust-domain', spec.trustDomain];
 }

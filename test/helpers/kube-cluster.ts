@@ -27,10 +27,18 @@ export const istioCrdsFile = join(repoRoot, 'deploy/crds/istio-minimal.yaml');
 /** Issuer and audience of the service-account tokens the API server signs. */
 export const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
+let missingReason: { reason: string | undefined } | undefined;
+
+/** Why the Kubernetes tests cannot run here (peers not built, kubectl or openssl missing), once per process. */
 export function kubePeersMissing(): string | undefined {
+  missingReason ??= { reason: checkPeers() };
+  return missingReason.reason;
+}
+
+function checkPeers(): string | undefined {
   if (!existsSync(apiserverBin) || !existsSync(etcdBin)) return `kube peers not built: run scripts/build-kube-peers.sh (looked in ${peersBin})`;
-  if (missingTools(['kubectl', 'openssl']).length > 0) return `missing ${missingTools(['kubectl', 'openssl']).join(', ')}`;
-  return undefined;
+  const tools = missingTools(['kubectl', 'openssl']);
+  return tools.length > 0 ? `missing ${tools.join(', ')}` : undefined;
 }
 
 export interface KubeCluster {

@@ -63,6 +63,11 @@ for (const [title, status, want] of statusCases) {
   });
 }
 
+test('a pod being deleted (deletionTimestamp set) is Unhealthy: it drains, no new traffic goes to it', (t) => {
+  const snap = validSnapshot('apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  deletionTimestamp: "2026-01-01T00:00:00Z"\nstatus:\n  podIP: 10.0.0.9\n  phase: Running\n');
+  t.is(workloadNamed(snap, 'default', 'p')?.status, 'Unhealthy');
+});
+
 test('a terminated pod does not clash with the running pod that reuses its IP', (t) => {
   const { snapshot, errors } = loadYaml(docs(pod('old', { ip: '10.0.0.7', phase: 'Succeeded' }), pod('new', { ip: '10.0.0.7' })));
   t.deepEqual(errors, []);

@@ -19,7 +19,9 @@ export function parsePod(r: ObjectReader): ParsedPod | undefined {
   const namedPorts = readNamedPorts(r, spec);
   const addresses = readPodIps(r, status);
   const phase = r.string(status.phase, 'status.phase');
-  const healthy = phase !== 'Pending' && readyCondition(r, status) !== 'False';
+  // A pod being deleted is draining: istiod reports it UNHEALTHY so no new traffic is sent to it.
+  const deleting = (r.record(r.doc.body.metadata, 'metadata') ?? {}).deletionTimestamp !== undefined;
+  const healthy = phase !== 'Pending' && readyCondition(r, status) !== 'False' && !deleting;
   if (!meta) return undefined;
   return {
     kind: 'Pod', location: r.doc.location, lineOf: r.doc.lineOf, name: meta.name, namespace: meta.namespace, labels: meta.labels,

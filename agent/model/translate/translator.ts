@@ -152,7 +152,7 @@ export class MeshTranslator {
     }
     const addresses = this.checkAddresses(next, outputs, changedWorkloads, whole, problems);
     const vips = this.checkVips(next, whole, problems);
-    const delta = this.delta(outputs);
+    const delta = this.delta(outputs, changedWorkloads, whole);
     return {
       problems: problems.list, delta,
       recomputed: { namespaces: next.size, whole: [...next.keys()].filter((ns) => whole.has(ns) || !this.namespaces.has(ns)).length, workloads: workloadCount },
@@ -210,11 +210,8 @@ export class MeshTranslator {
     }
     const claimed = new Map<string, WorkloadDraft>();
     for (const [ns, out] of outputs) {
-      const fresh = whole.has(ns) || !this.namespaces.has(ns);
-      for (const { draft } of out.workloads.values()) {
+      for (const { draft } of this.recomputedWorkloads(ns, out, changed, whole)) {
         if (draft.networkMode === 'HostNetwork') continue;
-        const isNew = fresh || changed.get(ns)?.has(`${draft.kind}/${draft.namespace}/${draft.name}`);
-        if (!isNew) continue;
         for (const ip of draft.addresses) {
           const committed = this.ipOwners.get(ip);
           const other = claimed.get(ip) ?? (committed && !replaced.has(committed) ? committed : undefined);
@@ -245,15 +242,34 @@ export class MeshTranslator {
     return { replaced, claimed };
   }
 
+  /**
+   * The workloads a step recomputed in one namespace: all of them when it was recomputed whole
+   * (or is new), otherwise only the changed ones, so a pod event in a large namespace costs what
+   * it touches.
+   */
+  private recomputedWorkloads(
+    ns: string, out: NamespaceOutputs, changed: Map<string, Set<string>>, whole: Set<string>,
+  ): Iterable<{ workload: Workload; draft: WorkloadDraft }> {
+    if (whole.has(ns) || !this.namespaces.has(ns)) return out.workloads.values();
+    return [...changed.get(ns) ?? []].map((k) => out.workloads.get(uidOfInput(k))).filter((w) => w !== undefined);
+  }
+
   /** Output differences between the baseline and the recomputed namespaces, by fingerprint. */
-  private delta(outputs: Map<string, NamespaceOutputs>): TranslationDelta {
+  private delta(outputs: Map<string, NamespaceOutputs>, changed: Map<string, Set<string>>, whole: Set<string>): TranslationDelta {
     const delta: TranslationDelta = {
       workloads: { upsert: [], remove: [] }, services: { upsert: [], remove: [] },
       authorizations: { upsert: [], remove: [] }, ambientNamespaces: { upsert: [], remove: [] },
     };
     for (const [ns, out] of outputs) {
       const old = this.namespaces.get(ns)?.outputs;
-      diffMaps(old && mapValues(old.workloads, (w) => w.workload), mapValues(out.workloads, (w) => w.workload), delta.workloads);
+      if (old && !whole.has(ns)) {
+        for (const key of changed.get(ns) ?? []) {
+          const uid = uidOfInput(key);
+          diffOne(uid, old.workloads.get(uid)?.workload, out.workloads.get(uid)?.workload, delta.workloads);
+        }
+      } else {
+        diffMaps(old && mapValues(old.workloads, (w) => w.workload), mapValues(out.workloads, (w) => w.workload), delta.workloads);
+      }
       diffMaps(old?.services, out.services, delta.services);
       if (out.ambient !== (old?.ambient ?? false)) (out.ambient ? delta.ambientNamespaces.upsert : delta.ambientNamespaces.remove).push(ns);
     }
@@ -325,11 +341,16 @@ function mapValues<K, V, W>(m: ReadonlyMap<K, V>, f: (v: V) => W): Map<K, W> {
 }
 
 function diffMaps<T>(old: ReadonlyMap<string, T> | undefined, now: ReadonlyMap<string, T>, into: { upsert: T[]; remove: string[] }): void {
-  for (const [k, v] of now) {
-    const before = old?.get(k);
-    if (before === undefined || (before !== v && fingerprint(before) !== fingerprint(v))) into.upsert.push(v);
-  }
+  for (const [k, v] of now) diffOne(k, old?.get(k), v, into);
   for (const k of old?.keys() ?? []) if (!now.has(k)) into.remove.push(k);
+}
+
+function diffOne<T>(key: string, before: T | undefined, now: T | undefined, into: { upsert: T[]; remove: string[] }): void {
+  if (now === undefined) {
+    if (before !== undefined) into.remove.push(key);
+    return;
+  }
+  if (before === undefined || (before !== now && fingerprint(before) !== fingerprint(now))) into.upsert.push(now);
 }
 
 /** Root-namespace policies are translated once per namespace; report each problem once. */
