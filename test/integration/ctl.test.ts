@@ -236,7 +236,7 @@ test.serial('with --ready-requires-certs and no reachable CA, readiness says whi
   });
   writeFileSync(join(work, 'mesh.yaml'), MESH);
   const any = { host: '127.0.0.1', port: 0 };
-  const { xds: _none, ...core } = fx.options;
+  const { xds: _xds, kube: _kube, ...core } = fx.options;
   const agent = await buildApp({
     ...core, configPath: join(work, 'mesh.yaml'), cniSocket: join(work, 'cni.sock'), stateDir: join(work, 'state'),
     identity: { ...fx.options.identity, caAddress: { host: '127.0.0.1', port: closedPort } }, admin: any, metrics: any, readiness: any,
