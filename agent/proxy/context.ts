@@ -30,6 +30,8 @@ export interface CaptureTarget {
   readonly label: string;
   /** The local workload at `ip` (an inbound destination, an outbound source), from the current config. */
   local(ip: string | undefined): Workload | undefined;
+  /** Why `local(ip)` found nothing, for the access log and the HBONE refusal. */
+  absent(ip: string | undefined): string;
   /**
    * Connect to the application from the client's IP. A pod netns routes the replies back to the
    * agent's transparent socket (fwmark rule); the host netns has no such routing.
@@ -53,6 +55,7 @@ export interface PodContext {
 export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarget {
   return {
     uid: pod.uid, label: `pod ${pod.namespace}/${pod.name}`, preserveClientIp: true,
+    absent: () => `pod ${pod.namespace}/${pod.name} is not in the mesh config`,
     local: () => {
       const w = mesh().workloadByName(pod.namespace, pod.name);
       return w?.kind === 'Pod' ? w : undefined;
@@ -67,6 +70,7 @@ export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarg
 export function hostTarget(node: string, mesh: () => MeshView): CaptureTarget {
   return {
     uid: 'host', label: `host ${node}`, preserveClientIp: false,
+    absent: (ip) => `no mesh WorkloadEntry of node ${node} has the address ${ip ?? 'unknown'}`,
     local: (ip) => {
       const w = ip === undefined ? undefined : mesh().workloadByIp(ip);
       return w?.kind === 'WorkloadEntry' && w.node === node ? w : undefined;
