@@ -65,7 +65,7 @@ export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarg
 
 /**
  * The WorkloadEntries placed on `node` as a capture target in the host netns: the one at an
- * address is the workload served there.
+ * address is the workload served there, if it is in the mesh (one outside it is never proxied).
  */
 export function hostTarget(node: string, mesh: () => MeshView): CaptureTarget {
   return {
@@ -73,7 +73,7 @@ export function hostTarget(node: string, mesh: () => MeshView): CaptureTarget {
     absent: (ip) => `no mesh WorkloadEntry of node ${node} has the address ${ip ?? 'unknown'}`,
     local: (ip) => {
       const w = ip === undefined ? undefined : mesh().workloadByIp(ip);
-      return w?.kind === 'WorkloadEntry' && w.node === node ? w : undefined;
+      return w?.kind === 'WorkloadEntry' && w.node === node && w.protocol === 'HBONE' ? w : undefined;
     },
   };
 }
