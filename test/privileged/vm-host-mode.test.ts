@@ -65,6 +65,11 @@ privilegedTest('a VM in host mode: pod ↔ VM over HBONE only, DENY and STRICT e
   const ssh = await w.call(out.netns, `${w.vmIp}:22`);
   t.true(answered(ssh, 'sshd'), `SSH (22) on the VM is reached directly: ${JSON.stringify(ssh)}`);
 
+  // With every destination captured, the agent's own CA connection still went out directly: the
+  // CA issued to the VM, and the VM agent's proxy never saw a connection to the CA.
+  t.true(jsonLines(w.ca.log()).some((l) => l.msg === 'issued certificate' && l.identity === VM_ID));
+  t.is(vmLog(w, `${w.topo.node('n1').linkAddress}:${CA_PORT}`).length, 0, 'the agent captured its own CA traffic');
+
   const v6 = await w.call(a.netns, `[${w.vmIp6}]:${APP_PORT}`);
   t.true(answered(v6, 'shop/vm-app'), `pod a → VM over IPv6: ${JSON.stringify(v6)}`);
   t.true(await vmLogs(w, '"direction":"inbound"', 'ns/shop/sa/a', w.vmIp6), 'the IPv6 call arrived over HBONE');
