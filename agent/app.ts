@@ -44,7 +44,7 @@ interface AgentCoreOptions {
   readonly drainDeadlineMs: number;
   /**
    * Host-network mode (a VM, bare metal): serve the WorkloadEntries on `node` from the agent's
-   * own netns, with capture rules installed there; no CNI API (no pod ever registers).
+   * own netns, with capture rules installed there; no pods, no CNI API.
    */
   readonly hostMode?: HostModeOptions | undefined;
 }
@@ -141,27 +141,10 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       trustDomain: options.settings.trustDomain, log: log.child('proxy'),
     });
     components.add({ name: 'pod proxies', stage: 'drain', close: () => proxies.close(), destroy: () => proxies.destroy() });
-    if (options.hostMode) await proxies.serveHost(options.node, currentNetns());
 
-    const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
-    const pods = new PodRegistry({
-      store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
-      ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
-      onChange: () => holdPodIdentities(),
-    });
-    components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
-    // A registered pod holds the identity of its workload while the state enrols it.
-    const holdPodIdentities = () => {
-      const keep = new Set<string>();
-      identities.batch(() => {
-        for (const pod of pods.list()) {
-          const { enrolled, workload } = state.podEnrollment(pod.namespace, pod.name);
-          keep.add(`pod:${pod.uid}`);
-          identities.hold(`pod:${pod.uid}`, enrolled && workload ? state.identityOf(workload) : undefined);
-        }
-        identities.releaseOthers('pod:', keep);
-      });
-    };
+    const pods = options.hostMode
+      ? await serveHost(proxies, options)
+      : await servePods({ options, deps, state, proxies, identities, components, log });
 
     identities.batch(() => {
       for (const w of state.workloadsOnNode(options.node)) if (isLocalMeshWorkload(w, options.node)) identities.hold(`workload:${w.uid}`, state.identityOf(w));
@@ -172,21 +155,11 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
           const w = state.workloadByUid(uid);
           identities.hold(`workload:${uid}`, isLocalMeshWorkload(w, options.node) ? state.identityOf(w) : undefined);
         }
-        holdPodIdentities();
+        pods.holdIdentities();
       });
       if (change.workloads.changed.length + change.workloads.removed.length + change.authorizations.added.length
         + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
     });
-
-    const restored = await pods.restore();
-    log.info('pod registrations restored', restored);
-
-    if (!options.hostMode) {
-      const cniApi = new CniApiServer({ registry: pods, enrollment, log: log.child('cni-api') }, options.cniSocket);
-      await cniApi.start();
-      components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
-    }
-
     const version = packageVersion();
     // Flags only: the token is read from its file on every request and never held here.
     const effectiveConfig = { ...options, version };
@@ -235,4 +208,58 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     await components.destroyAll();
     throw err;
   }
+}
+
+/** What the admin API and identities read of the pods this agent serves. */
+interface ServedPods {
+  list(): ReturnType<PodRegistry['list']>;
+  /** Re-counts the identities the registered pods hold (after a mesh change). */
+  holdIdentities(): void;
+}
+
+/** Host mode: one set of capture listeners in the agent's own netns; there are no pods. */
+async function serveHost(proxies: PodProxies, options: AgentOptions): Promise<ServedPods> {
+  await proxies.serveHost(options.node, currentNetns());
+  return { list: () => [], holdIdentities: () => undefined };
+}
+
+interface PodWiring {
+  readonly options: AgentOptions;
+  readonly deps: AgentDeps;
+  readonly state: StateStore;
+  readonly proxies: PodProxies;
+  readonly identities: IdentityRefs;
+  readonly components: Components;
+  readonly log: Logger;
+}
+
+/** Pod mode: the registry (restored from --state-dir), its identities and the CNI API. */
+async function servePods({ options, deps, state, proxies, identities, components, log }: PodWiring): Promise<ServedPods> {
+  const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
+  const pods = new PodRegistry({
+    store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
+    ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
+    onChange: () => holdPodIdentities(),
+  });
+  components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
+  // A registered pod holds the identity of its workload while the state enrols it.
+  const holdPodIdentities = () => {
+    const keep = new Set<string>();
+    identities.batch(() => {
+      for (const pod of pods.list()) {
+        const { enrolled, workload } = state.podEnrollment(pod.namespace, pod.name);
+        keep.add(`pod:${pod.uid}`);
+        identities.hold(`pod:${pod.uid}`, enrolled && workload ? state.identityOf(workload) : undefined);
+      }
+      identities.releaseOthers('pod:', keep);
+    });
+  };
+
+  const restored = await pods.restore();
+  log.info('pod registrations restored', restored);
+
+  const cniApi = new CniApiServer({ registry: pods, enrollment, log: log.child('cni-api') }, options.cniSocket);
+  await cniApi.start();
+  components.add({ name: 'cni api', stage: 'intake', close: () => cniApi.close(), destroy: () => void cniApi.close() });
+  return { list: () => pods.list(), holdIdentities: holdPodIdentities };
 }
