@@ -162,19 +162,44 @@ const metrics: Step = {
   },
 };
 
-const podToVm: Step = {
-  title: 'A pod calls a service on the VM',
-  expect: 'shop/frontend calls the Service shop/billing, whose endpoint is the VM (a WorkloadEntry). The frontend\'s agent sends it over HBONE to the VM\'s port 15008, where the VM\'s agent — host mode, running as its own user — authorizes the frontend and connects to the app on the VM.',
-  async run(s) {
-    const vm = s.topology.vm;
+/** One call from `netns` to `target`, described, with the line `agent` logged about it (matching `needles`). */
+async function tracedCall(netns: string, label: string, target: string, agent: { daemon: Daemon; name: string }, needles: string[]) {
+  const r = await callFrom(netns, target);
+  const lines = [`${label} → ${target}: ${describeCall(r)}`];
+  const line = await expectLogLine(agent.daemon, needles);
+  if (line) lines.push(`${agent.name}: ${summarize(line)}`);
+  return { r, line, lines };
+}
+
+/** A call expected to be answered by `greeting`, carried over HBONE and logged by the receiving agent. */
+interface AnsweredCall {
+  readonly from: { netns: string; label: string };
+  readonly target: string;
+  readonly agent: { daemon: Daemon; name: string };
+  readonly needles: string[];
+  readonly greeting: string;
+}
+
+function answeredStep(title: string, expect: string, plan: (s: DemoState) => AnsweredCall): Step {
+  return {
+    title, expect,
+    async run(s) {
+      const c = plan(s);
+      const { r, line, lines } = await tracedCall(c.from.netns, c.from.label, c.target, c.agent, c.needles);
+      return { ok: r.reply.startsWith(`hello from ${c.greeting}`) && line !== undefined, lines };
+    },
+  };
+}
+
+const podToVm = answeredStep('A pod calls a service on the VM',
+  'shop/frontend calls the Service shop/billing, whose endpoint is the VM (a WorkloadEntry). The frontend\'s agent sends it over HBONE to the VM\'s port 15008, where the VM\'s agent — host mode, running as its own user — authorizes the frontend and connects to the app on the VM.',
+  (s) => {
     const frontend = podNamed(s.topology, 'frontend');
-    const r = await callFrom(frontend.netns, `${vm.vip}:80`);
-    const lines = [`frontend → billing ${vm.vip}:80: ${describeCall(r)}`];
-    const line = await expectLogLine(s.vm.agent, [spiffeOf(s.topology, frontend), vm.address]);
-    if (line) lines.push(`the VM's agent: ${summarize(line)}`);
-    return { ok: r.reply.startsWith(`hello from ${vm.namespace}/${vm.name}`) && line !== undefined, lines };
-  },
-};
+    return {
+      from: { netns: frontend.netns, label: 'frontend' }, target: `${s.topology.vm.vip}:80`, agent: { daemon: s.vm.agent, name: 'the VM\'s agent' },
+      needles: [spiffeOf(s.topology, frontend), s.topology.vm.address], greeting: `${s.topology.vm.namespace}/${s.topology.vm.name}`,
+    };
+  });
 
 const vmPolicy: Step = {
   title: 'A policy on the VM\'s workload',
@@ -183,28 +208,22 @@ const vmPolicy: Step = {
     const vm = s.topology.vm;
     const reviews = podNamed(s.topology, 'reviews');
     const before = serverConnections(s.vm.server);
-    const r = await callFrom(reviews.netns, `${vm.address}:${vm.serves}`);
+    const { r, line, lines } = await tracedCall(reviews.netns, 'reviews', `${vm.address}:${vm.serves}`, { daemon: s.vm.agent, name: 'the VM\'s agent' },
+      [spiffeOf(s.topology, reviews)]);
     const reached = serverConnections(s.vm.server) - before;
-    const lines = [`reviews → ${vm.address}:${vm.serves}: ${describeCall(r)}`, `connections the VM app accepted: ${reached}`];
-    const line = await expectLogLine(s.vm.agent, [spiffeOf(s.topology, reviews)]);
-    if (line) lines.push(`the VM's agent: ${summarize(line)}`);
+    lines.push(`connections the VM app accepted: ${reached}`);
     return { ok: r.reply === '' && reached === 0 && line?.decision === 'no-allow-matched', lines };
   },
 };
 
-const vmToPod: Step = {
-  title: 'The VM calls a pod',
-  expect: 'An app on the VM calls shop/cart on node-b. The VM\'s capture rules hand the connection to its agent (15001), which carries it over HBONE with the VM\'s identity; the cart-callers policy admits that identity.',
-  async run(s) {
-    const vm = s.topology.vm;
+const vmToPod = answeredStep('The VM calls a pod',
+  'An app on the VM calls shop/cart on node-b. The VM\'s capture rules hand the connection to its agent (15001), which carries it over HBONE with the VM\'s identity; the cart-callers policy admits that identity.',
+  (s) => {
     const cart = podNamed(s.topology, 'cart');
-    const r = await callFrom(vm.netns, `${cart.ip}:${SERVER_PORT}`);
-    const lines = [`${vm.name} → ${cart.ip}:${SERVER_PORT}: ${describeCall(r)}`];
-    const identity = spiffeOf(s.topology, vm);
-    const line = await expectLogLine(s.agents.get(cart.node.name)!, [identity, cart.ip]);
-    if (line) lines.push(`node-b's agent: ${summarize(line)}`);
-    return { ok: r.reply.startsWith('hello from shop/cart') && line !== undefined, lines };
-  },
-};
+    return {
+      from: { netns: s.topology.vm.netns, label: s.topology.vm.name }, target: `${cart.ip}:${SERVER_PORT}`,
+      agent: { daemon: s.agents.get(cart.node.name)!, name: 'node-b\'s agent' }, needles: [spiffeOf(s.topology, s.topology.vm), cart.ip], greeting: 'shop/cart',
+    };
+  });
 
 export const STEPS: readonly Step[] = [allowedCall, deniedCall, plaintextCall, podToVm, vmPolicy, vmToPod, certificates, metrics];

@@ -34,6 +34,8 @@ export interface CaptureTarget {
   readonly label: string;
   /** The local workload at `ip` (an inbound destination, an outbound source), from the current config. */
   local(ip: string | undefined): Workload | undefined;
+  /** Why `local(ip)` found nothing, for the access log and the HBONE refusal. */
+  absent(ip: string | undefined): string;
   /**
    * Connect to the application from the client's IP. A pod netns routes the replies back to the
    * agent's transparent socket (fwmark rule); the host netns has no such routing.
@@ -57,6 +59,7 @@ export interface PodContext {
 export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarget {
   return {
     uid: pod.uid, label: `pod ${pod.namespace}/${pod.name}`, preserveClientIp: true,
+    absent: () => `pod ${pod.namespace}/${pod.name} is not in the mesh config`,
     local: () => {
       const w = mesh().workloadByName(pod.namespace, pod.name);
       return w?.kind === 'Pod' ? w : undefined;
@@ -66,14 +69,15 @@ export function podTarget(pod: RegisteredPod, mesh: () => MeshView): CaptureTarg
 
 /**
  * The WorkloadEntries placed on `node` as a capture target in the host netns: the one at an
- * address is the workload served there.
+ * address is the workload served there, if it is in the mesh (one outside it is never proxied).
  */
 export function hostTarget(node: string, mesh: () => MeshView): CaptureTarget {
   return {
     uid: 'host', label: `host ${node}`, preserveClientIp: false,
+    absent: (ip) => `no mesh WorkloadEntry of node ${node} has the address ${ip ?? 'unknown'}`,
     local: (ip) => {
       const w = ip === undefined ? undefined : mesh().workloadByIp(ip);
-      return w?.kind === 'WorkloadEntry' && w.node === node ? w : undefined;
+      return w?.kind === 'WorkloadEntry' && w.node === node && w.protocol === 'HBONE' ? w : undefined;
     },
   };
 }

@@ -33,7 +33,7 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
   }).secure();
   if (!workload) {
     respondError(req.stream, 503);
-    trace.refused('unknown-destination', `${ctx.target.label} serves no mesh workload at ${req.target.ip}`, 'CONNECT');
+    trace.refused('unknown-destination', ctx.target.absent(req.target.ip), 'CONNECT');
     return;
   }
   trace.start.dst.service = inboundService(mesh, workload, req.headers.forwarded, req.target.port);
@@ -83,7 +83,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   const refuse = (...args: Parameters<ConnectionTrace['refused']>) => { trace.refused(...args); resetEnd(client); };
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
   if (POD_PORT_SET.has(dst.port)) return refuse('loop', `destination port ${dst.port} is a data-plane port`);
-  if (!workload) return refuse('unknown-destination', `${ctx.target.label} serves no mesh workload at ${dst.address}`, 'CONNECT');
+  if (!workload) return refuse('unknown-destination', ctx.target.absent(dst.address), 'CONNECT');
   trace.start.dst.service = inboundService(mesh, workload, undefined, dst.port);
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);

@@ -40,7 +40,7 @@ export async function handleOutbound(ctx: PodContext, client: net.Socket): Promi
   if (!dst) return refuse('no-original-destination', 'connection has no original destination');
   const source = ctx.target.local(src.ip);
   trace.start.src.workload = source;
-  if (!source) return refuse('unknown-source', `${ctx.target.label} serves no mesh workload at ${src.ip}`);
+  if (!source) return refuse('unknown-source', ctx.target.absent(src.ip));
   const target = resolveOutbound(ctx.deps.mesh(), { ip: dst.address, port: dst.port });
   if (target.kind === 'refused') return refuse(target.reason, target.message);
   trace.start.dst.workload = target.workload;

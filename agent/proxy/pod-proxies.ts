@@ -117,7 +117,7 @@ export class PodProxies {
 
   private certificateAt(ctx: PodContext, local: string | undefined) {
     const workload = ctx.target.local(local);
-    if (!workload) return Promise.reject(new Error(`${ctx.target.label} serves no mesh workload at ${local ?? 'an unknown address'}`));
+    if (!workload) return Promise.reject(new Error(ctx.target.absent(local)));
     return this.deps.certs.fetch(this.deps.mesh().identityOf(workload), CERT_WAIT_MS);
   }
 
