@@ -81,9 +81,25 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-function failure(what: string, err: unknown): KubeApiError {
+/** The `message` of the Status object an API server answers errors with, when there is one. */
+function statusMessage(err: unknown): string | undefined {
+  let body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message.slice(0, 300) : undefined;
+}
+
+function failure(what: string, err: unknown, timeoutMs: number): KubeApiError {
   const code = statusOf(err);
-  const detail = code !== undefined ? `HTTP ${code}` : (err as Error).name === 'AbortError' ? 'no answer in time' : (err as Error).message;
+  const message = statusMessage(err);
+  const detail = code !== undefined ? `HTTP ${code}${message ? ` (${message})` : ''}`
+    : (err as Error).name === 'AbortError' ? `no answer in ${timeoutMs} ms` : (err as Error).message;
   return new KubeApiError(`${what}: ${detail}`, { cause: err });
 }
 
@@ -98,7 +114,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         const answer = await authn.createTokenReview({ body }, options());
         return answer.status ?? {};
       } catch (err) {
-        throw failure('TokenReview', err);
+        throw failure('TokenReview', err, timeoutMs);
       }
     },
     async pod(namespace, name) {
@@ -110,7 +126,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         };
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
-        throw failure(`get pod ${namespace}/${name}`, err);
+        throw failure(`get pod ${namespace}/${name}`, err, timeoutMs);
       }
     },
     async serviceAccountOnNode(namespace, serviceAccount, node) {
@@ -120,7 +136,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         const list = await core.listNamespacedPod({ namespace, fieldSelector, limit: 1 }, options());
         return list.items.length > 0;
       } catch (err) {
-        throw failure(`list pods of ${namespace}/${serviceAccount} on node ${node}`, err);
+        throw failure(`list pods of ${namespace}/${serviceAccount} on node ${node}`, err, timeoutMs);
       }
     },
   };

@@ -42,7 +42,7 @@ metadata: {name: meshnode-system}
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
-${account('meshnode-system', 'meshnode')}${account('meshnode-system', 'rogue')}${account('shop', 'cart')}${account('shop', 'ratings')}
+${account('meshnode-system', 'meshnode')}${account('meshnode-system', 'rogue')}${account('meshnode-system', 'nobody')}${account('shop', 'cart')}${account('shop', 'ratings')}
 ${pod('meshnode-system', 'meshnode-a', 'meshnode', 'node-a')}${pod('meshnode-system', 'rogue-a', 'rogue', 'node-a')}
 ${pod('shop', 'cart-1', 'cart', 'node-a')}${pod('shop', 'ratings-1', 'ratings', 'node-b')}`;
 
@@ -54,16 +54,15 @@ async function token(kube: KubeCluster, ns: string, sa: string, extra: string[] 
 
 const boundTo = (podName: string, audience = 'istio-ca') => ['--audience', audience, '--bound-object-kind', 'Pod', '--bound-object-name', podName];
 
-/** A kubeconfig as the CA's own service account, holding only the RBAC of deploy/meshnode-ca.yaml. */
-async function caKubeconfig(kube: KubeCluster, dir: string): Promise<string> {
-  await kube.apply(readFileSync(join(repoRoot, 'deploy/meshnode-ca.yaml'), 'utf8'));
-  const saToken = await token(kube, 'meshnode-system', 'meshnode-ca');
-  const file = join(dir, 'ca.kubeconfig');
+/** A kubeconfig as service account `meshnode-system/<account>`. */
+async function accountKubeconfig(kube: KubeCluster, dir: string, account: string): Promise<string> {
+  const saToken = await token(kube, 'meshnode-system', account);
+  const file = join(dir, `${account}.kubeconfig`);
   writeFileSync(file, [
-    'apiVersion: v1', 'kind: Config', 'current-context: ca',
+    'apiVersion: v1', 'kind: Config', 'current-context: sa',
     'clusters:', '- name: test', '  cluster:', `    server: ${kube.server}`, `    certificate-authority: ${kube.caFile}`,
-    'users:', '- name: meshnode-ca', '  user:', `    token: ${saToken}`,
-    'contexts:', '- name: ca', '  context: {cluster: test, user: meshnode-ca}', '',
+    'users:', `- name: ${account}`, '  user:', `    token: ${saToken}`,
+    'contexts:', '- name: sa', `  context: {cluster: test, user: ${account}}`, '',
   ].join('\n'));
   return file;
 }
@@ -92,7 +91,9 @@ kubeTest('meshnode ca --kube: TokenReview and the node authorizer against a real
   const kube = await startKubeCluster({ crds: false });
   t.teardown(() => kube.close());
   await kube.apply(OBJECTS);
-  const kubeconfig = await caKubeconfig(kube, work);
+  // The CA's own account, holding only the RBAC of deploy/meshnode-ca.yaml.
+  await kube.apply(readFileSync(join(repoRoot, 'deploy/meshnode-ca.yaml'), 'utf8'));
+  const kubeconfig = await accountKubeconfig(kube, work, 'meshnode-ca');
   const ca = await startCa(join(work, 'ca'), [
     '--kube', '--kubeconfig', kubeconfig, '--tokens', writeTokens(work, TOKENS_YAML), '--metrics-address', '127.0.0.1:0',
   ]);
@@ -165,4 +166,10 @@ kubeTest('meshnode ca --kube: TokenReview and the node authorizer against a real
   const why = ca.logs.slice(before).find((l) => l.msg === 'refused certificate request');
   t.log(`replaced caller pod: ${String(why?.refusal)}: ${String(why?.reason)}`);
   t.true(why?.refusal === 'caller-pod-mismatch' || why?.refusal === 'token-invalid', JSON.stringify(why));
+
+  // A CA whose account may not review tokens says exactly that in its log; callers may retry.
+  const unbound = await startCa(join(work, 'ca'), ['--kube', '--kubeconfig', await accountKubeconfig(kube, work, 'nobody')]);
+  t.teardown(() => unbound.stop());
+  t.like(await callCa(unbound.port, root, { csr: csr('shop', 'cart'), token: cart }), { ok: false, code: status.UNAVAILABLE });
+  t.true(await refusalLogged(unbound, 'review-unavailable', /TokenReview: HTTP 403 \(.*cannot create resource "tokenreviews"/), JSON.stringify(unbound.logs.slice(-1)));
 });
