@@ -19,12 +19,11 @@ import { callCa, openssl, opensslCsr, removeDir, startCa, tempDir, TOKENS_YAML, 
 
 const TD = 'cluster.local';
 const id = (ns: string, sa: string) => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
-const pod = (ns: string, name: string, sa: string, node: string) => `---
+const pod = (ns: string, name: string, sa: string, node?: string) => `---
 apiVersion: v1
 kind: Pod
 metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  nodeName: ${node}
+spec:${node ? `\n  nodeName: ${node}` : ''}
   serviceAccountName: ${sa}
   containers: [{name: app, image: example.invalid/app}]
 `;
@@ -44,6 +43,7 @@ kind: Namespace
 metadata: {name: shop}
 ${account('meshnode-system', 'meshnode')}${account('meshnode-system', 'rogue')}${account('meshnode-system', 'nobody')}${account('shop', 'cart')}${account('shop', 'ratings')}
 ${pod('meshnode-system', 'meshnode-a', 'meshnode', 'node-a')}${pod('meshnode-system', 'rogue-a', 'rogue', 'node-a')}
+${pod('meshnode-system', 'meshnode-failed', 'meshnode', 'node-a')}${pod('meshnode-system', 'meshnode-pending', 'meshnode')}
 ${pod('shop', 'cart-1', 'cart', 'node-a')}${pod('shop', 'ratings-1', 'ratings', 'node-b')}`;
 
 async function token(kube: KubeCluster, ns: string, sa: string, extra: string[] = []): Promise<string> {
@@ -121,6 +121,15 @@ kubeTest('meshnode ca --kube: TokenReview and the node authorizer against a real
   t.like(await call(rogue, 'shop', 'cart'), { ok: false, code: status.UNAUTHENTICATED, details: 'request impersonation authentication failure' });
   t.true(await refusalLogged(ca, 'untrusted-node-account', /meshnode-system\/rogue is not a trusted node account/));
 
+  // A trusted account whose pod has failed, or is not scheduled yet, speaks for no node.
+  await kube.setPodStatus('meshnode-system', 'meshnode-failed', { podIP: '10.0.0.9', phase: 'Failed' });
+  const failed = await token(kube, 'meshnode-system', 'meshnode', boundTo('meshnode-failed'));
+  t.like(await call(failed, 'shop', 'cart'), { ok: false, code: status.UNAUTHENTICATED });
+  t.true(await refusalLogged(ca, 'caller-pod-mismatch', /caller pod meshnode-system\/meshnode-failed not found \(it has failed\)/));
+  const pending = await token(kube, 'meshnode-system', 'meshnode', boundTo('meshnode-pending'));
+  t.like(await call(pending, 'shop', 'cart'), { ok: false, code: status.UNAUTHENTICATED });
+  t.true(await refusalLogged(ca, 'caller-pod-mismatch', /caller pod meshnode-system\/meshnode-pending is not scheduled on a node/));
+
   // A workload's own token (not bound to a pod) obtains its own identity, and nothing else.
   const cart = await token(kube, 'shop', 'cart', ['--audience', 'istio-ca']);
   assertIssued(t, await call(cart, 'shop', 'cart', false), id('shop', 'cart'));
@@ -142,6 +151,7 @@ kubeTest('meshnode ca --kube: TokenReview and the node authorizer against a real
   t.regex(metrics, /meshnode_ca_certificates_issued_total\{via="kubernetes-token"\} 3\n/);
   t.regex(metrics, /meshnode_ca_certificates_issued_total\{via="static-token"\} 1\n/);
   for (const reason of ['not-on-node', 'token-invalid', 'review-unavailable']) t.regex(metrics, new RegExp(`meshnode_ca_requests_refused_total\\{reason="${reason}"\\} 1\\n`));
+  t.regex(metrics, /meshnode_ca_requests_refused_total\{reason="caller-pod-mismatch"\} 2\n/);
   t.regex(metrics, /meshnode_ca_requests_refused_total\{reason="untrusted-node-account"\} 2\n/);
   t.regex(metrics, /meshnode_ca_request_duration_seconds_count\{result="issued"\} 4\n/);
   const mean = (result: string) => {
