@@ -40,15 +40,16 @@ export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/t
 
 // The library builds an in-cluster config from whatever it finds, even outside a pod (a server
 // of "https://:" and no token); that must be a start-up error, not 3 s timeouts on every request.
-function inClusterProblem(env: NodeJS.ProcessEnv): string | undefined {
+function inClusterProblem(): string | undefined {
+  const env = process.env;
   if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) return 'KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod? give --kubeconfig)';
   if (!existsSync(IN_CLUSTER_TOKEN)) return `${IN_CLUSTER_TOKEN} does not exist (is the service-account token mounted?)`;
   return undefined;
 }
 
-export function loadKubeConfig(kubeconfig: string | undefined, env = process.env): KubeConfig {
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   if (!kubeconfig) {
-    const problem = inClusterProblem(env);
+    const problem = inClusterProblem();
     if (problem) throw new KubeConfigError(`cannot load the in-cluster config: ${problem}`);
   }
   const kc = new KubeConfig();
