@@ -40,15 +40,16 @@ export const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/t
 
 // The library builds an in-cluster config from whatever it finds, even outside a pod (a server
 // of "https://:" and no token); that must be a start-up error, not 3 s timeouts on every request.
-function inClusterProblem(env: NodeJS.ProcessEnv): string | undefined {
+function inClusterProblem(): string | undefined {
+  const env = process.env;
   if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) return 'KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod? give --kubeconfig)';
   if (!existsSync(IN_CLUSTER_TOKEN)) return `${IN_CLUSTER_TOKEN} does not exist (is the service-account token mounted?)`;
   return undefined;
 }
 
-export function loadKubeConfig(kubeconfig: string | undefined, env = process.env): KubeConfig {
+export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   if (!kubeconfig) {
-    const problem = inClusterProblem(env);
+    const problem = inClusterProblem();
     if (problem) throw new KubeConfigError(`cannot load the in-cluster config: ${problem}`);
   }
   const kc = new KubeConfig();
@@ -81,9 +82,25 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-function failure(what: string, err: unknown): KubeApiError {
+/** The `message` of the Status object an API server answers errors with, when there is one. */
+function statusMessage(err: unknown): string | undefined {
+  let body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message.slice(0, 300) : undefined;
+}
+
+function failure(what: string, err: unknown, timeoutMs: number): KubeApiError {
   const code = statusOf(err);
-  const detail = code !== undefined ? `HTTP ${code}` : (err as Error).name === 'AbortError' ? 'no answer in time' : (err as Error).message;
+  const message = statusMessage(err);
+  const detail = code !== undefined ? `HTTP ${code}${message ? ` (${message})` : ''}`
+    : (err as Error).name === 'AbortError' ? `no answer in ${timeoutMs} ms` : (err as Error).message;
   return new KubeApiError(`${what}: ${detail}`, { cause: err });
 }
 
@@ -98,7 +115,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         const answer = await authn.createTokenReview({ body }, options());
         return answer.status ?? {};
       } catch (err) {
-        throw failure('TokenReview', err);
+        throw failure('TokenReview', err, timeoutMs);
       }
     },
     async pod(namespace, name) {
@@ -110,7 +127,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         };
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
-        throw failure(`get pod ${namespace}/${name}`, err);
+        throw failure(`get pod ${namespace}/${name}`, err, timeoutMs);
       }
     },
     async serviceAccountOnNode(namespace, serviceAccount, node) {
@@ -120,7 +137,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): KubeA
         const list = await core.listNamespacedPod({ namespace, fieldSelector, limit: 1 }, options());
         return list.items.length > 0;
       } catch (err) {
-        throw failure(`list pods of ${namespace}/${serviceAccount} on node ${node}`, err);
+        throw failure(`list pods of ${namespace}/${serviceAccount} on node ${node}`, err, timeoutMs);
       }
     },
   };
