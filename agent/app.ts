@@ -21,7 +21,7 @@ import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
-import { KubeSource, type KubeAgentOptions } from './sources/kube/index.js';
+import { KubeEnrolment, KubeSource, type KubeAgentOptions } from './sources/kube/index.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
 import { build, reportReadiness } from '../metrics/agent.js';
@@ -29,7 +29,8 @@ import { build, reportReadiness } from '../metrics/agent.js';
 /** The mesh source: a local YAML config, istiod over xDS, or the Kubernetes API; exactly one. */
 export type MeshSourceOptions =
   | { readonly configPath: string; readonly xds?: undefined; readonly kube?: undefined }
-  | { readonly xds: XdsAgentOptions; readonly configPath?: undefined; readonly kube?: undefined }
+  /** With istiod, `kube` is for enrolment only: ambient namespaces in, the redirection annotation out. */
+  | { readonly xds: XdsAgentOptions; readonly configPath?: undefined; readonly kube?: KubeAgentOptions | undefined }
   | { readonly kube: KubeAgentOptions; readonly configPath?: undefined; readonly xds?: undefined };
 
 export type AgentOptions = MeshSourceOptions & AgentCoreOptions;
@@ -108,8 +109,8 @@ function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Worklo
 
 /** istiod when `--xds-address` was given, the Kubernetes API with `--kube`, the local YAML config otherwise. */
 function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource | KubeSource {
-  if (options.kube) return new KubeSource({ ...options.kube, settings: options.settings, store, log });
   const x = options.xds;
+  if (options.kube && !x) return new KubeSource({ ...options.kube, settings: options.settings, store, log });
   if (!x) return new YamlSource({ path: options.configPath, settings: options.settings, store, log });
   return new XdsSource({
     address: x.address, serverName: x.serverName, rootFile: x.rootFile, tokenFile: x.tokenFile, plaintext: x.plaintext,
@@ -130,8 +131,8 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
   if (deps.processMetrics !== false) collectProcessMetrics();
   const readiness = new Readiness(log.child('readiness'));
   const configReady = readiness.block('mesh config', options.xds
-    ? `the first state from istiod at ${options.xds.address}`
-    : `the first load of ${options.configPath}`);
+    ? `the first state from istiod at ${options.xds.address}${options.kube ? ' and the namespaces from the Kubernetes API' : ''}`
+    : options.kube ? 'the initial list of every resource from the Kubernetes API' : `the first load of ${options.configPath}`);
   const podsReady = readiness.block('pod registry', 'persisted pods to listen again and every server to bind');
   const trigger = new ShutdownTrigger();
   const components = new Components(log.child('drain'));
@@ -147,8 +148,12 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const state = new StateStore(options.settings, log.child('state'));
     const source = createSource(options, state, log.child('config'));
     components.add({ name: 'config source', stage: 'intake', close: async () => source.close(), destroy: () => source.close() });
-    await source.start();
+    // Next to istiod, enrolment still comes from Kubernetes (namespaces in, annotations out).
+    const enrolment = options.xds && options.kube ? new KubeEnrolment({ kubeconfig: options.kube.kubeconfig, store: state, log: log.child('enrolment') }) : undefined;
+    if (enrolment) components.add({ name: 'kubernetes enrolment', stage: 'intake', close: async () => enrolment.close(), destroy: () => enrolment.close() });
+    await Promise.all([source.start(), enrolment?.start()]);
     configReady();
+    const sourceStatuses = () => enrolment ? [source.status(), enrolment.status()] : [source.status()];
 
     const makeCerts = deps.certs ?? createCertManager;
     const certs: CertManager = makeCerts({ ...options.identity, log: log.child('certs') });
@@ -173,7 +178,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
 
     const pods = options.hostMode
       ? await serveHost(proxies, options)
-      : await servePods({ options, deps, state, proxies, identities, components, log });
+      : await servePods({ options, deps, state, proxies, identities, components, log, ...(enrolment ? { annotate: (pods) => enrolment.annotate(pods) } : {}) });
 
     identities.batch(() => {
       for (const w of state.workloadsOnNode(options.node)) if (isLocalMeshWorkload(w, options.node)) identities.hold(`workload:${w.uid}`, state.identityOf(w));
@@ -201,11 +206,11 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       mesh: state,
       connections: () => proxies.openConnections(),
       status: () => agentStatus({
-        node: options.node, version, readiness, sources: [source.status()], certificates: certs.status(),
+        node: options.node, version, readiness, sources: sourceStatuses(), certificates: certs.status(),
         pods: pods.list().length, connections: proxies.connections.count(),
       }),
       configDump: () => buildConfigDump({
-        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: [source.status()], revocations: revocations.status(),
+        snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: sourceStatuses(), revocations: revocations.status(),
         config: effectiveConfig, version, configLoadedAt: source.loadedAt,
       }),
       shutdown: (reason) => trigger.trigger(reason),
@@ -269,15 +274,17 @@ interface PodWiring {
   readonly identities: IdentityRefs;
   readonly components: Components;
   readonly log: Logger;
+  /** Told the pods captured now, after every registry change (istiod's redirection annotation). */
+  readonly annotate?: (pods: readonly { namespace: string; name: string }[]) => void;
 }
 
 /** Pod mode: the registry (restored from --state-dir), its identities and the CNI API. */
-async function servePods({ options, deps, state, proxies, identities, components, log }: PodWiring): Promise<ServedPods> {
+async function servePods({ options, deps, state, proxies, identities, components, log, annotate }: PodWiring): Promise<ServedPods> {
   const enrollment = (ns: string, name: string) => state.podEnrollment(ns, name);
   const pods = new PodRegistry({
     store: new PodStore(options.stateDir), listeners: proxies, log: log.child('pods'), enrollment,
     ...(deps.openNetns ? { openNetns: deps.openNetns } : {}),
-    onChange: () => holdPodIdentities(),
+    onChange: () => { holdPodIdentities(); annotate?.(pods.list()); },
   });
   components.add({ name: 'pod registry', stage: 'release', close: async () => pods.close(), destroy: () => pods.close() });
   // A registered pod holds the identity of its workload while the state enrols it.

@@ -25,7 +25,8 @@ with CAP_NET_ADMIN and CAP_NET_RAW (its traffic is exempt from capture by that u
 
   --config PATH              mesh config (YAML file or directory); watched and reloaded, SIGHUP reloads
 ${xdsFlagsUsage}
-  --kube                     list and watch the Kubernetes API (pods, services, namespaces, Istio policies) instead of --config
+  --kube                     list and watch the Kubernetes API (pods, services, namespaces, Istio policies) instead of --config;
+                             with --xds-address, only namespaces for enrolment, and annotate captured pods for istiod
   --kubeconfig FILE          with --kube: this kubeconfig instead of the pod's in-cluster service account
 ${identityFlagsUsage}
   --cni-socket PATH          pod registration API socket (default ${DEFAULT_CNI_SOCKET})
@@ -71,11 +72,12 @@ function parseAgentFlags(argv: string[]) {
     ? { ...parsedIdentity, renewWithCertificate: true, certDir: parsedIdentity.certDir ?? join(values['state-dir'], 'certs') }
     : parsedIdentity;
   const xds = parseXdsOptions(values, { rootFile: identity.caRootFile, tokenFile: identity.tokenFile, node: identity.node });
-  const sources = [values.config !== undefined && '--config', xds && '--xds-address', values.kube && '--kube'].filter(Boolean);
+  // Next to istiod --kube is allowed: it then serves enrolment only (namespaces, the redirection annotation).
+  const sources = [values.config !== undefined && '--config', xds && '--xds-address', !xds && values.kube && '--kube'].filter(Boolean);
   if (sources.length > 1) throw new UsageError(`${sources.join(' and ')} are alternative mesh sources; give one`);
   if (values.kubeconfig !== undefined && !values.kube) throw new UsageError('--kubeconfig needs --kube');
   return {
-    ...(xds ? { xds } : values.kube ? { kube: { kubeconfig: values.kubeconfig } } : { configPath: requireFlag(values.config, 'config') }),
+    ...(xds ? { xds, ...(values.kube ? { kube: { kubeconfig: values.kubeconfig } } : {}) } : values.kube ? { kube: { kubeconfig: values.kubeconfig } } : { configPath: requireFlag(values.config, 'config') }),
     node: identity.node,
     settings: { trustDomain: parseTrustDomain(values['trust-domain'], 'trust-domain'), rootNamespace: values['root-namespace'] },
     identity,

@@ -2,19 +2,17 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { buildApp, type AgentOptions } from '../../agent/app.js';
 import { createCertManager } from '../../agent/identity/index.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { currentNetns } from '../../agent/net/index.js';
-import { ADDRESS_TYPE, AUTHORIZATION_TYPE } from '../../agent/sources/xds/api.js';
+import { AUTHORIZATION_TYPE } from '../../agent/sources/xds/api.js';
 import { HboneConnection, secureContextFor, type TunnelError } from '../../agent/tunnel/index.js';
-import { AdsServer } from '../helpers/ads-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpGet, loopbackNamespace, registerPod } from '../helpers/in-process-agent.js';
-import { TestCa } from '../helpers/test-ca.js';
 import { denyAllResource, workloadResource } from '../helpers/xds-fixtures.js';
-import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
+import { NODE_TOKEN, recordingLogger, removeDir, tempDir } from './ca-support.js';
+import { startIstiodPeers } from './istiod-peers.js';
 
 /**
  * The whole agent in-process with istiod's protocol as its only mesh source: an ADS server of
@@ -28,26 +26,8 @@ const LOCAL = '127.0.0.1';
 test('over xDS: pushed workloads get certificates and HBONE traffic; a pushed DENY closes the open connection', async (t) => {
   const work = tempDir('mn-xds-agent-');
   t.teardown(() => removeDir(work));
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work, `
-- token: ${NODE_TOKEN}
-  identity: spiffe://${TD}/ns/istio-system/sa/ztunnel
-  impersonate: ["spiffe://${TD}/ns/default/sa/*"]
-`)]);
-  t.teardown(() => ca.stop());
-  const tokenFile = join(work, 'token');
-  writeFileSync(tokenFile, NODE_TOKEN + '\n');
-
-  // istiod's side: its own serving certificate, verified with its root as --xds-root.
-  const istiodCa = new TestCa();
-  t.teardown(() => istiodCa.dispose());
-  const serving = istiodCa.issue([`spiffe://${TD}/ns/istio-system/sa/istiod,DNS:istiod.istio-system.svc`]);
-  const xdsRoot = join(work, 'istiod-root.pem');
-  writeFileSync(xdsRoot, istiodCa.rootPem);
-  const ads = new AdsServer(() => grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.chainPem.join('')) }], false));
-  ads.set(ADDRESS_TYPE, [workloadResource('web-0', '10.77.0.1', { node: 'n1' })]);
-  ads.set(AUTHORIZATION_TYPE, []);
-  const adsPort = await ads.start();
-  t.teardown(() => ads.stop());
+  const peers = await startIstiodPeers(t, work, { impersonate: `spiffe://${TD}/ns/default/sa/*`, addresses: [workloadResource('web-0', '10.77.0.1', { node: 'n1' })] });
+  const { ads } = peers;
 
   const netnsFile = join(work, 'web-0.netns');
   writeFileSync(netnsFile, '');
@@ -55,14 +35,8 @@ test('over xDS: pushed workloads get certificates and HBONE traffic; a pushed DE
   const any = { host: LOCAL, port: 0 };
   const options: AgentOptions = {
     node: 'n1', settings: { trustDomain: TD, rootNamespace: 'istio-system' },
-    xds: {
-      address: `${LOCAL}:${adsPort}`, serverName: 'istiod.istio-system.svc', rootFile: xdsRoot, tokenFile, plaintext: false,
-      podName: 'meshnode-n1', podNamespace: 'istio-system', instanceIp: '10.0.0.100',
-    },
-    identity: {
-      node: 'n1', caAddress: { host: LOCAL, port: ca.port }, caRootFile: join(work, 'ca', 'root-cert.pem'),
-      tokenFile, clusterId: 'Kubernetes', certTtlMs: 3_600_000,
-    },
+    xds: peers.xds('n1', '10.0.0.100'),
+    identity: peers.identity('n1'),
     cniSocket: join(work, 'cni.sock'), stateDir: join(work, 'state'), admin: any, metrics: any, readiness: any, drainDeadlineMs: 1_000,
   };
   const records: Record<string, unknown>[] = [];

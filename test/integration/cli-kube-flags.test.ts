@@ -4,7 +4,6 @@ import { runMeshnode } from '../helpers/meshnode-cli.js';
 /** `--kube` is a mesh source like `--config` and `--xds-address`: exactly one, or a usage error (exit 2). */
 const cases: Array<[string, string[], RegExp]> = [
   ['--kube with --config', ['--kube', '--config', '/etc/mesh.yaml'], /--config and --kube are alternative mesh sources; give one/],
-  ['--kube with --xds-address', ['--kube', '--xds-address', 'istiod.istio-system.svc:15012'], /--xds-address and --kube are alternative mesh sources/],
   ['--kubeconfig without --kube', ['--config', '/etc/mesh.yaml', '--kubeconfig', '/root/.kube/config'], /--kubeconfig needs --kube/],
 ];
 for (const [title, flags, message] of cases) {

@@ -15,6 +15,8 @@ import { kubeTest } from '../helpers/kube-test.js';
 const deployDir = join(repoRoot, 'deploy');
 const AGENT = 'system:serviceaccount:meshnode-system:meshnode';
 const CA = 'system:serviceaccount:meshnode-system:meshnode-ca';
+/** The istiod variant's agent: ztunnel's account, with only what enrolment needs. */
+const ISTIOD_AGENT = 'system:serviceaccount:istio-system:ztunnel';
 
 interface Container { name: string; args?: string[]; securityContext?: { privileged?: boolean; capabilities?: { add?: string[]; drop?: string[] } } }
 interface Workload { kind: string; metadata: { name: string }; spec: { template: { spec: { hostPID?: boolean; containers: Container[] } } } }
@@ -37,7 +39,7 @@ kubeTest('deploy/: server-side dry run passes, RBAC is what the components use, 
     t.regex(dry.stdout, new RegExp(`${object} (created|configured|unchanged) \\(server dry run\\)`), dry.stdout);
   }
 
-  for (const file of ['meshnode.yaml', 'meshnode-ca.yaml']) {
+  for (const file of ['meshnode.yaml', 'meshnode-ca.yaml', 'meshnode-istiod.yaml']) {
     const applied = await kube.kubectl(['apply', '-f', join(deployDir, file)]);
     t.is(applied.code, 0, applied.stderr);
   }
@@ -57,6 +59,11 @@ kubeTest('deploy/: server-side dry run passes, RBAC is what the components use, 
   t.false(await can(CA, 'watch', 'pods'));
   t.false(await can(CA, 'list', 'secrets'));
   t.false(await can(CA, 'create', 'pods'));
+  t.true(await can(ISTIOD_AGENT, 'watch', 'namespaces'));
+  t.true(await can(ISTIOD_AGENT, 'patch', 'pods'));
+  for (const [verb, resource] of [['list', 'pods'], ['update', 'pods'], ['update', 'namespaces'], ['list', 'secrets'], ['list', 'services']] as const) {
+    t.false(await can(ISTIOD_AGENT, verb, resource), `istiod variant may not ${verb} ${resource}`);
+  }
 
   const found = workloads();
   t.true(found.length >= 3, `found ${found.map((w) => w.metadata.name).join(', ')}`);

@@ -1,20 +1,18 @@
 import type { ExecutionContext } from 'ava';
-import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { buildApp, type AgentOptions, type Bound } from '../../agent/app.js';
 import { openNetns, type NetnsHandle } from '../../agent/net/index.js';
 import { ADDRESS_TYPE, AUTHORIZATION_TYPE } from '../../agent/sources/xds/api.js';
 import { applyInpodRules } from '../../agent/capture/apply.js';
-import { AdsServer, type AdsResource } from '../helpers/ads-server.js';
+import type { AdsResource, AdsServer } from '../helpers/ads-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpGet, registerPod } from '../helpers/in-process-agent.js';
 import { privilegedTest } from '../helpers/privileged.js';
-import { TestCa } from '../helpers/test-ca.js';
 import { Topology } from '../helpers/topology.js';
 import { workloadResource } from '../helpers/xds-fixtures.js';
-import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens } from '../integration/ca-support.js';
+import { recordingLogger, removeDir, tempDir } from '../integration/ca-support.js';
+import { startIstiodPeers } from '../integration/istiod-peers.js';
 
 /**
  * Two whole agents, one per netns node, whose only mesh source is istiod's protocol: an ADS
@@ -44,39 +42,16 @@ async function startXdsMesh(t: ExecutionContext): Promise<XdsMesh> {
   t.teardown(() => topo.destroy());
   const work = tempDir('mn-xds-mesh-');
   t.teardown(() => removeDir(work));
-  const ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work, `
-- token: ${NODE_TOKEN}
-  identity: spiffe://${TD}/ns/istio-system/sa/ztunnel
-  impersonate: ["spiffe://${TD}/ns/default/sa/*"]
-`)]);
-  t.teardown(() => ca.stop());
-  const tokenFile = join(work, 'token');
-  writeFileSync(tokenFile, NODE_TOKEN + '\n');
-
-  const istiodCa = new TestCa();
-  t.teardown(() => istiodCa.dispose());
-  const serving = istiodCa.issue([`spiffe://${TD}/ns/istio-system/sa/istiod,DNS:istiod.istio-system.svc`]);
-  const xdsRoot = join(work, 'istiod-root.pem');
-  writeFileSync(xdsRoot, istiodCa.rootPem);
-  const ads = new AdsServer(() => grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.chainPem.join('')) }], false));
-  ads.set(ADDRESS_TYPE, [announce(topo, 'a'), announce(topo, 'b')]);
-  ads.set(AUTHORIZATION_TYPE, []);
-  const adsPort = await ads.start();
-  t.teardown(() => ads.stop());
+  const peers = await startIstiodPeers(t, work, { impersonate: `spiffe://${TD}/ns/default/sa/*`, addresses: [announce(topo, 'a'), announce(topo, 'b')] });
+  const { ads } = peers;
 
   const agents = new Map<string, Bound>();
   const any = { host: LOCAL, port: 0 };
   for (const node of ['n1', 'n2']) {
     const options: AgentOptions = {
       node, settings: { trustDomain: TD, rootNamespace: 'istio-system' },
-      xds: {
-        address: `${LOCAL}:${adsPort}`, serverName: 'istiod.istio-system.svc', rootFile: xdsRoot, tokenFile, plaintext: false,
-        podName: `meshnode-${node}`, podNamespace: 'istio-system', instanceIp: topo.node(node).linkAddress,
-      },
-      identity: {
-        node, caAddress: { host: LOCAL, port: ca.port }, caRootFile: join(work, 'ca', 'root-cert.pem'),
-        tokenFile, clusterId: 'Kubernetes', certTtlMs: 3_600_000,
-      },
+      xds: peers.xds(node, topo.node(node).linkAddress),
+      identity: peers.identity(node),
       cniSocket: join(work, `${node}.sock`), stateDir: join(work, `${node}-state`), admin: any, metrics: any, readiness: any, drainDeadlineMs: 1_000,
     };
     const agent = await buildApp(options, { log: recordingLogger([], node), processMetrics: false });

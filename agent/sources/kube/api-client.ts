@@ -68,21 +68,36 @@ export class KubeApi {
   }
 
   /** Starts a GET and resolves with the response once its status is in; non-2xx is a KubeApiError. */
-  async open(path: string, signal: AbortSignal): Promise<IncomingMessage> {
+  open(path: string, signal: AbortSignal): Promise<IncomingMessage> {
+    return this.send('GET', path, undefined, signal);
+  }
+
+  /**
+   * A JSON merge patch (RFC 7386) of one object; resolves once the server accepted it. A `null`
+   * member in `patch` removes that field.
+   */
+  async mergePatch(path: string, patch: unknown, signal: AbortSignal): Promise<void> {
+    const res = await this.send('PATCH', path, { type: 'application/merge-patch+json', text: JSON.stringify(patch) }, signal);
+    res.resume();
+  }
+
+  private async send(method: string, path: string, body: { type: string; text: string } | undefined, signal: AbortSignal): Promise<IncomingMessage> {
     const url = new URL(this.conn.server + path);
-    const opts: RequestOptions = { method: 'GET', headers: { accept: 'application/json' }, signal };
+    const headers: Record<string, string | number> = { accept: 'application/json' };
+    if (body) Object.assign(headers, { 'content-type': body.type, 'content-length': Buffer.byteLength(body.text) });
+    const opts: RequestOptions = { method, headers, signal };
     await this.conn.authorize(opts);
     const request = url.protocol === 'http:' ? httpRequest : httpsRequest;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request(url, opts, resolve);
-      req.on('error', (err) => reject(new KubeApiError(`GET ${path}: ${err.message}`, 0, '', { cause: err })));
-      req.end();
+      req.on('error', (err) => reject(new KubeApiError(`${method} ${path}: ${err.message}`, 0, '', { cause: err })));
+      req.end(body?.text);
     });
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) return res;
-    const body = await readBody(res, path, 64 * 1024).catch(() => '');
-    const parsed = parseStatus(body);
-    throw new KubeApiError(`GET ${path}: HTTP ${status}${parsed?.message ? `: ${parsed.message}` : ''}`, status, parsed?.reason ?? '');
+    const text = await readBody(res, path, 64 * 1024).catch(() => '');
+    const parsed = parseStatus(text);
+    throw new KubeApiError(`${method} ${path}: HTTP ${status}${parsed?.message ? `: ${parsed.message}` : ''}`, status, parsed?.reason ?? '');
   }
 
   async getJson<T>(path: string, signal: AbortSignal): Promise<T> {

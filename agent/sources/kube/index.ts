@@ -1,5 +1,6 @@
 /** The Kubernetes API as a mesh source (`meshnode agent --kube`). */
 export { KubeSource } from './source.js';
+export { KubeEnrolment, REDIRECTION_ANNOTATION } from './enrolment.js';
 export { KubeConfigError } from './api-client.js';
 export type { ReflectorTiming } from './reflector.js';
 
