@@ -18,16 +18,27 @@ export interface CaptureTarget {
   readonly ips: readonly string[];
 }
 
+async function sysctl(netns: string, key: string, value: string): Promise<string | undefined> {
+  const r = await inNetns(netns, 'sysctl', ['-q', '-w', `${key}=${value}`]);
+  return r.code === 0 ? undefined : `${key} not set in ${netns}: ${r.stderr || `sysctl exited with ${r.code}`}`;
+}
+
+/**
+ * Connection tracking starts in a netns with its first NAT rule, so the connections a running pod
+ * already has are unknown to it. With loose pickup (the default) their next packet would count as
+ * a new connection and be redirected to a listener that never saw it: a reset. Strict pickup
+ * leaves such packets untracked, and untracked packets are never redirected, so those connections
+ * carry on where they went. Set before the rules where the conntrack module is loaded already,
+ * after them otherwise (the rules load it).
+ */
+const STRICT_PICKUP = ['net.netfilter.nf_conntrack_tcp_loose', '0'] as const;
+
 /**
  * Lets a closing listener hand the connections still in its accept queue to another listener of
  * the same SO_REUSEPORT group instead of resetting them: a new agent takes over a pod's ports and
- * the old one closes its listeners without losing a connection. Kernels before 5.14 lack the
- * setting; capture works without it, only an upgrade may reset a connection caught in that queue.
+ * the old one closes its listeners without losing a connection. Kernels before 5.14 lack it.
  */
-async function migrateAcceptQueues(netns: string): Promise<string | undefined> {
-  const r = await inNetns(netns, 'sysctl', ['-q', '-w', 'net.ipv4.tcp_migrate_req=1']);
-  return r.code === 0 ? undefined : `net.ipv4.tcp_migrate_req not set in ${netns}: ${r.stderr || `sysctl exited with ${r.code}`}`;
-}
+const MIGRATE_ACCEPT_QUEUES = ['net.ipv4.tcp_migrate_req', '1'] as const;
 
 /**
  * Captures a pod: the redirection rules and policy routing in its netns, then (optionally) the
@@ -36,6 +47,7 @@ async function migrateAcceptQueues(netns: string): Promise<string | undefined> {
  */
 export async function capturePod(target: CaptureTarget, opts: CaptureOptions): Promise<{ warnings: string[] }> {
   const ipv6 = target.ips.some((ip) => ip.includes(':'));
+  const early = await sysctl(target.netns, ...STRICT_PICKUP);
   await applyInpodRules(target.netns, { ipv6, probeAddress: opts.probeAddress, probeAddressV6: opts.probeAddressV6 });
   if (opts.hostProbeSnat) {
     const probe = { v4: opts.probeAddress ?? DEFAULT_PROBE_ADDRESS, v6: opts.probeAddressV6 ?? DEFAULT_PROBE_ADDRESS_V6 };
@@ -45,17 +57,19 @@ export async function capturePod(target: CaptureTarget, opts: CaptureOptions): P
       throw err;
     });
   }
-  const warning = await migrateAcceptQueues(target.netns);
-  return { warnings: warning ? [warning] : [] };
+  const warnings = [early && await sysctl(target.netns, ...STRICT_PICKUP), await sysctl(target.netns, ...MIGRATE_ACCEPT_QUEUES)];
+  return { warnings: warnings.filter((w): w is string => w !== undefined) };
 }
 
 /**
  * Releases a pod: both steps always run (one failing never skips the other); the errors of both
- * are thrown together. Succeeds when nothing is left to remove or the netns is gone.
+ * are thrown together. Succeeds when nothing is left to remove or the netns is gone. With
+ * `keepInpodRules` only the pod's own host-side rule goes: the netns's rules belong to another pod
+ * registered with it.
  */
-export async function releasePod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>): Promise<void> {
+export async function releasePod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>, keepInpodRules = false): Promise<void> {
   const problems: string[] = [];
   if (opts.hostProbeSnat) await removeProbeSnat(target.uid).catch((err: Error) => problems.push(`probe SNAT: ${err.message}`));
-  await removeInpodRules(target.netns).catch((err: Error) => problems.push(`in-pod rules: ${err.message}`));
+  if (!keepInpodRules) await removeInpodRules(target.netns).catch((err: Error) => problems.push(`in-pod rules: ${err.message}`));
   if (problems.length > 0) throw new RedirectError(problems.join('; '));
 }

@@ -69,7 +69,7 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     await ctx.agent.unregister(target.uid).catch((e: unknown) => log.error('unregistering the pod after a failure failed', { err: e }));
     // The rules of a namespace another pod is registered with are that pod's capture: keep them.
     const netnsInUse = err instanceof AgentError && err.reason === 'netns-in-use';
-    if (!netnsInUse) await releasePod(target, opts).catch((e: Error) => log.error('removing the capture rules after a failure failed', { err: e }));
+    await releasePod(target, opts, netnsInUse).catch((e: Error) => log.error('removing the capture rules after a failure failed', { err: e }));
     throw agentFailure(err, ctx, 'the pod could not be registered, so it is not started');
   }
   log.info('pod captured', { uid: pod.uid, ips });
