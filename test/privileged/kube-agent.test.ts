@@ -1,8 +1,11 @@
 import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
+import { AgentClient } from '../../cni/agent-client.js';
+import { checkInpodRules } from '../../agent/capture/index.js';
 import net from 'node:net';
 import { inNetns, startAgent, startCa, startSampleServer, type AgentSpec } from '../../agent/demo/control-plane.js';
 import { Resources, waitFor } from '../../agent/demo/system.js';
+import { eventually } from '../helpers/eventually.js';
 import { openNetns } from '../../agent/net/index.js';
 import { startKubeCluster, type KubeCluster } from '../helpers/kube-cluster.js';
 import { ambientNamespace, podYaml } from '../helpers/kube-source.js';
@@ -78,9 +81,9 @@ spec: {mtls: {mode: STRICT}}
     kube, node, meshnode,
     log: () => readFileSync(`${node.dir}/agent.log`, 'utf8').slice(-4000),
     async addPod(pod) {
-      await kube.apply(podYaml('shop', pod.name, 'node-1', { sa: pod.name }));
+      await kube.apply(podYaml(pod.namespace, pod.name, 'node-1', { sa: pod.name }));
       await node.addPod(pod, meshnode);
-      await kube.setPodStatus('shop', pod.name, { podIP: pod.ip });
+      await kube.setPodStatus(pod.namespace, pod.name, { podIP: pod.ip });
     },
     async serve(pod, port) {
       await startSampleServer(res, pod.netnsName, `shop/${pod.name}`, port, `${node.dir}/${pod.name}.log`);
@@ -150,4 +153,36 @@ spec:
   await closed;
   const after = await mesh.call(web, server);
   t.false(after.reply.startsWith('hello from'), `a new connection must be refused: ${JSON.stringify(after)}`);
+}, { root: true, tools: TOOLS });
+
+kubeTest('kube agent: labelling a namespace ambient in the API captures its running pod, un-labelling releases it, no restart', async (t) => {
+  const mesh = await startKubeMesh(t);
+  await mesh.kube.apply('apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: client, namespace: web}\n');
+  const [server, client] = [mesh.node.plan('server', 'shop'), mesh.node.plan('client', 'web')];
+  await mesh.addPod(server);
+  await mesh.serve(server, 8080);
+  await mesh.addPod(client);
+  const agent = new AgentClient(`${mesh.node.dir}/cni.sock`, 5000);
+  t.is(await agent.registration(client.uid), undefined, 'the client starts outside the mesh');
+  const fail = (err: Error) => { throw new Error(`${err.message}\n${mesh.log()}`); };
+
+  await mesh.kube.kubectl(['label', 'namespace', 'web', 'istio.io/dataplane-mode=ambient']);
+  await eventually(async () => {
+    if (!(await agent.registration(client.uid))) throw new Error('client not captured yet');
+    const missing = await checkInpodRules(client.netns, { ipv6: false });
+    if (missing.length > 0) throw new Error(missing.join('; '));
+  }, 20_000).catch(fail);
+  // Carried by the mesh now: the server's side sees the client's certificate identity.
+  await waitFor('a tunnelled call from the captured client', 30_000, async () => {
+    const out = await mesh.call(client, server);
+    const inbound = readFileSync(`${mesh.node.dir}/agent.log`, 'utf8').split('\n')
+      .filter((l) => l.includes('"direction":"inbound"') && l.includes('"src.identity":"spiffe://cluster.local/ns/web/sa/client"'));
+    return out.reply.startsWith('hello from shop/server') && inbound.length > 0 ? true : undefined;
+  }).catch(fail);
+
+  await mesh.kube.kubectl(['label', 'namespace', 'web', 'istio.io/dataplane-mode-']);
+  await eventually(async () => {
+    if (await agent.registration(client.uid)) throw new Error('client still captured');
+    if ((await checkInpodRules(client.netns, { ipv6: false })).length === 0) throw new Error('client rules still installed');
+  }, 20_000).catch(fail);
 }, { root: true, tools: TOOLS });
