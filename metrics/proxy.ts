@@ -63,3 +63,10 @@ export const denials = new Counter({
   labelNames: ['direction', 'reason'] as const,
   registers: [registry],
 });
+
+export const upstreamConnectFailures = new Counter({
+  name: 'meshnode_proxy_upstream_connect_failures_total',
+  help: 'Sockets the data plane could not bind or connect towards an upstream, by direction, stage and errno',
+  labelNames: ['direction', 'stage', 'error'] as const,
+  registers: [registry],
+});

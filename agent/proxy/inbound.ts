@@ -4,7 +4,7 @@ import { authorize, type ConnectionAttributes, type Decision } from '../authz/in
 import { canonicalIp } from '../base/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
-import { formatAuthority, type SocketAddress } from '../tunnel/index.js';
+import { formatAuthority, forwardedSourcePort, type SocketAddress } from '../tunnel/index.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
 import { answerable, respondError, type InboundStream } from '../tunnel/index.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
@@ -12,6 +12,7 @@ import { ConnectionTrace } from './conn-trace.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
 import { addrText, podWorkload, type PodContext } from './context.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
+import { connectCounted } from './upstream-connect.js';
 
 /**
  * Inbound traffic of a pod: HBONE streams (15008, peer identity from mTLS) and redirected
@@ -84,7 +85,7 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
-  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, clientIp);
+  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, { ip: clientIp, port: client.remotePort });
   if (typeof upstream === 'string') {
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return resetEnd(client);
@@ -103,6 +104,16 @@ function denialReason(d: Decision): 'deny-matched' | 'peer-authn-strict' | 'no-a
   return d.code === 'allow-matched' ? 'no-allow-matched' : d.code;
 }
 
+/**
+ * The caller as the application should see it. The port is the client's own when known (the
+ * redirected connection's, or the one HBONE's `forwarded` header names for the same IP): its
+ * 4-tuple is already unique, so heavy churn from one client costs no port search.
+ */
+interface Client {
+  readonly ip: string | undefined;
+  readonly port?: number | undefined;
+}
+
 let transparentFailureLogged = false;
 
 /**
@@ -110,19 +121,20 @@ let transparentFailureLogged = false;
  * the destination itself (ztunnel never spoofs then). When the transparent bind is refused the
  * connection still goes ahead from the pod's own address; that is logged once per process.
  */
-async function connectFrom(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket> {
+async function connectFrom(ctx: PodContext, to: SocketAddress, client: Client): Promise<net.Socket> {
   const plain = { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS };
+  const clientIp = client.ip;
   const spoof = clientIp !== undefined && clientIp !== to.ip && clientIp.includes(':') === to.ip.includes(':');
-  if (!spoof) return ctx.netns.connect(to.ip, to.port, plain);
+  if (!spoof) return connectCounted(ctx.netns, 'inbound', to.ip, to.port, plain);
   try {
-    return await ctx.netns.connect(to.ip, to.port, { ...plain, localAddress: clientIp, transparent: true });
+    return await connectCounted(ctx.netns, 'inbound', to.ip, to.port, { ...plain, localAddress: clientIp, localPort: client.port, transparent: true });
   } catch (err) {
     if (!(err instanceof TransparentBindError)) throw err;
     if (!transparentFailureLogged) {
       transparentFailureLogged = true;
       ctx.log.warn('cannot preserve client addresses: applications see inbound connections from their own pod IP', { error: err.message });
     }
-    return ctx.netns.connect(to.ip, to.port, plain);
+    return connectCounted(ctx.netns, 'inbound', to.ip, to.port, plain);
   }
 }
 
@@ -135,7 +147,7 @@ const RESET_BEFORE_UPSTREAM = 'client reset the stream before the upstream conne
  */
 function dialForStream(ctx: PodContext, req: InboundStream, release: () => void): Promise<net.Socket | string> {
   // The TCP peer of 15008 is the source pod itself: HBONE crosses no NAT.
-  const dial = connectUpstream(ctx, req.target, req.source.ip);
+  const dial = connectUpstream(ctx, req.target, { ip: req.source.ip, port: forwardedSourcePort(req.headers.forwarded, req.source.ip) });
   return new Promise((resolve) => {
     const onAbort = () => resolve(RESET_BEFORE_UPSTREAM);
     req.signal.addEventListener('abort', onAbort, { once: true });
@@ -149,9 +161,9 @@ function dialForStream(ctx: PodContext, req: InboundStream, release: () => void)
 }
 
 /** Connects to the application from the pod netns; the error text when that fails. */
-async function connectUpstream(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket | string> {
+async function connectUpstream(ctx: PodContext, to: SocketAddress, client: Client): Promise<net.Socket | string> {
   try {
-    return await connectFrom(ctx, to, clientIp);
+    return await connectFrom(ctx, to, client);
   } catch (err) {
     return `upstream connect to ${formatAuthority(to)} failed: ${(err as Error).message}`;
   }
