@@ -85,7 +85,9 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   if (!workload) return refuse('unknown-destination', `pod ${ctx.pod.namespace}/${ctx.pod.name} is not in the mesh config`, 'CONNECT');
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
-  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, { ip: clientIp, port: client.remotePort });
+  // Not the client's port: its own connection is in this netns's conntrack with that very
+  // 4-tuple (redirected to 15006), and a second one would be taken for it.
+  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, { ip: clientIp });
   if (typeof upstream === 'string') {
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return resetEnd(client);
@@ -105,9 +107,9 @@ function denialReason(d: Decision): 'deny-matched' | 'peer-authn-strict' | 'no-a
 }
 
 /**
- * The caller as the application should see it. The port is the client's own when known (the
- * redirected connection's, or the one HBONE's `forwarded` header names for the same IP): its
- * 4-tuple is already unique, so heavy churn from one client costs no port search.
+ * The caller as the application should see it. For HBONE the port is the client's own, the one
+ * the `forwarded` header names for the same IP: the client's kernel made that 4-tuple unique in
+ * the client's netns, so heavy churn from one client costs this netns no port search.
  */
 interface Client {
   readonly ip: string | undefined;
