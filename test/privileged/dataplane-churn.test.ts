@@ -10,7 +10,7 @@ import { eventually } from '../helpers/eventually.js';
 import { repoRoot } from '../helpers/paths.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { inNs } from '../helpers/topology.js';
-import { echo, startDataplane } from './dataplane-harness.js';
+import { closed, echo, startDataplane } from './dataplane-harness.js';
 
 /**
  * Connection churn through the mesh: a client in pod a makes short connections (connect, 1 KB
@@ -53,7 +53,7 @@ async function upstreamFailures(): Promise<number> {
   return (m?.values ?? []).reduce((n, v) => n + v.value, 0);
 }
 
-privilegedTest(`${CONNECTIONS} short connections from pod a to pod b: the last quarter is within 10 % of the first, nothing left open`, async (t) => {
+privilegedTest(`${CONNECTIONS} short connections from pod a to pod b: no quarter, the last included, is 10 % slower than the first; nothing left open`, async (t) => {
   const dp = await startDataplane(t);
   // 40,000 access-log lines would cost more than the connections they describe.
   const level = getLogLevel();
@@ -89,6 +89,7 @@ privilegedTest(`${CONNECTIONS} short connections from pod a to pod b: the last q
   probe.write('x');
   await eventually(() => { if (![...accepted].some((s) => s.remotePort === probe.localPort)) throw new Error('no connection from the client port'); });
   probe.destroy();
+  await closed(probe);
   await eventually(() => { if (!settled()) throw new Error('warm-up connections still tracked'); });
   const fdsBefore = openFds();
   const failuresBefore = await upstreamFailures();
@@ -101,7 +102,11 @@ privilegedTest(`${CONNECTIONS} short connections from pod a to pod b: the last q
   t.is(result.failed, 0, 'connections failed');
   t.is(result.done, CONNECTIONS);
   t.is(await upstreamFailures(), failuresBefore, 'upstream bind/connect failures counted');
-  t.true(perCpuSecond[3]! >= perCpuSecond[0]! * 0.9, `last quarter ${perCpuSecond[3]!.toFixed(0)} vs first ${perCpuSecond[0]!.toFixed(0)} connections per CPU second`);
+  // Every later quarter, not only the last: the collapse is self-limiting (at its rate TIME_WAITs
+  // expire faster than they are made), so before the fix the rate was back by the last quarter.
+  for (const [i, q] of perCpuSecond.entries()) {
+    t.true(q >= perCpuSecond[0]! * 0.9, `quarter ${i + 1}: ${q.toFixed(0)} vs first ${perCpuSecond[0]!.toFixed(0)} connections per CPU second`);
+  }
 
   await eventually(() => { if (!settled()) throw new Error(`${dp.proxies.get('n2')!.connections.count()} connections still tracked`); });
   await eventually(() => {
