@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
  *   connrate <host> <port> <seconds> <conc>   new connection + 1 KB exchange, `conc` in parallel
  *   connections <host> <port> <count> <conc>  as connrate, `count` connections; rate per quarter
  *   rate <host> <port> <perSecond> <seconds>  paced 1 KB exchanges over 8 connections
+ *   hold <host> <port> <count>                `count` connections, 1 KB each way, then held open
  */
 const MSG = 1024;
 
@@ -131,6 +132,21 @@ async function connections(host: string, port: number, count: number, concurrenc
   return { done: done.length, failed, seconds: (bounds[4]! - started) / 1000, quarters, marks };
 }
 
+/** Opens `count` connections, 1 KB each way on each, and holds them open until killed. */
+async function hold(host: string, port: number, count: number): Promise<void> {
+  const msg = Buffer.alloc(MSG, 4);
+  const held: net.Socket[] = [];
+  while (held.length < count) {
+    const batch = await Promise.all(Array.from({ length: Math.min(16, count - held.length) }, async () => {
+      const s = await connect(host, port);
+      await roundTrip(s, msg);
+      return s;
+    }));
+    held.push(...batch);
+  }
+  process.stdout.write(JSON.stringify({ held: held.length }) + '\n');
+}
+
 async function rate(host: string, port: number, perSecond: number, seconds: number): Promise<object> {
   const conns = await Promise.all(Array.from({ length: 8 }, () => connect(host, port)));
   const msg = Buffer.alloc(MSG, 3);
@@ -155,6 +171,7 @@ async function main(argv: string[]): Promise<void> {
   const [mode, ...rest] = argv;
   const n = (i: number) => Number(rest[i]);
   if (mode === 'serve') { serve(n(0), n(1)); return; }
+  if (mode === 'hold') { await hold(rest[0] ?? '', n(1), n(2)); return; }
   const host = rest[0] ?? '';
   let result: object;
   if (mode === 'throughput') result = await throughput(host, n(1), n(2));

@@ -171,6 +171,23 @@ async function startMeshnode(res: Resources, dir: string, topo: Topology): Promi
   return agents;
 }
 
+const IDLE_CONNECTIONS = 1000;
+
+/** RSS per agent (mean of the two) that IDLE_CONNECTIONS open, idle connections a → b add. */
+async function idleConnectionCost(res: Resources, dir: string, a: TopoPod, b: TopoPod, pids: number[]): Promise<number> {
+  const before = avg(pids.map(rssMb));
+  const holder = startDaemon(res, 'idle connections', a.netns, [process.execPath, LOAD, 'hold', b.ip, String(MESH_ECHO), String(IDLE_CONNECTIONS)], join(dir, 'hold.log'));
+  await waitFor('the idle connections', 120_000, () => {
+    if (holder.exited) throw new Error(`the holder exited: ${holder.log().slice(-500)}`);
+    return holder.log().includes('"held"') ? true : undefined;
+  });
+  const after = avg(pids.map(rssMb));
+  const gone = new Promise((r) => holder.child.once('exit', r));
+  holder.child.kill('SIGTERM');
+  await gone;
+  return after - before;
+}
+
 interface ChurnResult { fresh: number; after: number; quarters: number[]; seconds: number; failed: number }
 
 /** New connections/s through the mesh before and after CHURN_CONNECTIONS short connections. */
@@ -233,8 +250,10 @@ export async function run(): Promise<BenchResult[]> {
     const agents = await startMeshnode(res, dir, topo);
     await load(a, ['latency', b.ip, MESH_ECHO, 20]);
     const mesh = await measure(a, b.ip, MESH_ECHO, MESH_SINK, agents.map((d) => d.child.pid!));
+    const idleCost = await idleConnectionCost(res, dir, a, b, agents.map((d) => d.child.pid!));
     const churned = await churn(a, b);
-    return results(direct, st, mesh, churned);
+    return [...results(direct, st, mesh, churned),
+      { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' }];
   } finally {
     await res.releaseAll((what, err) => process.stderr.write(`bench cleanup: could not ${what}: ${err.message}\n`));
   }
