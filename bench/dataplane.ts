@@ -68,9 +68,12 @@ function rssMb(pid: number): number {
 
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-/** Runs the four measurements against one path; `pids` are the proxy processes (one per side). */
-async function measure(client: TopoPod, host: string, echo: number, sink: number, pids: number[]): Promise<PathResult> {
-  const rssIdle = avg(pids.map(rssMb));
+/**
+ * Runs the four measurements against one path; `pids` are the proxy processes (one per side).
+ * `idleRss`: their idle RSS, when the caller measured it before something else ran.
+ */
+async function measure(client: TopoPod, host: string, echo: number, sink: number, pids: number[], idleRss?: number): Promise<PathResult> {
+  const rssIdle = idleRss ?? avg(pids.map(rssMb));
   let rssPeak = rssIdle;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, avg(pids.map(rssMb))); }, 100);
   try {
@@ -250,9 +253,11 @@ export async function run(): Promise<BenchResult[]> {
     const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
     const agents = await startMeshnode(res, dir, topo);
     await load(a, ['latency', b.ip, MESH_ECHO, 20]);
+    const pids = agents.map((d) => d.child.pid!);
+    const idleRss = avg(pids.map(rssMb));
     // Before the load legs: afterwards the agents' RSS is still coming down from their peak.
-    const idleCost = await idleConnectionCost(res, dir, a, b, agents.map((d) => d.child.pid!));
-    const mesh = await measure(a, b.ip, MESH_ECHO, MESH_SINK, agents.map((d) => d.child.pid!));
+    const idleCost = await idleConnectionCost(res, dir, a, b, pids);
+    const mesh = await measure(a, b.ip, MESH_ECHO, MESH_SINK, pids, idleRss);
     const churned = await churn(a, b);
     return [...results(direct, st, mesh, churned),
       { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' }];
