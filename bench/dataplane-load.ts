@@ -10,7 +10,9 @@ import { performance } from 'node:perf_hooks';
  *   throughput <host> <port> <seconds>        one stream, as fast as possible
  *   latency <host> <port> <requests>          sequential 1 KB request/response on one connection
  *   connrate <host> <port> <seconds> <conc>   new connection + 1 KB exchange, `conc` in parallel
+ *   connections <host> <port> <count> <conc>  as connrate, `count` connections; rate per quarter
  *   rate <host> <port> <perSecond> <seconds>  paced 1 KB exchanges over 8 connections
+ *   hold <host> <port> <count>                `count` connections, 1 KB each way, then held open
  */
 const MSG = 1024;
 
@@ -84,18 +86,21 @@ async function latency(host: string, port: number, requests: number): Promise<ob
   return { p50us: at(0.5), p99us: at(0.99) };
 }
 
-async function connrate(host: string, port: number, seconds: number, concurrency: number): Promise<object> {
+/**
+ * New connection + 1 KB exchange + close, `concurrency` at a time, while `another()` allows;
+ * the completion time of each connection, in order.
+ */
+async function shortConnections(host: string, port: number, concurrency: number, another: () => boolean): Promise<{ started: number; done: number[]; failed: number }> {
   const msg = Buffer.alloc(MSG, 2);
-  const deadline = performance.now() + seconds * 1000;
-  let done = 0;
+  const done: number[] = [];
   let failed = 0;
   const worker = async () => {
-    while (performance.now() < deadline) {
+    while (another()) {
       try {
         const s = await connect(host, port);
         await roundTrip(s, msg);
         s.destroy();
-        done++;
+        done.push(performance.now());
       } catch {
         failed++;
       }
@@ -103,7 +108,43 @@ async function connrate(host: string, port: number, seconds: number, concurrency
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { perSecond: done / ((performance.now() - started) / 1000), failed };
+  return { started, done, failed };
+}
+
+async function connrate(host: string, port: number, seconds: number, concurrency: number): Promise<object> {
+  const deadline = performance.now() + seconds * 1000;
+  const { started, done, failed } = await shortConnections(host, port, concurrency, () => performance.now() < deadline);
+  return { perSecond: done.length / ((performance.now() - started) / 1000), failed };
+}
+
+/**
+ * Exactly `count` short connections; the rate of each quarter of them, in completion order, and
+ * when each quarter ended (`marks`, Unix ms, the start first) so another process can line its own
+ * measurements up with them.
+ */
+async function connections(host: string, port: number, count: number, concurrency: number): Promise<object> {
+  let left = count;
+  const { started, done, failed } = await shortConnections(host, port, concurrency, () => left-- > 0);
+  const quarter = Math.floor(done.length / 4);
+  const bounds = [started, ...[1, 2, 3, 4].map((i) => done[i * quarter - 1] ?? started)];
+  const quarters = [0, 1, 2, 3].map((i) => quarter / ((bounds[i + 1]! - bounds[i]!) / 1000));
+  const marks = bounds.map((t) => performance.timeOrigin + t);
+  return { done: done.length, failed, seconds: (bounds[4]! - started) / 1000, quarters, marks };
+}
+
+/** Opens `count` connections, 1 KB each way on each, and holds them open until killed. */
+async function hold(host: string, port: number, count: number): Promise<void> {
+  const msg = Buffer.alloc(MSG, 4);
+  const held: net.Socket[] = [];
+  while (held.length < count) {
+    const batch = await Promise.all(Array.from({ length: Math.min(16, count - held.length) }, async () => {
+      const s = await connect(host, port);
+      await roundTrip(s, msg);
+      return s;
+    }));
+    held.push(...batch);
+  }
+  process.stdout.write(JSON.stringify({ held: held.length }) + '\n');
 }
 
 async function rate(host: string, port: number, perSecond: number, seconds: number): Promise<object> {
@@ -130,11 +171,13 @@ async function main(argv: string[]): Promise<void> {
   const [mode, ...rest] = argv;
   const n = (i: number) => Number(rest[i]);
   if (mode === 'serve') { serve(n(0), n(1)); return; }
+  if (mode === 'hold') { await hold(rest[0] ?? '', n(1), n(2)); return; }
   const host = rest[0] ?? '';
   let result: object;
   if (mode === 'throughput') result = await throughput(host, n(1), n(2));
   else if (mode === 'latency') result = await latency(host, n(1), n(2));
   else if (mode === 'connrate') result = await connrate(host, n(1), n(2), n(3));
+  else if (mode === 'connections') result = await connections(host, n(1), n(2), n(3));
   else if (mode === 'rate') result = await rate(host, n(1), n(2), n(3));
   else throw new Error(`unknown mode ${String(mode)}`);
   process.stdout.write(JSON.stringify(result) + '\n');

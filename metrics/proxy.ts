@@ -82,3 +82,10 @@ export const revokedClosures = new Counter({
   labelNames: ['kind', 'direction'] as const,
   registers: [registry],
 });
+
+export const upstreamConnectFailures = new Counter({
+  name: 'meshnode_proxy_upstream_connect_failures_total',
+  help: 'Sockets the data plane could not bind or connect towards an upstream, by direction, stage and errno',
+  labelNames: ['direction', 'stage', 'error'] as const,
+  registers: [registry],
+});

@@ -39,3 +39,11 @@ export class TransparentBindError extends MeshnodeError {
     super(`cannot use ${source} as the source address (transparent bind): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
+
+/** The preferred source port of a transparent connection is held; it is made again with any port. */
+export class SourcePortTakenError extends MeshnodeError {
+  readonly code = 'ERR_NET_SOURCE_PORT_TAKEN';
+  constructor(readonly port: number) {
+    super(`source port ${port} is taken`);
+  }
+}

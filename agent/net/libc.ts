@@ -42,6 +42,11 @@ export const IPV6_V6ONLY = 26;
 /** Bind to (and send from) an address that is not local: the source of a transparent proxy. */
 export const IP_TRANSPARENT = 19;
 export const IPV6_TRANSPARENT = 75;
+/**
+ * Leave the port of a bind() with port 0 to connect(), which picks one that makes the 4-tuple
+ * unique (linux/in.h). Set at the SOL_IP level for IPv6 sockets too: the kernel routes it there.
+ */
+export const IP_BIND_ADDRESS_NO_PORT = 24;
 /** SO_ORIGINAL_DST (linux/netfilter_ipv4.h) and IP6T_SO_ORIGINAL_DST share the number 80. */
 export const SO_ORIGINAL_DST = 80;
 

@@ -2,11 +2,11 @@ import net from 'node:net';
 import { MESH_MARK } from '../base/contracts/ports.js';
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import {
-  AF_INET, AF_INET6, CLONE_NEWNET, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_TRANSPARENT, SOL_IP, SOL_IPV6,
+  AF_INET, AF_INET6, CLONE_NEWNET, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_BIND_ADDRESS_NO_PORT, IP_TRANSPARENT, SOL_IP, SOL_IPV6,
   SOL_SOCKET, SO_KEEPALIVE, SO_MARK, SO_REUSEADDR, SO_REUSEPORT, bind, closeFd, listen, setIntOption,
   setns, streamSocket,
 } from './libc.js';
-import { NetnsError, SyscallError, TransparentBindError } from './errors.js';
+import { NetnsError, SourcePortTakenError, SyscallError, TransparentBindError } from './errors.js';
 import { encodeSockaddr, familyOf } from './sockaddr.js';
 import { createLogger } from '../telemetry/log.js';
 
@@ -34,6 +34,12 @@ export interface ConnectOptions {
    * anything is sent, when the bind is impossible.
    */
   transparent?: boolean;
+  /**
+   * Transparent only: the source port to take, the client's own, so the connection has the
+   * 4-tuple the client's kernel already made unique and no port is searched for. When that
+   * 4-tuple is still taken (a TIME_WAIT of an earlier connection) the kernel picks the port.
+   */
+  localPort?: number;
   /** Fail with ETIMEDOUT when the connection is not established in time (default 10 s). */
   timeoutMs?: number;
 }
@@ -121,11 +127,17 @@ function wildcardListenerFd(port: number, mark: number | undefined): number {
   }
 }
 
-function connectionFd(family: number, mark: number | undefined, transparentSource: string | undefined): number {
+interface TransparentSource {
+  readonly ip: string;
+  /** 0: chosen by connect(). */
+  readonly port: number;
+}
+
+function connectionFd(family: number, mark: number | undefined, source: TransparentSource | undefined): number {
   const fd = streamSocket(family);
   try {
     if (mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, mark, 'SO_MARK');
-    if (transparentSource !== undefined) bindTransparent(fd, family, transparentSource);
+    if (source !== undefined) bindTransparent(fd, family, source);
     return fd;
   } catch (err) {
     closeFd(fd);
@@ -133,17 +145,35 @@ function connectionFd(family: number, mark: number | undefined, transparentSourc
   }
 }
 
-/** Binds `source`:0 whether or not the namespace owns it; the kernel then picks the port. */
-function bindTransparent(fd: number, family: number, source: string): void {
+/**
+ * Binds the source whether or not the namespace owns it. Without a port, connect() chooses it,
+ * not bind(): bind() must find a port that no socket on the address holds, TIME_WAIT ones
+ * included, and that search grows with every recent connection from the same client until it
+ * takes most of a CPU (on the event loop); connect() only needs the 4-tuple to be unused. With a
+ * port, SO_REUSEADDR lets the bind succeed over a TIME_WAIT of that address and port, and
+ * connect() then checks the 4-tuple.
+ */
+function bindTransparent(fd: number, family: number, source: TransparentSource): void {
+  const text = `${source.ip.includes(':') ? `[${source.ip}]` : source.ip}:${source.port}`;
   try {
-    if (familyOf(source) !== family) throw new Error('not the address family of the destination');
+    if (familyOf(source.ip) !== family) throw new Error('not the address family of the destination');
     if (family === AF_INET6) setIntOption(fd, SOL_IPV6, IPV6_TRANSPARENT, 1, 'IPV6_TRANSPARENT');
     else setIntOption(fd, SOL_IP, IP_TRANSPARENT, 1, 'IP_TRANSPARENT');
-    bind(fd, encodeSockaddr(family, source, 0), `${source.includes(':') ? `[${source}]` : source}:0`);
+    if (source.port === 0) setIntOption(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1, 'IP_BIND_ADDRESS_NO_PORT');
+    else setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
   } catch (err) {
-    throw new TransparentBindError(source, err);
+    throw new TransparentBindError(source.ip, err);
+  }
+  try {
+    bind(fd, encodeSockaddr(family, source.ip, source.port), text);
+  } catch (err) {
+    if (source.port !== 0 && err instanceof SyscallError && err.errnoName === 'EADDRINUSE') throw new SourcePortTakenError(source.port);
+    throw new TransparentBindError(source.ip, err);
   }
 }
+
+/** connect() errors that mean "this 4-tuple is taken", not "the destination is unreachable". */
+const TUPLE_TAKEN = new Set(['EADDRNOTAVAIL', 'EADDRINUSE']);
 
 function tuneSocket(socket: net.Socket): void {
   socket.setNoDelay(true);
@@ -227,10 +257,21 @@ class Namespace implements NetnsHandle {
     const family = familyOf(host);
     if (family === undefined) return Promise.reject(new TypeError(`connect host "${host}" is not an IP address`));
     if (opts.transparent && !opts.localAddress) return Promise.reject(new TypeError('a transparent connection needs a localAddress'));
+    const source = opts.transparent ? opts.localAddress : undefined;
+    const preferred = source !== undefined ? opts.localPort ?? 0 : 0;
+    const attempt = (sourcePort: number) => this.connectOnce(family, host, port, opts, source === undefined ? undefined : { ip: source, port: sourcePort });
+    if (preferred === 0) return attempt(0);
+    return attempt(preferred).catch((err: unknown) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (err instanceof SourcePortTakenError || (typeof code === 'string' && TUPLE_TAKEN.has(code))) return attempt(0);
+      throw err;
+    });
+  }
+
+  private connectOnce(family: number, host: string, port: number, opts: ConnectOptions, source: TransparentSource | undefined): Promise<net.Socket> {
     let fd: number;
     try {
-      const transparentSource = opts.transparent ? opts.localAddress : undefined;
-      fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark, transparentSource));
+      fd = this.within(() => connectionFd(family, opts.mark ?? this.defaultMark, source));
     } catch (err) {
       return Promise.reject(err);
     }

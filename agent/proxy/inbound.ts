@@ -4,7 +4,7 @@ import { authorize, type ConnectionAttributes, type Decision } from '../authz/in
 import { canonicalIp } from '../base/ip.js';
 import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
-import { formatAuthority, type SocketAddress } from '../tunnel/index.js';
+import { formatAuthority, forwardedSourcePort, type SocketAddress } from '../tunnel/index.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
 import { answerable, respondError, tunnelPeerChain, type InboundStream } from '../tunnel/index.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
@@ -13,6 +13,7 @@ import { inboundService } from './inbound-service.js';
 import { WAITING_DIALS_PER_PEER } from './dial-gate.js';
 import { addrText, type PodContext } from './context.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
+import { connectCounted } from './upstream-connect.js';
 
 /**
  * Inbound traffic of a pod: HBONE streams (15008, peer identity from mTLS) and redirected
@@ -87,7 +88,9 @@ export async function handlePlaintextInbound(ctx: PodContext, client: net.Socket
   trace.start.dst.service = inboundService(mesh, workload, undefined, dst.port);
   const attributes: ConnectionAttributes = { srcIp, dstIp: dst.address, dstPort: dst.port };
   if (!admit(ctx, workload, attributes, trace)) return resetEnd(client);
-  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, clientIp);
+  // Not the client's port: its own connection is in this netns's conntrack with that very
+  // 4-tuple (redirected to 15006), and a second one would be taken for it.
+  const upstream = await connectUpstream(ctx, { ip: dst.address, port: dst.port }, { ip: clientIp });
   if (typeof upstream === 'string') {
     trace.finish({ downToUp: 0, upToDown: 0, error: upstream, flag: 'CONNECT' });
     return resetEnd(client);
@@ -106,6 +109,16 @@ function denialReason(d: Decision): 'deny-matched' | 'peer-authn-strict' | 'no-a
   return d.code === 'allow-matched' ? 'no-allow-matched' : d.code;
 }
 
+/**
+ * The caller as the application should see it. For HBONE the port is the client's own, the one
+ * the `forwarded` header names for the same IP: the client's kernel made that 4-tuple unique in
+ * the client's netns, so heavy churn from one client costs this netns no port search.
+ */
+interface Client {
+  readonly ip: string | undefined;
+  readonly port?: number | undefined;
+}
+
 let transparentFailureLogged = false;
 
 /**
@@ -113,19 +126,20 @@ let transparentFailureLogged = false;
  * the destination itself (ztunnel never spoofs then). When the transparent bind is refused the
  * connection still goes ahead from the pod's own address; that is logged once per process.
  */
-async function connectFrom(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket> {
+async function connectFrom(ctx: PodContext, to: SocketAddress, client: Client): Promise<net.Socket> {
   const plain = { timeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS };
+  const clientIp = client.ip;
   const spoof = ctx.target.preserveClientIp && clientIp !== undefined && clientIp !== to.ip && clientIp.includes(':') === to.ip.includes(':');
-  if (!spoof) return ctx.netns.connect(to.ip, to.port, plain);
+  if (!spoof) return connectCounted(ctx.netns, 'inbound', to.ip, to.port, plain);
   try {
-    return await ctx.netns.connect(to.ip, to.port, { ...plain, localAddress: clientIp, transparent: true });
+    return await connectCounted(ctx.netns, 'inbound', to.ip, to.port, { ...plain, localAddress: clientIp, localPort: client.port, transparent: true });
   } catch (err) {
     if (!(err instanceof TransparentBindError)) throw err;
     if (!transparentFailureLogged) {
       transparentFailureLogged = true;
       ctx.log.warn('cannot preserve client addresses: applications see inbound connections from their own pod IP', { error: err.message });
     }
-    return ctx.netns.connect(to.ip, to.port, plain);
+    return connectCounted(ctx.netns, 'inbound', to.ip, to.port, plain);
   }
 }
 
@@ -138,7 +152,7 @@ const RESET_BEFORE_UPSTREAM = 'client reset the stream before the upstream conne
  */
 function dialForStream(ctx: PodContext, req: InboundStream, release: () => void): Promise<net.Socket | string> {
   // The TCP peer of 15008 is the source pod itself: HBONE crosses no NAT.
-  const dial = connectUpstream(ctx, req.target, req.source.ip);
+  const dial = connectUpstream(ctx, req.target, { ip: req.source.ip, port: forwardedSourcePort(req.headers.forwarded, req.source.ip) });
   return new Promise((resolve) => {
     const onAbort = () => resolve(RESET_BEFORE_UPSTREAM);
     req.signal.addEventListener('abort', onAbort, { once: true });
@@ -152,9 +166,9 @@ function dialForStream(ctx: PodContext, req: InboundStream, release: () => void)
 }
 
 /** Connects to the application from the pod netns; the error text when that fails. */
-async function connectUpstream(ctx: PodContext, to: SocketAddress, clientIp: string | undefined): Promise<net.Socket | string> {
+async function connectUpstream(ctx: PodContext, to: SocketAddress, client: Client): Promise<net.Socket | string> {
   try {
-    return await connectFrom(ctx, to, clientIp);
+    return await connectFrom(ctx, to, client);
   } catch (err) {
     return `upstream connect to ${formatAuthority(to)} failed: ${(err as Error).message}`;
   }

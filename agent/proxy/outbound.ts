@@ -16,6 +16,7 @@ import { ConnectionTrace } from './conn-trace.js';
 import { addrText, handshakeRevocationCheck, type PodContext } from './context.js';
 import { resolveOutbound, type OutboundTarget } from './destination.js';
 import { relay, resetEnd, socketsOf } from './relay.js';
+import { connectCounted } from './upstream-connect.js';
 
 /**
  * Outbound capture (15001): connections the pod's applications make, redirected here by the
@@ -52,7 +53,7 @@ export async function handleOutbound(ctx: PodContext, client: net.Socket): Promi
 async function passthrough(ctx: PodContext, client: net.Socket, to: SocketAddress, trace: ConnectionTrace): Promise<void> {
   let upstream: net.Socket;
   try {
-    upstream = await ctx.netns.connect(to.ip, to.port);
+    upstream = await connectCounted(ctx.netns, 'outbound', to.ip, to.port);
   } catch (err) {
     trace.finish({ downToUp: 0, upToDown: 0, error: `upstream connect failed: ${(err as Error).message}`, flag: 'CONNECT' });
     resetEnd(client);
@@ -94,7 +95,7 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
   const peer = { ip: target.address.ip, port: HBONE_PORT };
   const peerText = formatAuthority(peer);
   const dial = async () => HboneConnection.dial({
-    socket: await ctx.netns.connect(peer.ip, peer.port),
+    socket: await connectCounted(ctx.netns, 'outbound', peer.ip, peer.port),
     peer: peerText,
     secureContext: secureContextFor(cert, ctx.deps.certs.trustBundle()),
     expectedIdentities: target.expected,

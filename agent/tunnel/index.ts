@@ -4,7 +4,7 @@
  */
 export { formatAuthority, type SocketAddress } from './authority.js';
 export { type CertSource, type TunnelCert } from './cert-source.js';
-export { baggageHeader, forwardedHeader, traceparentHeader } from './connect-headers.js';
+export { baggageHeader, forwardedHeader, forwardedSourcePort, traceparentHeader } from './connect-headers.js';
 export { TunnelError, type ResponseFlag } from './errors.js';
 export { UPSTREAM_CONNECT_TIMEOUT_MS } from './h2-settings.js';
 export { HboneConnection } from './hbone-connection.js';
