@@ -1,4 +1,3 @@
-import type { ExecutionContext } from 'ava';
 import net from 'node:net';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { openNetns } from '../../agent/net/index.js';
 import { eventually } from '../helpers/eventually.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';
-import { startTraffic } from '../helpers/traffic.js';
+import { echoServerIn, startTraffic } from '../helpers/traffic.js';
 import { CNI_TOOLS, createCniNode, type CniNode, type PlannedPod } from './cni-harness.js';
 import { meshYaml, startTestMesh, type MeshYamlOptions } from './cni-mesh.js';
 
@@ -20,15 +19,6 @@ const CLIENT_ID = 'spiffe://cluster.local/ns/web/sa/client';
 function writeMesh(node: CniNode, pods: readonly PlannedPod[], opts: MeshYamlOptions): void {
   writeFileSync(join(node.dir, 'mesh.yaml.next'), meshYaml(pods, 'node-1', opts));
   renameSync(join(node.dir, 'mesh.yaml.next'), join(node.dir, 'mesh.yaml'));
-}
-
-/** An echo server inside the pod's netns, closed at teardown. */
-async function echoIn(t: ExecutionContext, pod: PlannedPod): Promise<void> {
-  const h = openNetns(pod.netns);
-  const accepted: net.Socket[] = [];
-  const server = net.createServer((s) => { accepted.push(s); s.on('error', () => undefined); s.pipe(s); });
-  await h.listen(PORT, { server });
-  t.teardown(() => { server.close(); for (const s of accepted) s.destroy(); h.close(); });
 }
 
 /** Inbound connections the server's proxy completed with the client's mesh identity. */
@@ -55,7 +45,7 @@ privilegedTest('labelling a namespace ambient captures its running pod and remov
   t.truthy(await agent.registration(server.uid));
   t.is(await agent.registration(client.uid), undefined, 'the client starts outside the mesh');
   t.notDeepEqual(await checkInpodRules(client.netns, { ipv6: false }), [], 'and uncaptured');
-  await echoIn(t, server);
+  await echoServerIn(t, server.netns, PORT);
 
   /** A round trip that, failing, says which connection and what the agent logged. */
   const echoed = (sock: net.Socket, text: string) => roundTrip(sock, text).catch((err: Error) => {
