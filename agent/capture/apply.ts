@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { inNetns, type ExecResult } from './exec.js';
 import {
-  OUR_CHAINS, RULE_TABLES, renderInpodRules, restoreText,
+  CHAIN_OUTPUT, CHAIN_PREROUTING, OUR_CHAINS, RULE_TABLES, renderInpodRules, restoreText,
   type InpodRouting, type InpodRuleOptions, type RenderedFamily,
 } from './rules.js';
-import { parseIptablesSave, type SavedTable } from '../base/netfilter/saved-rules.js';
+import { chainRules, parseIptablesSave, type SavedTable } from '../base/netfilter/saved-rules.js';
 import { presentJumps, removalText, rulesetProblems } from '../base/netfilter/ruleset.js';
 import { MeshnodeError } from '../base/errors.js';
 
@@ -69,6 +69,25 @@ export async function applyInpodRules(netnsPath: string, opts: InpodRuleOptions)
   } catch (err) {
     await removeInpodRules(netnsPath).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Stops capturing new connections while leaving the ones already redirected alone: a RETURN at
+ * the top of our nat chains. Deleting a REDIRECT rule resets the connections it redirected
+ * (their translation goes with it, with iptables-nft), so it stays below the RETURN, inert, until
+ * the next capture rewrites the chains or DEL removes them. Idempotent; a missing netns is fine.
+ */
+export async function bypassInpodRules(netnsPath: string): Promise<void> {
+  if (!existsSync(netnsPath)) return;
+  for (const family of [4, 6] as const) {
+    const nat = (await save(netnsPath, family)).get('nat');
+    const bypass = [CHAIN_PREROUTING, CHAIN_OUTPUT]
+      .filter((c) => nat?.chains.has(c) && chainRules(nat, c)[0] !== `-A ${c} -j RETURN`)
+      .map((c) => `-I ${c} 1 -j RETURN`);
+    if (bypass.length === 0) continue;
+    const r = await inNetns(netnsPath, tool(family, 'restore'), ['--noflush', '--wait'], ['*nat', ...bypass, 'COMMIT', ''].join('\n'));
+    if (r.code !== 0) throw new RedirectError(failed(`${tool(family, 'restore')} --noflush (bypass)`, r));
   }
 }
 

@@ -1,4 +1,4 @@
-import { RedirectError, applyInpodRules, removeInpodRules } from './apply.js';
+import { RedirectError, applyInpodRules, bypassInpodRules, removeInpodRules } from './apply.js';
 import { inNetns } from './exec.js';
 import { addProbeSnat, removeProbeSnat } from './host-probe.js';
 import { DEFAULT_PROBE_ADDRESS, DEFAULT_PROBE_ADDRESS_V6 } from './rules.js';
@@ -61,15 +61,27 @@ export async function capturePod(target: CaptureTarget, opts: CaptureOptions): P
   return { warnings: warnings.filter((w): w is string => w !== undefined) };
 }
 
-/**
- * Releases a pod: both steps always run (one failing never skips the other); the errors of both
- * are thrown together. Succeeds when nothing is left to remove or the netns is gone. With
- * `keepInpodRules` only the pod's own host-side rule goes: the netns's rules belong to another pod
- * registered with it.
- */
-export async function releasePod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>, keepInpodRules = false): Promise<void> {
+async function undo(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>, inpod: (netns: string) => Promise<void>): Promise<void> {
   const problems: string[] = [];
   if (opts.hostProbeSnat) await removeProbeSnat(target.uid).catch((err: Error) => problems.push(`probe SNAT: ${err.message}`));
-  if (!keepInpodRules) await removeInpodRules(target.netns).catch((err: Error) => problems.push(`in-pod rules: ${err.message}`));
+  await inpod(target.netns).catch((err: Error) => problems.push(`in-pod rules: ${err.message}`));
   if (problems.length > 0) throw new RedirectError(problems.join('; '));
+}
+
+/**
+ * Releases a pod: the host probe SNAT and every in-pod rule go. Both steps always run (one failing
+ * never skips the other); the errors of both are thrown together. Succeeds when nothing is left
+ * to remove or the netns is gone.
+ */
+export function releasePod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>): Promise<void> {
+  return undo(target, opts, removeInpodRules);
+}
+
+/**
+ * Releases a running pod without breaking its open connections: new connections are no longer
+ * redirected (bypassInpodRules), those already redirected keep going to the listeners' accepted
+ * sockets until they end. The host probe SNAT goes. Both steps always run.
+ */
+export function bypassPod(target: Pick<CaptureTarget, 'uid' | 'netns'>, opts: Pick<CaptureOptions, 'hostProbeSnat'>): Promise<void> {
+  return undo(target, opts, bypassInpodRules);
 }

@@ -1,4 +1,4 @@
-import { capturePod, releasePod, type CaptureOptions } from '../capture/index.js';
+import { bypassPod, capturePod, type CaptureOptions } from '../capture/index.js';
 import type { Logger } from '../telemetry/log.js';
 import { currentNetnsId } from './netns-id.js';
 import type { RegisteredPod } from './registered-pod.js';
@@ -21,8 +21,8 @@ const captureOf = (pod: RegisteredPod): CaptureOptions => pod.capture ?? DEFAULT
 /**
  * Follows enrollment for pods that are already running: a pod that becomes enrolled is captured
  * (its listeners, then the in-pod rules `meshnode-cni` installs at ADD), a registered pod that is
- * no longer enrolled is released (rules first, so new connections go straight to the app, then its
- * listeners close while open connections carry on). It knows every pod the plugin saw: registered
+ * no longer enrolled is released (its rules stop redirecting first, so new connections go straight
+ * to the app, then its listeners close while open connections carry on). It knows every pod the plugin saw: registered
  * ones from the registry, uncaptured ones from the plugin's reports. Passes run one at a time;
  * a change during a pass runs another.
  */
@@ -117,7 +117,7 @@ export class LiveEnrollment {
   private async release(pod: RegisteredPod): Promise<void> {
     const log = this.deps.log.child('release', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}` });
     try {
-      await releasePod(pod, captureOf(pod));
+      await bypassPod(pod, captureOf(pod));
     } catch (err) {
       // Rules that may still redirect need their listeners: the pod stays served until the next try.
       log.error('cannot remove the capture rules of a pod that left the mesh; it stays captured', { error: err });
@@ -128,6 +128,6 @@ export class LiveEnrollment {
     if (!released || netnsId === undefined) return;
     await this.deps.observed.save(released, netnsId);
     this.observed.set(released.uid, { pod: released, netnsId });
-    log.info('running pod left the mesh: capture removed, open connections carry on');
+    log.info('running pod left the mesh: new connections bypass capture, open connections carry on');
   }
 }

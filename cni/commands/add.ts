@@ -1,7 +1,7 @@
 import { AgentError } from '../agent-client.js';
 import { CniCode, CniError } from '../errors.js';
 import { refuseNodeNetns } from '../node-netns.js';
-import { RedirectError, capturePod, releasePod } from '../../agent/capture/index.js';
+import { RedirectError, capturePod, releasePod, removeProbeSnat } from '../../agent/capture/index.js';
 import { lastPublishedEnrollment } from '../published-enrollment.js';
 import { agentFailure, captureOptions, passThrough, podOf, type CommandContext, type PodRef } from './context.js';
 
@@ -67,9 +67,11 @@ export async function add(ctx: CommandContext): Promise<Record<string, unknown>>
     // Leaves no registration the agent may have finished after this plugin stopped waiting, so
     // the agent never serves a pod ADD failed for.
     await ctx.agent.unregister(target.uid).catch((e: unknown) => log.error('unregistering the pod after a failure failed', { err: e }));
-    // The rules of a namespace another pod is registered with are that pod's capture: keep them.
+    // The in-pod rules of a namespace another pod is registered with are that pod's capture: keep
+    // them; only this pod's own probe SNAT goes.
     const netnsInUse = err instanceof AgentError && err.reason === 'netns-in-use';
-    await releasePod(target, opts, netnsInUse).catch((e: Error) => log.error('removing the capture rules after a failure failed', { err: e }));
+    const removal = netnsInUse ? (opts.hostProbeSnat ? removeProbeSnat(target.uid) : Promise.resolve()) : releasePod(target, opts);
+    await removal.catch((e: Error) => log.error('removing the capture rules after a failure failed', { err: e }));
     throw agentFailure(err, ctx, 'the pod could not be registered, so it is not started');
   }
   log.info('pod captured', { uid: pod.uid, ips });

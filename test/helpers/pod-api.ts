@@ -40,5 +40,5 @@ export async function startPodApi(
   const api = new CniApiServer({ registry: pods, enrollment: (ns, n) => mesh.podEnrollment(ns, n), live, log }, opts.socketPath);
   await api.start();
   t.teardown(() => api.close());
-  return { api, pods, store, live };
+  return { api, pods, store, live, mesh };
 }

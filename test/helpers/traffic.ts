@@ -1,4 +1,5 @@
-import type net from 'node:net';
+import net from 'node:net';
+import { openNetns } from '../../agent/net/index.js';
 import { roundTrip } from './sockets.js';
 
 export interface TrafficReport {
@@ -46,4 +47,13 @@ export function startTraffic(connect: () => Promise<net.Socket>, gapMs = 20, tim
       return { ok, failures };
     },
   };
+}
+
+/** An echo server on `port` inside the network namespace at `netnsPath`, closed at teardown. */
+export async function echoServerIn(t: { teardown(fn: () => void): void }, netnsPath: string, port: number): Promise<void> {
+  const h = openNetns(netnsPath);
+  const accepted: net.Socket[] = [];
+  const server = net.createServer((s) => { accepted.push(s); s.on('error', () => undefined); s.pipe(s); });
+  await h.listen(port, { server });
+  t.teardown(() => { server.close(); for (const s of accepted) s.destroy(); h.close(); });
 }

@@ -7,6 +7,7 @@ import { AgentClient } from '../../cni/agent-client.js';
 import { runPlugin } from '../../cni/plugin.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { startPodApi } from '../helpers/pod-api.js';
+import { EnrollmentFile } from '../../agent/pods/enrollment-file.js';
 
 // Catalogue G (CNI faults) against the real pod API on a unix socket, driving the real plugin
 // entry point. None of these cases reaches a pod netns, so they need no privileges.
@@ -111,4 +112,26 @@ test('a second agent on the same socket path takes it over, and the first one cl
   t.is((await stat(socket)).mode & 0o777, 0o600);
   await second.api.close();
   await t.throwsAsync(stat(socket), { code: 'ENOENT' });
+});
+
+test('with the agent down, ADD decides from the enrollment state the agent last published: pods outside it start, the others fail closed', async (t) => {
+  const dir = await tempDir(t);
+  const socket = join(dir, 'run', 'cni.sock');
+  const { api, mesh } = await agentApi(t, dir, socket);
+  const published = new EnrollmentFile({ cniSocket: socket, node: 'n1', meshNamespaces: () => mesh.meshNamespaces(), log });
+  await published.publish();
+  await api.close();
+  const prevResult = { cniVersion: '1.0.0', ips: [{ address: '10.77.0.9/24' }] };
+  const legacy = await runPlugin(env('ADD', 'K8S_POD_NAMESPACE=legacy;K8S_POD_NAME=batch-1;K8S_POD_UID=u-batch'), conf(socket, { prevResult }));
+  t.is(legacy.exitCode, 0, legacy.stdout);
+  t.deepEqual(JSON.parse(legacy.stdout).ips, prevResult.ips, 'the pod outside the mesh starts with its result passed through');
+  const shop = await runPlugin(env('ADD', 'K8S_POD_NAMESPACE=shop;K8S_POD_NAME=cart-1;K8S_POD_UID=u-cart-1'), conf(socket, { prevResult }));
+  t.is(shop.exitCode, 1);
+  t.like(JSON.parse(shop.stdout), { code: 11 });
+  t.regex(JSON.parse(shop.stdout).msg, /may have pods of namespace shop in the mesh/);
+  await rm(published.path);
+  const unknown = await runPlugin(env('ADD', 'K8S_POD_NAMESPACE=legacy;K8S_POD_NAME=batch-1;K8S_POD_UID=u-batch'), conf(socket, { prevResult }));
+  t.is(unknown.exitCode, 1, 'without a published state any pod may be in the mesh');
+  t.like(JSON.parse(unknown.stdout), { code: 11 });
+  t.regex(JSON.parse(unknown.stdout).msg, /enrollment state .* cannot be read \(ENOENT\)/);
 });

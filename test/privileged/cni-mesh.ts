@@ -1,8 +1,8 @@
 import type { ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { agentSocketOf, inNetns, startAgent, startCa, startSampleServer, type AgentSpec } from '../../agent/demo/control-plane.js';
-import { Resources, type Daemon } from '../../agent/demo/system.js';
+import { agentArgs, agentSocketOf, inNetns, startAgent, startCa, startSampleServer, type AgentSpec } from '../../agent/demo/control-plane.js';
+import { Resources, startDaemon, waitFor, type Daemon } from '../../agent/demo/system.js';
 import { createCniNode, type CniNode, type PlannedPod } from './cni-harness.js';
 
 /**
@@ -15,6 +15,11 @@ export interface TestMesh {
   readonly meshnode: Record<string, unknown>;
   agent: Daemon;
   restartAgent(): Promise<void>;
+  /**
+   * A rolling update's order: a second agent starts beside the running one (same socket, state and
+   * ports) and is ready; `retire()` then sends the old one SIGTERM and resolves with its exit.
+   */
+  startNextAgent(): Promise<{ next: Daemon; retire: () => Promise<Daemon['exited']> }>;
   /** Runs the demo's sample app (`call`, `get`) inside a netns. */
   app(netnsName: string, args: string[]): Promise<string>;
   serve(pod: PlannedPod, port: number): Promise<Daemon>;
@@ -62,6 +67,19 @@ export async function startTestMesh(t: ExecutionContext, node: CniNode, pods: re
       old.child.kill('SIGTERM');
       await gone;
       mesh.agent = await startAgent(res, spec);
+    },
+    async startNextAgent() {
+      const old = mesh.agent;
+      const logFile = `${node.dir}/agent-next.log`;
+      const next = startDaemon(res, 'next agent', node.name, agentArgs(spec), logFile);
+      // The readiness port answers for either agent; the new one's own log says when it is ready.
+      await waitFor('the next agent to be ready', 30_000, () => {
+        if (next.exited) throw new Error(`the next agent exited (${next.exited.code ?? next.exited.signal}):\n${next.log()}`);
+        return next.log().includes('"agent ready"') ? true : undefined;
+      });
+      mesh.agent = next;
+      const exited = new Promise<Daemon['exited']>((resolve) => old.child.once('exit', (code, signal) => resolve({ code, signal })));
+      return { next, retire: () => { old.child.kill('SIGTERM'); return exited; } };
     },
     app: inNetns,
     serve: (pod, port) => startSampleServer(res, pod.netnsName, `${pod.namespace}/${pod.name}`, port, `${node.dir}/${pod.name}.log`),

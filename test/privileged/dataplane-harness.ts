@@ -18,7 +18,7 @@ import { Revocations } from '../../agent/identity/index.js';
 
 /**
  * Two nodes and their pods in real network namespaces, with the in-pod redirection rules
- * (cni/redirect) installed and one in-process PodProxies per node serving its enrolled pods.
+ * (agent/capture) installed and one in-process PodProxies per node serving its enrolled pods.
  * Mesh config is real YAML through the real loader and policy compiler; certificates are real,
  * issued by an openssl CA. Pods: `a` (node n1) and `b` (n2) enrolled in namespace shop; `out`
  * (n2) in namespace legacy, not enrolled: an out-of-mesh client.

@@ -11,7 +11,17 @@ test('unknown fields are ignored so newer plugins work with older agents', (t) =
   t.deepEqual(parsePodBody({ ...good, containerId: 'abc' }), { ...good, ips: ['10.0.0.5', 'fd00::5'] });
 });
 
+const capture = { probeAddress: '169.254.7.127', probeAddressV6: 'FD16:9254:7127:1337:ffff:ffff:ffff:ffff', hostProbeSnat: false };
+
+test('the plugin\'s capture settings are kept with canonical addresses', (t) => {
+  t.deepEqual(parsePodBody({ ...good, capture }).capture, { ...capture, probeAddressV6: 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff' });
+});
+
 const bad: [string, unknown, string][] = [
+  ['capture that is not an object', { ...good, capture: 'yes' }, 'field "capture": must be an object'],
+  ['an IPv6 probeAddress', { ...good, capture: { ...capture, probeAddress: 'fd00::1' } }, 'field "capture.probeAddress": "fd00::1" is not an IPv4 address'],
+  ['a missing probeAddressV6', { ...good, capture: { ...capture, probeAddressV6: undefined } }, 'field "capture.probeAddressV6": undefined is not an IPv6 address'],
+  ['a string hostProbeSnat', { ...good, capture: { ...capture, hostProbeSnat: 'true' } }, 'field "capture.hostProbeSnat": must be true or false, not "true"'],
   ['an array body', [good], 'field "$": the body must be a JSON object'],
   ['null', null, 'field "$": the body must be a JSON object'],
   ['a missing uid', { ...good, uid: undefined }, 'field "uid": is required'],
