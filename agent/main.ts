@@ -116,6 +116,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(unknownCommand(argv));
     return 2;
   }
+  // `ca` is a command and a group: a word after it that is no flag is a mistyped subcommand.
+  const stray = found.rest[0];
+  if (subcommands(found.name).length > 0 && stray !== undefined && !stray.startsWith('-')) {
+    process.stderr.write(unknownCommand(argv));
+    return 2;
+  }
   const command = await load(found.name);
   if (wantsHelp(found.rest)) {
     process.stdout.write(command.usage + '\n');

@@ -34,7 +34,7 @@ export function preflight(cniDir = '/usr/lib/cni', isRoot = process.getuid?.() =
   const missing = requirements(cniDir).filter((r) => !r.paths.every(executable));
   for (const r of missing) problems.push(`${r.what} not found: install the Debian package ${r.pkg}`);
   if (missing.length > 0) {
-    problems.push(`for example: sudo apt-get install -y ${missing.map((r) => r.pkg).join(' ')}`);
+    problems.push(`for example, as root: apt-get install -y ${missing.map((r) => r.pkg).join(' ')}`);
   }
   return problems;
 }

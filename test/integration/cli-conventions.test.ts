@@ -50,6 +50,10 @@ test('unknown commands and flags exit 2 and suggest the near miss', async (t) =>
   const sub = await runMeshnode(['ctl', 'worklods']);
   t.is(sub.code, 2);
   t.regex(sub.stderr, /^meshnode: unknown command "ctl worklods"; did you mean "meshnode ctl workloads"\?/);
+  // `ca` runs the CA and is also the group of `ca revoke`, `ca unrevoke`, `ca revocations`.
+  const both = await runMeshnode(['ca', 'revok', '--dir', '/tmp/ca']);
+  t.is(both.code, 2);
+  t.regex(both.stderr, /^meshnode: unknown command "ca revok"; did you mean "meshnode ca revoke"\?/);
   const top = await runMeshnode(['confg', 'validate']);
   t.is(top.code, 2);
   t.regex(top.stderr, /did you mean "meshnode config"\?/);
