@@ -61,7 +61,9 @@ test.serial('with the CA down the agent turns not ready once its workloads have 
   const body = await statusBecomes(port, 500, 20_000);
   t.true(Date.now() - started >= 10_000, 'not before the 10 s grace');
   t.regex(body, /^not ready, failing: certificates: no valid certificate for spiffe:\/\/cluster\.local\/ns\/shop\/sa\/(cart|web) since \S+ \(ca_unavailable\) and 1 more\n$/);
-  ca = await startCa(join(work, 'ca'), ['--tokens', writeTokens(work)], `127.0.0.1:${caPort}`);
+  // The CA comes back on the port the agent knows; while it was away an outgoing connection of
+  // another test may have been given that ephemeral port, so the bind is retried until it is free.
+  ca = await eventually(() => startCa(join(work, 'ca'), ['--tokens', writeTokens(work)], `127.0.0.1:${caPort}`), 20_000);
   t.teardown(() => ca.stop());
   t.is(await statusBecomes(port, 200, 30_000), 'ready\n');
 });

@@ -45,7 +45,8 @@ async function startTokenCa(t: { teardown(fn: () => unknown): void }, work: stri
   return ca;
 }
 
-test('the manager holds one certificate per identity from meshnode ca and writes the Istio file layout', async (t) => {
+// Serial: the expiry gauge is process-wide, and the other tests here hold the same identities.
+test.serial('the manager holds one certificate per identity from meshnode ca and writes the Istio file layout', async (t) => {
   const work = setup(t, 'mn-cm-files-');
   const ca = await startTokenCa(t, work);
   const m = manager(t, work, ca.port);
