@@ -20,7 +20,7 @@ function vmLog(w: VmWorld, ...needles: string[]): Record<string, unknown>[] {
 
 /** Whether the VM agent logs such a line soon (an access-log line is written when the connection closes). */
 function vmLogs(w: VmWorld, ...needles: string[]): Promise<boolean> {
-  return eventually(() => { if (vmLog(w, ...needles).length === 0) throw new Error(`no log line with ${needles.join(', ')}`); return true; }).catch(() => false);
+  return eventually(() => { if (vmLog(w, ...needles).length === 0) throw new Error(`no log line with ${needles.join(', ')}`); return true; }, 20_000).catch(() => false);
 }
 
 async function capture(w: VmWorld, file: string): Promise<() => Promise<void>> {
