@@ -5,7 +5,7 @@ import type { MeshSettings, Workload } from './model/types.js';
 import { createCertManager, CrlFile, Revocations, type CertManager, type CertManagerOptions } from './identity/index.js';
 import { currentNetns, type NetnsHandle } from './net/index.js';
 import { HostCapture, type HostModeOptions } from './host/index.js';
-import { PodProxies } from './proxy/pod-proxies.js';
+import { DataPlane } from './workers/data-plane.js';
 import { CniApiServer, EnrollmentFile, LiveEnrollment, PodRegistry, PodStore } from './pods/index.js';
 import { AdminServer } from './admin/server.js';
 import { buildConfigDump } from './admin/config-dump.js';
@@ -19,6 +19,7 @@ import { Components } from './lifecycle/components.js';
 import { listenOn, type BoundAddress, type PortBinder } from './base/http-endpoint.js';
 import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
+import { affectsAuthorization } from './state/types.js';
 import { YamlSource } from './sources/yaml/source.js';
 import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
 import { KubeEnrolment, KubeSource, type KubeAgentOptions } from './sources/kube/index.js';
@@ -46,6 +47,8 @@ interface AgentCoreOptions {
   readonly metrics: BoundAddress;
   readonly readiness: BoundAddress;
   readonly drainDeadlineMs: number;
+  /** `--workers`: event loops carrying traffic, the main thread's included (default 1). */
+  readonly workers?: number;
   /** `--crl`: a CRL file or an `istio-ca-crl` ConfigMap directory, watched. */
   readonly crlPath?: string | undefined;
   /** Not ready until every local identity has a valid certificate (`--ready-requires-certs`). */
@@ -170,9 +173,10 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       components.add({ name: 'crl file', stage: 'release', close: async () => crlFile.close(), destroy: () => crlFile.close() });
     }
 
-    const proxies = new PodProxies({
-      mesh: () => state, policies: () => state.policies, certs, revocations,
-      trustDomain: options.settings.trustDomain, log: log.child('proxy'),
+    const proxies = await DataPlane.start({
+      workers: options.workers ?? 1, state, revocations,
+      deps: { mesh: () => state, policies: () => state.policies, certs, revocations, trustDomain: options.settings.trustDomain, log: log.child('proxy') },
+      onFailure: (why) => { log.error('the data plane cannot go on; shutting down', { why }); trigger.trigger(`data plane failed: ${why}`); },
     });
     components.add({ name: 'pod proxies', stage: 'drain', close: () => proxies.close(), destroy: () => proxies.destroy() });
 
@@ -191,8 +195,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
         }
         pods.holdIdentities();
       });
-      if (change.workloads.changed.length + change.workloads.removed.length + change.authorizations.added.length
-        + change.authorizations.changed.length + change.authorizations.removed.length > 0) proxies.recheckPolicies();
+      if (affectsAuthorization(change)) proxies.recheckPolicies();
     });
     const version = packageVersion();
     // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
@@ -205,9 +208,9 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       pods: () => pods.list(),
       mesh: state,
       connections: () => proxies.openConnections(),
-      status: () => agentStatus({
+      status: async () => agentStatus({
         node: options.node, version, readiness, sources: sourceStatuses(), certificates: certs.status(),
-        pods: pods.list().length, connections: proxies.connections.count(),
+        pods: pods.list().length, connections: await proxies.connectionCount(),
       }),
       configDump: () => buildConfigDump({
         snapshot: state.snapshot(), pods: pods.list(), certificates: certs.status(), sources: sourceStatuses(), revocations: revocations.status(),
@@ -219,7 +222,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     const adminAddress = await admin.start(options.admin.host, options.admin.port, sharedPort);
     components.add({ name: 'admin', stage: 'drain', close: () => admin.close(), destroy: () => admin.destroy() });
 
-    const metrics = new MetricsServer();
+    const metrics = new MetricsServer(() => proxies.workerMetrics());
     const metricsAddress = await metrics.start(options.metrics.host, options.metrics.port, sharedPort);
     components.add({ name: 'metrics', stage: 'drain', close: () => metrics.close(), destroy: () => metrics.destroy() });
 
@@ -261,7 +264,7 @@ interface ServedPods {
 }
 
 /** Host mode: one set of capture listeners in the agent's own netns; there are no pods. */
-async function serveHost(proxies: PodProxies, options: AgentOptions): Promise<ServedPods> {
+async function serveHost(proxies: DataPlane, options: AgentOptions): Promise<ServedPods> {
   await proxies.serveHost(options.node, currentNetns());
   return { list: () => [], holdIdentities: () => undefined };
 }
@@ -270,7 +273,7 @@ interface PodWiring {
   readonly options: AgentOptions;
   readonly deps: AgentDeps;
   readonly state: StateStore;
-  readonly proxies: PodProxies;
+  readonly proxies: DataPlane;
   readonly identities: IdentityRefs;
   readonly components: Components;
   readonly log: Logger;

@@ -89,3 +89,12 @@ export const upstreamConnectFailures = new Counter({
   labelNames: ['direction', 'stage', 'error'] as const,
   registers: [registry],
 });
+
+/**
+ * Every metric the data plane writes: what a data-plane worker thread reports to the main
+ * thread's endpoint, summed there with the main thread's own.
+ */
+export const DATA_PLANE_METRICS: ReadonlySet<string> = new Set([
+  connectionsOpened, connectionsClosed, receivedBytes, sentBytes, connectionsFailed, denials, crlRejections, revokedClosures,
+  upstreamConnectFailures,
+].map((m) => (m as unknown as { name: string }).name));

@@ -20,9 +20,9 @@ export interface AdminDeps {
   /** The live mesh state and its compiled policies. */
   readonly mesh: MeshView & { snapshot(): MeshSnapshot; readonly policies: CompiledPolicies };
   /** Open proxied connections, described with the access log's field names. */
-  readonly connections: () => readonly Record<string, unknown>[];
+  readonly connections: () => Promise<readonly Record<string, unknown>[]>;
   /** Sources, certificates, captured pods and readiness in one object (`meshnode ctl status`). */
-  readonly status: () => unknown;
+  readonly status: () => Promise<unknown>;
   /** Starts the graceful drain (same path as SIGTERM). */
   readonly shutdown: (reason: string) => void;
   readonly log: Logger;
@@ -59,9 +59,9 @@ function logging(method: string, url: URL, log: Logger): Reply {
 }
 
 /** Rows whose workload fields match the query's `namespace` and `workload`. */
-function connectionRows(deps: AdminDeps, url: URL): readonly Record<string, unknown>[] {
+async function connectionRows(deps: AdminDeps, url: URL): Promise<readonly Record<string, unknown>[]> {
   const { namespace, workload } = filtersOf(url);
-  return deps.connections().filter((c) => {
+  return (await deps.connections()).filter((c) => {
     const ns = [c['src.namespace'], c['dst.namespace']];
     const names = [c['src.workload'], c['dst.workload'], String(c.pod).split('/')[1]];
     return (!namespace || ns.includes(namespace)) && (!workload || names.includes(workload));
@@ -74,7 +74,7 @@ function route(deps: AdminDeps, method: string, url: URL): Reply | Promise<Reply
     case '/':
       return text(ENDPOINTS.map(([p, d]) => `${p.padEnd(21)} ${d}`).join('\n') + '\n');
     case '/status':
-      return json(deps.status());
+      return deps.status().then(json);
     case '/workloads':
       return json(workloadRows(deps.mesh.snapshot(), deps.mesh, filters));
     case '/services':
@@ -85,7 +85,7 @@ function route(deps: AdminDeps, method: string, url: URL): Reply | Promise<Reply
     case '/certificates':
       return json(deps.certs().filter((c) => !filters.namespace || identityNamespace(c.identity) === filters.namespace));
     case '/connections':
-      return json(connectionRows(deps, url));
+      return connectionRows(deps, url).then(json);
     case '/tls-check':
       return json(tlsCheck(deps.mesh, deps.mesh.policies, url));
     case '/authz/check':

@@ -6,11 +6,23 @@ import { DEFAULT_DRAIN_DEADLINE_MS } from '../lifecycle/drain.js';
 import { ConfigLoadError } from '../sources/yaml/source.js';
 import { handleSignals } from '../lifecycle/shutdown.js';
 import { createLogger } from '../telemetry/log.js';
-import { parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
+import { availableParallelism } from 'node:os';
+import { parseCount, parseDuration, parseFlags, parseHostPort, parseTrustDomain, requireFlag } from './flags.js';
 import { UsageError } from './usage-error.js';
 import { DEFAULT_STATE_DIR } from './state-dir.js';
 import { hostFlagSpecs, hostFlagsUsage, parseHostFlags } from './host-flags.js';
 import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
+
+const MAX_WORKERS = 64;
+/**
+ * The default stops here: each loop beyond the first holds its own copy of the mesh state and
+ * its own HBONE pool, and the node's workloads need the cores too.
+ */
+const DEFAULT_WORKERS_CAP = 4;
+
+function defaultWorkers(): number {
+  return Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
+}
 
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
 export const EXIT_BAD_CONFIG = 64;
@@ -37,6 +49,8 @@ ${identityFlagsUsage}
   --trust-domain TD          mesh trust domain (default cluster.local)
   --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
   --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
+  --workers N                event loops carrying traffic, the main thread's included (1 to ${MAX_WORKERS};
+                             default the CPU count, at most ${DEFAULT_WORKERS_CAP}: here ${defaultWorkers()})
   --crl PATH                 CRLs to enforce on peers: a PEM file (any number of X509 CRL blocks),
                              a DER file, or a directory holding ca-crl.pem (istiod's istio-ca-crl
                              ConfigMap); watched, the last good CRLs kept when it turns bad
@@ -57,6 +71,7 @@ const agentFlagSpecs = {
   'trust-domain': { type: 'string', default: 'cluster.local' },
   'root-namespace': { type: 'string', default: 'istio-system' },
   'drain-deadline': { type: 'string' },
+  workers: { type: 'string' },
   crl: { type: 'string' },
   'ready-requires-certs': { type: 'boolean', default: false },
 } as const;
@@ -87,6 +102,7 @@ function parseAgentFlags(argv: string[]) {
     metrics: parseHostPort(values['metrics-address'], 'metrics-address'),
     readiness: parseHostPort(values['readiness-address'], 'readiness-address'),
     drainDeadlineMs: drain === undefined ? DEFAULT_DRAIN_DEADLINE_MS : parseDuration(drain, 'drain-deadline'),
+    workers: values.workers === undefined ? defaultWorkers() : parseCount(values.workers, 'workers', 1, MAX_WORKERS),
     crlPath: values.crl === undefined ? undefined : requireFlag(values.crl, 'crl'),
     readyRequiresCerts: values['ready-requires-certs'],
     hostMode,

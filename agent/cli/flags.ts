@@ -83,3 +83,10 @@ export function parseTrustDomain(text: string, flag: string): string {
   }
   return text;
 }
+
+/** A whole number in [min, max]; anything else (`2.5`, `0x2`, ` 3`) names the flag and the range. */
+export function parseCount(text: string, flag: string, min: number, max: number): number {
+  const n = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return n;
+}

@@ -48,6 +48,8 @@ export interface AgentSpec {
   /** The mesh source: a YAML config path, or the Kubernetes API through a kubeconfig (`--kube`). */
   readonly config: string | { readonly kubeconfig: string };
   readonly trustDomain: string;
+  /** More `meshnode agent` flags (`--workers 2`). */
+  readonly extraArgs?: readonly string[];
 }
 
 export const agentSocketOf = (spec: AgentSpec) => `${spec.dir}/cni.sock`;
@@ -67,7 +69,7 @@ export function agentArgs(spec: AgentSpec): string[] {
   return [process.execPath, ...installedNodeFlags(), MESHNODE_MAIN, 'agent',
     ...(typeof spec.config === 'string' ? ['--config', spec.config] : ['--kube', '--kubeconfig', spec.config.kubeconfig]), '--node', spec.node,
     '--ca-address', spec.caAddress, '--ca-root', `${spec.caDir}/ca/root-cert.pem`, '--ca-token-file', `${spec.caDir}/agent-token`,
-    '--cni-socket', agentSocketOf(spec), '--state-dir', `${spec.dir}/state`, '--trust-domain', spec.trustDomain];
+    '--cni-socket', agentSocketOf(spec), '--state-dir', `${spec.dir}/state`, '--trust-domain', spec.trustDomain, ...spec.extraArgs ?? []];
 }
 
 /** One `meshnode agent` inside the node netns; resolves when its /healthz/ready says so. */

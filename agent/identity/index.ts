@@ -11,4 +11,4 @@ export { writeFileAtomic } from './cert-files.js';
 export { createCertManager, type CertManager, type CertManagerOptions, type CertStatus } from './cert-manager.js';
 export { checkToken } from './ca-client.js';
 export { CrlFile } from './crl-file.js';
-export { Revocations, type RevocationSourceStatus, type Verdict } from './revocations.js';
+export { Revocations, chainDers, type RevocationSource, type RevocationSourceStatus, type Verdict } from './revocations.js';

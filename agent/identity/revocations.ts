@@ -149,6 +149,11 @@ export class Revocations {
     return GOOD;
   }
 
+  /** The CRLs in force, per source: what a data-plane worker thread's copy is loaded with. */
+  inForce(): { source: RevocationSource; crls: readonly Crl[] }[] {
+    return [...this.sources.entries()].map(([source, s]) => ({ source, crls: s.crls }));
+  }
+
   status(): RevocationSourceStatus[] {
     return [...this.sources.entries()].map(([source, s]) => ({
       source, crls: s.crls.length, revoked: s.crls.reduce((n, c) => n + c.revoked.size, 0),

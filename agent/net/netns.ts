@@ -59,6 +59,13 @@ export interface NetnsHandle {
   readonly id: string;
   listen(port: number, opts?: ListenOptions): Promise<net.Server>;
   connect(host: string, port: number, opts?: ConnectOptions): Promise<net.Socket>;
+  /**
+   * A path that opens this same namespace from any thread of the process while the handle is
+   * open (`/proc/self/fd/<fd>`): how a data-plane worker thread gets a handle of its own. The
+   * opener must compare the id, since the fd may have been closed and reused in between.
+   * Undefined for the agent's own namespace, and for handles that are not backed by an fd.
+   */
+  shareablePath?(): string | undefined;
   /** Releases the namespace fd; sockets already made keep working. Idempotent. */
   close(): void;
 }
@@ -284,6 +291,10 @@ class Namespace implements NetnsHandle {
     }
     tuneSocket(socket);
     return establish(socket, host, port, opts);
+  }
+
+  shareablePath(): string | undefined {
+    return this.fd === undefined || this.path === undefined ? undefined : `/proc/self/fd/${this.fd}`;
   }
 
   close(): void {

@@ -127,6 +127,33 @@ export class StateStore implements MeshView {
     };
   }
 
+  /**
+   * The batch that brings a copy of this store from where it stood before `change` to where it
+   * stands now (a data-plane worker thread's copy is kept this way), or, without `change`,
+   * the whole state as a `replace`.
+   */
+  replicationBatch(change?: StateChange): StateBatch {
+    if (!change) {
+      return {
+        replace: true,
+        workloads: { upsert: [...this.workloads.items.values()] },
+        services: { upsert: [...this.services.items.values()] },
+        authorizations: { upsert: [...this.authorizations.items.values()] },
+        ambientNamespaces: { upsert: [...this.ambient.items.keys()] },
+      };
+    }
+    const updates = <T>(keyed: Keyed<T>, c: KeyChanges): ResourceUpdates<T> => ({
+      upsert: [...c.added, ...c.changed].map((k) => keyed.items.get(k)).filter((v): v is T => v !== undefined),
+      remove: c.removed,
+    });
+    return {
+      workloads: updates(this.workloads, change.workloads),
+      services: updates(this.services, change.services),
+      authorizations: updates(this.authorizations, change.authorizations),
+      ambientNamespaces: updates(this.ambient, change.ambientNamespaces),
+    };
+  }
+
   workloadByIp(ip: string): Workload | undefined {
     return this.workloadIndexes.byAddress(ip);
   }

@@ -60,6 +60,15 @@ export interface StateChange {
 
 export type StateListener = (change: StateChange) => void;
 
+/**
+ * Whether open inbound connections must be re-authorized: a workload changed or left (its
+ * identity, addresses or labels decided them) or an authorization changed.
+ */
+export function affectsAuthorization(c: StateChange): boolean {
+  return c.workloads.changed.length + c.workloads.removed.length + c.authorizations.added.length
+    + c.authorizations.changed.length + c.authorizations.removed.length > 0;
+}
+
 export function isEmptyChange(c: StateChange): boolean {
   return [c.workloads, c.services, c.authorizations, c.ambientNamespaces]
     .every((k) => k.added.length === 0 && k.changed.length === 0 && k.removed.length === 0);

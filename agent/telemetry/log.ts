@@ -32,6 +32,8 @@ interface LoggerState {
   readonly components: Set<string>;
   text: boolean;
   sink: LogSink;
+  /** Fields every line of this thread carries (a data-plane worker says which it is). */
+  thread: LogFields;
 }
 
 const state: LoggerState = {
@@ -41,6 +43,7 @@ const state: LoggerState = {
   components: new Set(),
   text: process.env.MESHNODE_LOG_FORMAT === 'text',
   sink: (line) => process.stderr.write(line + '\n'),
+  thread: {},
 };
 
 function parseLevel(value: string | undefined): LogLevel | undefined {
@@ -51,12 +54,46 @@ export function isLogLevel(value: string): value is LogLevel {
   return parseLevel(value) !== undefined;
 }
 
+/** What a level change must reach besides this thread: the data-plane worker threads. */
+const levelObservers = new Set<(levels: LevelSettings) => void>();
+
+/** The default level and the component directives: everything that decides what is logged. */
+export interface LevelSettings {
+  readonly level: LogLevel;
+  readonly directives: Readonly<Record<string, LogLevel>>;
+}
+
+function levelsChanged(): void {
+  state.effective.clear();
+  if (levelObservers.size === 0) return;
+  const settings = levelSettings();
+  for (const observer of levelObservers) observer(settings);
+}
+
+export function levelSettings(): LevelSettings {
+  return { level: state.level, directives: Object.fromEntries(state.directives) };
+}
+
+/** Calls `observer` after every level change made in this thread; returns the unsubscribe. */
+export function observeLogLevels(observer: (levels: LevelSettings) => void): () => void {
+  levelObservers.add(observer);
+  return () => levelObservers.delete(observer);
+}
+
+/** Takes over the settings of another thread (a worker follows the main thread's). */
+export function applyLevelSettings(settings: LevelSettings): void {
+  state.level = settings.level;
+  state.directives.clear();
+  for (const [component, level] of Object.entries(settings.directives)) state.directives.set(component, level);
+  levelsChanged();
+}
+
 /** Changes the process-wide level at run time (admin `/logging`). Returns false for an unknown level. */
 export function setLogLevel(level: string): boolean {
   const parsed = parseLevel(level);
   if (parsed === undefined) return false;
   state.level = parsed;
-  state.effective.clear();
+  levelsChanged();
   return true;
 }
 
@@ -70,14 +107,14 @@ export function getLogLevel(): LogLevel {
  */
 export function setComponentLevel(component: string, level: LogLevel): void {
   state.directives.set(component, level);
-  state.effective.clear();
+  levelsChanged();
 }
 
 /** Drops every component directive and sets the default level (unchanged when omitted). */
 export function resetLogLevels(level?: LogLevel): void {
   state.directives.clear();
   if (level !== undefined) state.level = level;
-  state.effective.clear();
+  levelsChanged();
 }
 
 export interface LogLevels {
@@ -111,6 +148,11 @@ function levelOf(component: string): LogLevel {
   return level;
 }
 
+/** Fields added to every line this thread logs, after the fixed keys. */
+export function setThreadLogFields(fields: LogFields): void {
+  state.thread = fields;
+}
+
 /** Redirects all log lines (tests capture them; the CLI keeps stderr). */
 export function setLogSink(sink: LogSink): void {
   state.sink = sink;
@@ -127,12 +169,12 @@ function errorFields(value: unknown): unknown {
 function format(level: LogLevel, component: string, msg: string, fields: LogFields): string {
   const time = new Date().toISOString();
   if (state.text) {
-    const rest = Object.entries(fields)
+    const rest = Object.entries({ ...state.thread, ...fields })
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(errorFields(v))}`)
       .join(' ');
     return `${time} ${level.toUpperCase().padEnd(5)} ${component}: ${msg}${rest ? ' ' + rest : ''}`;
   }
-  const record: LogFields = { time, level, component, msg };
+  const record: LogFields = { time, level, component, msg, ...state.thread };
   for (const [k, v] of Object.entries(fields)) record[k] = errorFields(v);
   return JSON.stringify(record);
 }

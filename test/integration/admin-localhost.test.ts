@@ -28,7 +28,7 @@ const run = external === undefined ? test.skip : test;
 run(`a non-loopback peer (${external ?? 'no non-loopback IPv4 address on this machine'}) is refused with 403 even when admin binds every address`, async (t) => {
   const shutdowns: string[] = [];
   const server = new AdminServer({
-    certs: () => [], configDump: () => ({}), pods: () => [], connections: () => [], status: () => ({}),
+    certs: () => [], configDump: () => ({}), pods: () => [], connections: async () => [], status: async () => ({}),
     mesh: new StateStore({ trustDomain: 'cluster.local', rootNamespace: 'istio-system' }), shutdown: (reason) => shutdowns.push(reason), log,
   });
   const { port } = await server.start('0.0.0.0', 0);

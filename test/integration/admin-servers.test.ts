@@ -81,7 +81,7 @@ function admin(shutdowns: string[]) {
     certs: () => [{ identity: 'spiffe://cluster.local/ns/shop/sa/cart', state: 'Available' }],
     configDump: () => ({ workloads: [], services: new Map([['a', 1]]) }),
     pods: () => [{ uid: 'u1' }],
-    mesh: new StateStore({ trustDomain: 'cluster.local', rootNamespace: 'istio-system' }), connections: () => [], status: () => ({}),
+    mesh: new StateStore({ trustDomain: 'cluster.local', rootNamespace: 'istio-system' }), connections: async () => [], status: async () => ({}),
     shutdown: (reason) => shutdowns.push(reason),
     log,
   });

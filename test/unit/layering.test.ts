@@ -17,6 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['agent/state'],
   ['agent/sources', 'agent/pods'],
   ['agent/proxy', 'agent/host'],
+  ['agent/workers'],
   ['agent/admin'],
   ['agent/app', 'agent/cli', 'agent/demo', 'agent/main', 'cni'],
 ];
