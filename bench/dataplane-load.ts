@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
  * line with its result.
  *
  *   serve <echoPort> <sinkPort>               echo server and byte sink (replies with the count)
- *   throughput <host> <port> <seconds>        one stream, as fast as possible
+ *   throughput <host> <port> <seconds> [n]    one stream (or n in parallel), as fast as possible
  *   latency <host> <port> <requests>          sequential 1 KB request/response on one connection
  *   connrate <host> <port> <seconds> <conc>   new connection + 1 KB exchange, `conc` in parallel
  *   connections <host> <port> <count> <conc>  as connrate, `count` connections; rate per quarter
@@ -37,11 +37,17 @@ function connect(host: string, port: number): Promise<net.Socket> {
   });
 }
 
-async function throughput(host: string, port: number, seconds: number): Promise<object> {
-  const s = await connect(host, port);
-  const block = Buffer.alloc(256 * 1024, 7);
+async function throughput(host: string, port: number, seconds: number, streams: number): Promise<object> {
   const started = performance.now();
   const deadline = started + seconds * 1000;
+  const counts = await Promise.all(Array.from({ length: streams }, () => stream(host, port, deadline)));
+  return { bytes: counts.reduce((a, b) => a + b, 0), seconds: (performance.now() - started) / 1000 };
+}
+
+/** Writes until `deadline`, then ends; resolves with the byte count the sink answered. */
+async function stream(host: string, port: number, deadline: number): Promise<number> {
+  const s = await connect(host, port);
+  const block = Buffer.alloc(256 * 1024, 7);
   const reply = new Promise<string>((resolve, reject) => {
     let text = '';
     s.on('data', (d: Buffer) => { text += d.toString(); });
@@ -52,8 +58,7 @@ async function throughput(host: string, port: number, seconds: number): Promise<
     if (!s.write(block)) await new Promise((r) => s.once('drain', r));
   }
   s.end();
-  const bytes = Number(await reply);
-  return { bytes, seconds: (performance.now() - started) / 1000 };
+  return Number(await reply);
 }
 
 /** Sends one 1 KB message and waits until 1 KB came back. */
@@ -174,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
   if (mode === 'hold') { await hold(rest[0] ?? '', n(1), n(2)); return; }
   const host = rest[0] ?? '';
   let result: object;
-  if (mode === 'throughput') result = await throughput(host, n(1), n(2));
+  if (mode === 'throughput') result = await throughput(host, n(1), n(2), rest[3] === undefined ? 1 : n(3));
   else if (mode === 'latency') result = await latency(host, n(1), n(2));
   else if (mode === 'connrate') result = await connrate(host, n(1), n(2), n(3));
   else if (mode === 'connections') result = await connections(host, n(1), n(2), n(3));

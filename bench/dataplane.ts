@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
-import { Resources, exec, startDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
+import { Resources, exec, startDaemon, stopDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
 import { bootstrapVm, startVmAgent, throwawayUid } from '../agent/demo/vm.js';
 import { applyInpodRules } from '../agent/capture/apply.js';
 import { TestCa } from '../test/helpers/test-ca.js';
@@ -178,20 +178,60 @@ async function startVmSide(res: Resources, dir: string, topo: Topology, caAddres
  * the image) runs with them, so the agents measured here do too.
  */
 async function startMeshnode(res: Resources, dir: string, topo: Topology): Promise<Daemon[]> {
-  const n1 = topo.node('n1');
-  const caAddress = `${n1.linkAddress}:15012`;
+  const caAddress = caAddressOf(topo);
   writeFileSync(join(dir, 'mesh.yaml'), meshYaml(topo));
-  await startCa(res, { netns: n1.netns, dir, listen: caAddress, trustDomain: 'cluster.local' });
+  await startCa(res, { netns: topo.node('n1').netns, dir, listen: caAddress, trustDomain: 'cluster.local' });
   const agents: Daemon[] = HOST_MODE ? [await startVmSide(res, dir, topo, caAddress)] : [];
-  for (const podName of HOST_MODE ? ['a'] : ['a', 'b']) {
+  for (const podName of HOST_MODE ? ['a'] : ['a', 'b']) await applyInpodRules(topo.pod(podName).path, { ipv6: false });
+  agents.push(...await startPodAgents(res, dir, topo, HOST_MODE ? ['a'] : ['a', 'b'], 'agents'));
+  return agents;
+}
+
+const caAddressOf = (topo: Topology) => `${topo.node('n1').linkAddress}:15012`;
+
+/** A `meshnode agent` for each pod's node (under `dir/<sub>/<node>`), the pod registered with it. */
+async function startPodAgents(res: Resources, dir: string, topo: Topology, podNames: string[], sub: string, extraArgs: string[] = []): Promise<Daemon[]> {
+  const agents: Daemon[] = [];
+  for (const podName of podNames) {
     const pod = topo.pod(podName);
-    const spec: AgentSpec = { netns: topo.node(pod.node).netns, caDir: dir, caAddress, dir: join(dir, pod.node), node: pod.node, config: join(dir, 'mesh.yaml'), trustDomain: 'cluster.local' };
+    const spec: AgentSpec = {
+      netns: topo.node(pod.node).netns, caDir: dir, caAddress: caAddressOf(topo), dir: join(dir, sub, pod.node), node: pod.node,
+      config: join(dir, 'mesh.yaml'), trustDomain: 'cluster.local', extraArgs,
+    };
     agents.push(await startAgent(res, spec));
-    await applyInpodRules(pod.path, { ipv6: false });
     const status = await post(agentSocketOf(spec), '/v1/pods', { uid: `bench-${podName}`, namespace: 'shop', name: podName, netns: pod.path, ips: [pod.ip] });
     if (status !== 200) throw new Error(`registering pod ${podName} answered ${status}`);
   }
   return agents;
+}
+
+/** Streams (and concurrent connection loops) of the scaling leg. */
+const PARALLEL = 8;
+
+interface ScalingResult { workers: number; mbps: number; connPerSec: number; cpu: number }
+
+/**
+ * The scaling leg: PARALLEL streams and PARALLEL connection loops through the mesh, with the
+ * agents restarted with `--workers 1` and `--workers 2`; `cpu` is what the two agents used
+ * together, in vCPUs, during the throughput part.
+ */
+async function scaling(res: Resources, dir: string, topo: Topology, agents: Daemon[]): Promise<ScalingResult[]> {
+  const [a, b] = [topo.pod('a'), topo.pod('b')];
+  for (const d of agents) await stopDaemon(d);
+  const results: ScalingResult[] = [];
+  for (const workers of [1, 2]) {
+    const running = await startPodAgents(res, dir, topo, ['a', 'b'], `workers-${workers}`, ['--workers', String(workers)]);
+    const pids = running.map((d) => d.child.pid!);
+    await load(a, ['latency', b.ip, MESH_ECHO, 20]);
+    const cpu0 = pids.map(cpuSeconds);
+    const t0 = performance.now();
+    const tp = await load(a, ['throughput', b.ip, MESH_SINK, SECONDS, PARALLEL]);
+    const cpu = pids.reduce((sum, p, i) => sum + cpuSeconds(p) - cpu0[i]!, 0) / ((performance.now() - t0) / 1000);
+    const cr = await load(a, ['connrate', b.ip, MESH_ECHO, SECONDS, PARALLEL]);
+    results.push({ workers, mbps: tp.bytes! / tp.seconds! / 1e6, connPerSec: cr.perSecond!, cpu });
+    for (const d of running) await stopDaemon(d);
+  }
+  return results;
 }
 
 const IDLE_CONNECTIONS = 1000;
@@ -252,6 +292,21 @@ function results(direct: PathResult, st: PathResult, mesh: PathResult, churned: 
   return rows;
 }
 
+function scalingRows(scaled: ScalingResult[]): BenchResult[] {
+  const rows = scaled.flatMap((r): BenchResult[] => [
+    { name: `meshnode --workers ${r.workers}: throughput, ${PARALLEL} streams`, value: r.mbps, unit: 'MB/s', note: `agents used ${r.cpu.toFixed(2)} vCPU together` },
+    { name: `meshnode --workers ${r.workers}: new connections/s (${PARALLEL} concurrent)`, value: r.connPerSec, unit: 'conn/s' },
+  ]);
+  const [one, two] = scaled;
+  if (one && two) {
+    rows.push(
+      { name: 'ratio meshnode 2 workers/1: throughput', value: two.mbps / one.mbps, unit: '×' },
+      { name: 'ratio meshnode 2 workers/1: new connections/s', value: two.connPerSec / one.connPerSec, unit: '×' },
+    );
+  }
+  return rows;
+}
+
 export async function run(): Promise<BenchResult[]> {
   if (process.getuid?.() !== 0) return [{ name: 'dataplane', value: 0, unit: '-', note: 'skipped: needs root (network namespaces)' }];
   const res = new Resources();
@@ -280,8 +335,12 @@ export async function run(): Promise<BenchResult[]> {
     const idleCost = await idleConnectionCost(res, dir, a, b, pids);
     const mesh = await measure(a, server, MESH_ECHO, MESH_SINK, pids, idleRss);
     const churned = await churn(a, b);
+    const stunnelParallel = await load(a, ['throughput', '127.0.0.1', SINK + 100, SECONDS, PARALLEL]);
+    const scaled = HOST_MODE ? [] : await scaling(res, dir, topo, agents);
     return [...results(direct, st, mesh, churned),
-      { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' }];
+      { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' },
+      { name: `stunnel: throughput, ${PARALLEL} streams`, value: stunnelParallel.bytes! / stunnelParallel.seconds! / 1e6, unit: 'MB/s' },
+      ...scalingRows(scaled)];
   } finally {
     await res.releaseAll((what, err) => process.stderr.write(`bench cleanup: could not ${what}: ${err.message}\n`));
   }

@@ -48,11 +48,12 @@ export function startDaemon(res: Resources, label: string, netns: string, args: 
   closeSync(fd);
   const daemon: Daemon = { label, logFile, child, log: () => readFileSync(logFile, 'utf8') };
   child.on('exit', (code, signal) => { daemon.exited = { code, signal }; });
-  res.add(`stop ${label}`, () => stop(daemon));
+  res.add(`stop ${label}`, () => stopDaemon(daemon));
   return daemon;
 }
 
-async function stop(d: Daemon): Promise<void> {
+/** SIGTERM, SIGKILL after 8 s; resolves once it exited. Idempotent. */
+export async function stopDaemon(d: Daemon): Promise<void> {
   if (d.exited || d.child.exitCode !== null) return;
   const gone = new Promise<void>((resolve) => d.child.once('exit', () => resolve()));
   d.child.kill('SIGTERM');

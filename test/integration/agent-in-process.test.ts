@@ -13,6 +13,7 @@ import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import { eventually } from '../helpers/eventually.js';
 import { httpGet, loopbackNamespace, registerPod } from '../helpers/in-process-agent.js';
 import { NODE_TOKEN, recordingLogger, removeDir, startCa, tempDir, writeTokens } from './ca-support.js';
+import { denyFrom, shopMesh } from '../helpers/mesh-docs.js';
 
 /**
  * The whole agent in this process, unprivileged: the real composition root with a real
@@ -26,33 +27,12 @@ const id = (sa: string): SpiffeId => asSpiffeId(`spiffe://${TD}/ns/shop/sa/${sa}
 const POD_IP = '10.77.0.1';
 const LOCAL = '127.0.0.1';
 
-function mesh(extra = ''): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-0, namespace: shop, uid: uid-web-0, labels: {app: web}}
-spec: {nodeName: n1, serviceAccountName: web}
-status: {podIP: ${POD_IP}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client-0, namespace: shop, labels: {app: client}}
-spec: {nodeName: n2, serviceAccountName: client}
-status: {podIP: 10.77.0.2}
-${extra}`;
-}
+const mesh = (extra = '') => shopMesh([
+  { name: 'web-0', serviceAccount: 'web', ip: POD_IP, node: 'n1', uid: 'uid-web-0' },
+  { name: 'client-0', serviceAccount: 'client', ip: '10.77.0.2', node: 'n2' },
+], extra);
 
-const DENY_CLIENT = `---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-client, namespace: shop}
-spec:
-  action: DENY
-  rules: [{from: [{source: {principals: ["${TD}/ns/shop/sa/client"]}}]}]
-`;
+const DENY_CLIENT = denyFrom('client', TD);
 
 test('the whole agent runs in-process: config, certificates from a real CA, a pod over the CNI API, HBONE in, a policy reload, drain', async (t) => {
   const work = tempDir('mn-inproc-');

@@ -5,23 +5,14 @@ import { listeningPodPorts, podBody } from '../helpers/pod-netns.js';
 import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';
 import { Topology } from '../helpers/topology.js';
+import { shopMesh } from '../helpers/mesh-docs.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // Graceful drain with a real agent process: SIGTERM lets an open proxied connection finish.
 const APP_PORT = 9000;
 
-function meshFor(ip: string): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-0, namespace: shop}
-spec: {nodeName: n1, serviceAccountName: web}
-status: {podIP: ${ip}}
-`;
-}
+const meshFor = (ip: string) => shopMesh([{ name: 'web-0', serviceAccount: 'web', ip, node: 'n1' }]);
+
 
 privilegedTest('on SIGTERM an open proxied connection keeps flowing, new ones are refused, and the agent exits 0 once it ends', async (t) => {
   const topo = Topology.build({ nodes: { n1: ['web', 'out'] } });

@@ -7,39 +7,19 @@ import { listeningPodPorts, podBody, podPortSockets } from '../helpers/pod-netns
 import { privilegedTest } from '../helpers/privileged.js';
 import { roundTrip } from '../helpers/sockets.js';
 import { Topology } from '../helpers/topology.js';
+import { denyFrom, shopMesh } from '../helpers/mesh-docs.js';
 import { agentWithCa, httpCall, ready, startProcess, until } from './agent-harness.js';
 
 // `meshnode agent --workers 2`: two event loops serve every pod, each with its own listeners.
 const APP_PORT = 9000;
 const TD = 'cluster.local';
 
-function meshFor(web: string, client: string, extra = ''): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-0, namespace: shop, labels: {app: web}}
-spec: {nodeName: n1, serviceAccountName: web}
-status: {podIP: ${web}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client-0, namespace: shop, labels: {app: client}}
-spec: {nodeName: n1, serviceAccountName: client}
-status: {podIP: ${client}}
-${extra}`;
-}
+const meshFor = (web: string, client: string, extra = '') => shopMesh([
+  { name: 'web-0', serviceAccount: 'web', ip: web, node: 'n1' },
+  { name: 'client-0', serviceAccount: 'client', ip: client, node: 'n1' },
+], extra);
 
-const DENY_CLIENT = `---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-client, namespace: shop}
-spec:
-  action: DENY
-  rules: [{from: [{source: {principals: ["${TD}/ns/shop/sa/client"]}}]}]
-`;
+const DENY_CLIENT = denyFrom('client', TD);
 
 /** Sum of a counter's series whose labels include every `key="value"` in `labels`. */
 function counterSum(text: string, name: string, labels: readonly string[]): number {

@@ -116,3 +116,28 @@ test('identities are wanted from their first holder to their last, and the set i
   refs.releaseOthers('workload:', new Set());
   t.deepEqual(reports.at(-1), []);
 });
+
+test('a copy fed the replication batches through a structured clone (a worker thread) answers every lookup as the store does', (t) => {
+  const store = new StateStore(SETTINGS);
+  store.apply({ workloads: { upsert: [workload('a', '10.0.0.1'), workload('b', '10.0.0.2')] }, services: { upsert: [service('web', '10.96.0.1')] } });
+  const copy = new StateStore(SETTINGS);
+  copy.apply(structuredClone(store.replicationBatch()));
+  store.subscribe((change) => copy.apply(structuredClone(store.replicationBatch(change))));
+  store.apply({
+    workloads: { upsert: [workload('b', '10.0.0.9'), workload('c', '10.0.0.3')], remove: ['Kubernetes//Pod/shop/a'] },
+    services: { remove: ['shop/web.shop.svc.cluster.local'] },
+    authorizations: { upsert: [denyAll('deny')] },
+    ambientNamespaces: { upsert: ['shop'] },
+  });
+  t.deepEqual(copy.snapshot(), store.snapshot());
+  t.is(copy.workloadByIp('10.0.0.9')?.name, 'b');
+  t.is(copy.workloadByIp('10.0.0.1'), undefined);
+  t.is(copy.serviceByVip('10.96.0.1'), undefined);
+  const c = copy.workloadByName('shop', 'c')!;
+  t.false(authorize(copy.policies, c, { identity: 'spiffe://cluster.local/ns/shop/sa/b', srcIp: '10.0.0.9', dstIp: '10.0.0.3', dstPort: 80 }).allowed);
+  // A copy that lost its baseline is brought back whole by the replace batch.
+  const late = new StateStore(SETTINGS);
+  late.apply({ workloads: { upsert: [workload('stale', '10.0.0.7')] } });
+  late.apply(structuredClone(store.replicationBatch()));
+  t.deepEqual(late.snapshot(), store.snapshot());
+});
