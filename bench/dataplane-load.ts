@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
  *
  *   serve <echoPort> <sinkPort>               echo server and byte sink (replies with the count)
  *   throughput <host> <port> <seconds> [n]    one stream (or n in parallel), as fast as possible
+ *   bytes <host> <port> <megabytes>           one stream of exactly that many MB (1 MB = 2^20)
  *   latency <host> <port> <requests>          sequential 1 KB request/response on one connection
  *   connrate <host> <port> <seconds> <conc>   new connection + 1 KB exchange, `conc` in parallel
  *   connections <host> <port> <count> <conc>  as connrate, `count` connections; rate per quarter
@@ -44,21 +45,41 @@ async function throughput(host: string, port: number, seconds: number, streams: 
   return { bytes: counts.reduce((a, b) => a + b, 0), seconds: (performance.now() - started) / 1000 };
 }
 
+/** The byte count the sink answers once the stream ended. */
+function sinkCount(s: net.Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    s.on('data', (d: Buffer) => { text += d.toString(); });
+    s.on('end', () => resolve(Number(text)));
+    s.on('error', reject);
+  });
+}
+
+const BLOCK = Buffer.alloc(256 * 1024, 7);
+
 /** Writes until `deadline`, then ends; resolves with the byte count the sink answered. */
 async function stream(host: string, port: number, deadline: number): Promise<number> {
   const s = await connect(host, port);
-  const block = Buffer.alloc(256 * 1024, 7);
-  const reply = new Promise<string>((resolve, reject) => {
-    let text = '';
-    s.on('data', (d: Buffer) => { text += d.toString(); });
-    s.on('end', () => resolve(text));
-    s.on('error', reject);
-  });
+  const reply = sinkCount(s);
   while (performance.now() < deadline) {
-    if (!s.write(block)) await new Promise((r) => s.once('drain', r));
+    if (!s.write(BLOCK)) await new Promise((r) => s.once('drain', r));
   }
   s.end();
-  return Number(await reply);
+  return reply;
+}
+
+/** One stream of a known size, so that per-MB counts (syscalls, allocations) can be divided out. */
+async function fixedBytes(host: string, port: number, megabytes: number): Promise<object> {
+  const s = await connect(host, port);
+  const started = performance.now();
+  const reply = sinkCount(s);
+  for (let left = megabytes * 4; left > 0; left--) {
+    if (!s.write(BLOCK)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+  const bytes = await reply;
+  if (bytes !== megabytes * 1024 * 1024) throw new Error(`the sink counted ${bytes} bytes, not ${megabytes} MB`);
+  return { bytes, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Sends one 1 KB message and waits until 1 KB came back. */
@@ -180,6 +201,7 @@ async function main(argv: string[]): Promise<void> {
   const host = rest[0] ?? '';
   let result: object;
   if (mode === 'throughput') result = await throughput(host, n(1), n(2), rest[3] === undefined ? 1 : n(3));
+  else if (mode === 'bytes') result = await fixedBytes(host, n(1), n(2));
   else if (mode === 'latency') result = await latency(host, n(1), n(2));
   else if (mode === 'connrate') result = await connrate(host, n(1), n(2), n(3));
   else if (mode === 'connections') result = await connections(host, n(1), n(2), n(3));

@@ -24,15 +24,15 @@ import type { BenchResult } from './result.js';
  * netns serves the application, as a WorkloadEntry, through `meshnode agent --host-mode`.
  */
 const HOST_MODE = process.env.DATAPLANE_HOST_MODE === '1';
-const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
+export const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
 const ECHO = 7000;
 const SINK = 7002;
 /**
  * The meshnode path gets its own application ports: after the direct phase, thousands of client
  * ports sit in TIME_WAIT towards 7000/7002 and new connections to them pay for the port search.
  */
-const MESH_ECHO = 7010;
-const MESH_SINK = 7012;
+export const MESH_ECHO = 7010;
+export const MESH_SINK = 7012;
 const SECONDS = 3;
 const LATENCY_REQUESTS = 2000;
 const RATE = 1000;
@@ -56,7 +56,7 @@ interface PathResult {
   cpuPer1k?: number; rssIdleMb?: number; rssLoadMb?: number;
 }
 
-function load(pod: TopoPod, args: (string | number)[]): Promise<Record<string, number>> {
+export function load(pod: TopoPod, args: (string | number)[]): Promise<Record<string, number>> {
   return exec('ip', ['netns', 'exec', pod.netns, process.execPath, LOAD, ...args.map(String)])
     .then((out) => JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, number>);
 }
@@ -138,7 +138,7 @@ async function startStunnel(res: Resources, dir: string, ca: TestCa, a: TopoPod,
   return daemons;
 }
 
-function post(socketPath: string, path: string, body: object): Promise<number> {
+export function post(socketPath: string, path: string, body: object): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method: 'POST', path, headers: { 'content-type': 'application/json' } }, (r) => {
       r.resume();
@@ -149,7 +149,7 @@ function post(socketPath: string, path: string, body: object): Promise<number> {
   });
 }
 
-function meshYaml(topo: Topology): string {
+export function meshYaml(topo: Topology): string {
   const pod = (p: TopoPod) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: 'shop', labels: { app: p.name } },
     spec: { serviceAccountName: p.name, nodeName: p.node }, status: { podIP: p.ip } });
   const vm = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'b', namespace: 'shop', annotations: { 'meshnode.io/node': 'n2' } },
