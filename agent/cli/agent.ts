@@ -15,13 +15,14 @@ import { parseXdsOptions, xdsFlagSpecs, xdsFlagsUsage } from './xds-options.js';
 
 const MAX_WORKERS = 64;
 /**
- * The default stops here: each loop beyond the first holds its own copy of the mesh state and
- * its own HBONE pool, and the node's workloads need the cores too.
+ * The default takes half the node's cores, at most 4: the node's workloads need cores too (on a
+ * 2-core node a second loop only competed with them in the bench), and each loop beyond the
+ * first holds its own copy of the mesh state and its own HBONE pool (~17 MB idle).
  */
 const DEFAULT_WORKERS_CAP = 4;
 
 function defaultWorkers(): number {
-  return Math.min(availableParallelism(), DEFAULT_WORKERS_CAP);
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), DEFAULT_WORKERS_CAP));
 }
 
 /** Exit code for a mesh config that cannot be loaded at start-up (EX_USAGE-style, as linkerd). */
@@ -50,7 +51,7 @@ ${identityFlagsUsage}
   --root-namespace NS        namespace whose policies apply mesh-wide (default istio-system)
   --drain-deadline DURATION  graceful drain before connections are force-closed (default 5s)
   --workers N                event loops carrying traffic, the main thread's included (1 to ${MAX_WORKERS};
-                             default the CPU count, at most ${DEFAULT_WORKERS_CAP}: here ${defaultWorkers()})
+                             default half the CPU count, 1 to ${DEFAULT_WORKERS_CAP}: here ${defaultWorkers()})
   --crl PATH                 CRLs to enforce on peers: a PEM file (any number of X509 CRL blocks),
                              a DER file, or a directory holding ca-crl.pem (istiod's istio-ca-crl
                              ConfigMap); watched, the last good CRLs kept when it turns bad
