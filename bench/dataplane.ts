@@ -1,4 +1,5 @@
-import { chmodSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,6 +206,37 @@ async function startPodAgents(res: Resources, dir: string, topo: Topology, podNa
   return agents;
 }
 
+const EXTRA_PODS = 100;
+
+/**
+ * What EXTRA_PODS more registered pods cost the agent on n1: each in a netns of its own, listed
+ * in the mesh config on n1 and registered over the CNI API, so it gets its three listeners (on
+ * every loop). RSS in MB per 100 pods, descriptors per pod.
+ */
+async function podsCost(res: Resources, dir: string, topo: Topology, agent: Daemon): Promise<{ mbPer100: number; fdsPerPod: number }> {
+  const pods = Array.from({ length: EXTRA_PODS }, (_, i) => ({
+    name: `extra-${i}`, netnsName: `mnbp${randomBytes(4).toString('hex')}`, ip: `10.250.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+  }));
+  for (const p of pods) {
+    await exec('ip', ['netns', 'add', p.netnsName]);
+    res.add(`delete netns ${p.netnsName}`, () => exec('ip', ['netns', 'del', p.netnsName]).then(() => undefined));
+  }
+  const doc = (p: (typeof pods)[number]) => stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: 'shop', labels: { app: 'extra' } },
+    spec: { serviceAccountName: 'extra', nodeName: 'n1' }, status: { podIP: p.ip } });
+  writeFileSync(join(dir, 'mesh.yaml'), meshYaml(topo) + pods.map((p) => `---
+${doc(p)}`).join(''));
+  await waitFor('the agent on n1 to reload the mesh config', 30_000, () => (agent.log().includes('mesh config reloaded') ? true : undefined));
+  const pid = agent.child.pid!;
+  const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+  const [rss0, fds0] = [rssMb(pid), fds()];
+  for (const p of pods) {
+    const status = await post(join(dir, 'agents', 'n1', 'cni.sock'), '/v1/pods', { uid: `bench-${p.name}`, namespace: 'shop', name: p.name, netns: `/run/netns/${p.netnsName}`, ips: [p.ip] });
+    if (status !== 200) throw new Error(`registering ${p.name} answered ${status}`);
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  return { mbPer100: ((rssMb(pid) - rss0) * 100) / EXTRA_PODS, fdsPerPod: (fds() - fds0) / EXTRA_PODS };
+}
+
 /** Streams (and concurrent connection loops) of the scaling leg. */
 const PARALLEL = 8;
 
@@ -336,9 +368,11 @@ export async function run(): Promise<BenchResult[]> {
     const mesh = await measure(a, server, MESH_ECHO, MESH_SINK, pids, idleRss);
     const churned = await churn(a, b);
     const stunnelParallel = await load(a, ['throughput', '127.0.0.1', SINK + 100, SECONDS, PARALLEL]);
+    const pods = HOST_MODE ? undefined : await podsCost(res, dir, topo, agents[0]!);
     const scaled = HOST_MODE ? [] : await scaling(res, dir, topo, agents);
     return [...results(direct, st, mesh, churned),
       { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' },
+      ...(pods ? [{ name: `meshnode: RSS per ${EXTRA_PODS} registered pods`, value: pods.mbPer100, unit: 'MB', note: `${pods.fdsPerPod.toFixed(1)} descriptors per pod` }] : []),
       { name: `stunnel: throughput, ${PARALLEL} streams`, value: stunnelParallel.bytes! / stunnelParallel.seconds! / 1e6, unit: 'MB/s' },
       ...scalingRows(scaled)];
   } finally {
