@@ -93,19 +93,22 @@ export class DataPlane {
     for (const w of this.workers) w.post(update);
   }
 
+  /** The bundle now, remembered as what the workers were sent. */
+  private sentBundle(): string[] {
+    const bundle = this.options.deps.certs.trustBundle();
+    this.trust = bundle.join('\n');
+    return bundle;
+  }
+
   private crlUpdate(): Update {
-    this.trust = this.options.deps.certs.trustBundle().join('\n');
     return {
-      type: 'crls', bundle: this.options.deps.certs.trustBundle(),
+      type: 'crls', bundle: this.sentBundle(),
       sources: this.options.revocations.inForce().map(({ source, crls }) => ({ source, ders: crls.map((c) => c.der) })),
     };
   }
 
   private syncTrust(): void {
-    const bundle = this.options.deps.certs.trustBundle();
-    if (bundle.join('\n') === this.trust) return;
-    this.trust = bundle.join('\n');
-    this.broadcast({ type: 'trust', bundle });
+    if (this.options.deps.certs.trustBundle().join('\n') !== this.trust) this.broadcast({ type: 'trust', bundle: this.sentBundle() });
   }
 
   private giveCert(worker: WorkerHandle, id: SpiffeId): void {
