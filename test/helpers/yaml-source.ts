@@ -22,6 +22,7 @@ export async function watchedYaml(t: { teardown(fn: () => unknown): void }, path
     initial: async () => { await source.start(); applied.length = 0; return store.snapshot(); },
     reload: () => source.reload(),
     watch: () => source.watch(),
+    get workerRunning() { return source.workerRunning; },
   };
   if (!watch) return { config, applied };
   await config.initial();

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigLoadError } from '../../agent/sources/yaml/source.js';
+import { ConfigLoadError, KEEP_WORKER_RESOURCES } from '../../agent/sources/yaml/source.js';
 import { setLogSink } from '../../agent/telemetry/log.js';
 import { registry } from '../../metrics/registry.js';
 import { until, watchedYaml } from '../helpers/yaml-source.js';
@@ -12,7 +12,7 @@ setLogSink((line) => lines.push(line));
 
 const mesh = (pods: string[]) => [
   'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
-  ...pods.map((name, i) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  nodeName: n1\nstatus:\n  podIP: 10.1.0.${i + 1}`),
+  ...pods.map((name, i) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: shop\nspec:\n  nodeName: n1\nstatus:\n  podIP: 10.1.${Math.floor(i / 250)}.${(i % 250) + 1}`),
 ].join('\n---\n') + '\n';
 
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -83,4 +83,29 @@ test.serial('a warning repeated for every object is logged once per reload, with
     t.is(w.count, 1_000);
     t.regex(String(w.problem), /Deployment shop\/d0: warning: apps\/v1 Deployment is not a kind meshnode reads; skipped \(and 999 more: .*\(document 3\), .*\(document 4\), .*\(document 5\), \.\.\.\)$/);
   }
+});
+
+test.serial('a small config\'s worker ends after each load; a big one\'s stays and reloads ship only the change', async (t) => {
+  const small = await setup(t, mesh(['a', 'b']));
+  await small.config.initial();
+  t.false(small.config.workerRunning, 'the worker of a 2-pod config is ended after the load');
+  // The next load runs in a fresh worker, without the old baseline: its answer is applied whole,
+  // and the store still reports only what differs.
+  await writeFile(small.path, mesh(['a', 'c']));
+  t.true(await small.config.reload());
+  t.deepEqual(small.applied.map((c) => [c.workloads.added.length, c.workloads.changed.length, c.workloads.removed.length]), [[1, 0, 1]], "c added, b removed, a untouched");
+  t.false(small.config.workerRunning);
+  // A fresh worker knows a config is being served, so an empty file is still refused.
+  await writeFile(small.path, '');
+  t.false(await small.config.reload());
+  t.is(small.config.current.workloads.size, 2);
+
+  const pods = Array.from({ length: KEEP_WORKER_RESOURCES }, (_, i) => `p${i}`);
+  const big = await setup(t, mesh(pods));
+  await big.config.initial();
+  t.true(big.config.workerRunning, `the worker of a ${pods.length}-pod config stays`);
+  await writeFile(big.path, mesh([...pods.slice(1), 'q']));
+  t.true(await big.config.reload());
+  t.true(big.config.workerRunning);
+  t.is(big.applied.length, 1);
 });

@@ -6,6 +6,8 @@ import type { TranslationDelta } from '../../model/translate/translator.js';
 export interface WorkerSetup {
   readonly path: string;
   readonly settings: MeshSettings;
+  /** The source already serves a non-empty config (from an earlier worker). */
+  readonly hadConfig: boolean;
 }
 
 /** Main → worker: read and translate the config; `id` pairs the answer. */

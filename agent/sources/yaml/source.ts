@@ -33,6 +33,13 @@ export interface YamlSourceOptions {
 }
 
 const DEFAULT_LOAD_TIMEOUT_MS = 60_000;
+/**
+ * A config with fewer resources than this has its worker ended after every load: a worker's
+ * isolate holds ~10 MB, and applying a small config whole (the next worker's first answer)
+ * costs the event loop well under a millisecond. Above it the worker stays, so a reload of a
+ * big mesh ships only what changed.
+ */
+export const KEEP_WORKER_RESOURCES = 500;
 
 /**
  * The local YAML config as a source. A worker thread reads, parses and translates it and
@@ -54,8 +61,15 @@ export class YamlSource implements ConfigSource {
   private appliedAt: Date | undefined;
   private lastError: string | undefined;
   private counts: LoadCounts = { workloads: 0, services: 0, policies: 0 };
+  /** Whether a non-empty config was ever accepted: a fresh worker must not apply an empty file over it. */
+  private loadedOnce = false;
 
   constructor(private readonly opts: YamlSourceOptions) {}
+
+  /** Whether the translation worker is running now (it is ended between loads of a small config). */
+  get workerRunning(): boolean {
+    return this.worker !== undefined;
+  }
 
   get loadedAt(): Date {
     return this.appliedAt ?? new Date(0);
@@ -155,7 +169,7 @@ export class YamlSource implements ConfigSource {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings };
+    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: this.loadedOnce };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup });
     worker.unref();
     worker.on('message', (answer: LoadAnswer) => {
@@ -163,6 +177,12 @@ export class YamlSource implements ConfigSource {
       if (!waiter) return;
       this.waiting.delete(answer.id);
       clearTimeout(waiter.timer);
+      if (answer.result === 'accepted') {
+        this.loadedOnce ||= total(answer.counts) > 0;
+        if (total(answer.counts) < KEEP_WORKER_RESOURCES) this.endIdleWorker(worker);
+      } else if (total(this.counts) < KEEP_WORKER_RESOURCES) {
+        this.endIdleWorker(worker);
+      }
       waiter.resolve(answer);
     });
     worker.on('error', (err) => {
@@ -172,6 +192,13 @@ export class YamlSource implements ConfigSource {
     worker.on('exit', () => { if (this.worker === worker) this.dropWorker('config worker exited'); });
     this.worker = worker;
     return worker;
+  }
+
+  /** Ends a worker with nothing left to answer; the next load starts a fresh one. */
+  private endIdleWorker(worker: Worker): void {
+    if (this.worker !== worker || this.waiting.size > 0) return;
+    this.worker = undefined;
+    void worker.terminate();
   }
 
   private dropWorker(reason: string): void {
@@ -219,6 +246,8 @@ export class YamlSource implements ConfigSource {
     this.dropWorker('source closed');
   }
 }
+
+const total = (c: LoadCounts) => c.workloads + c.services + c.policies;
 
 function summarize(c: StateChange): Record<string, string> {
   const line = (k: { added: readonly string[]; changed: readonly string[]; removed: readonly string[] }) => `+${k.added.length} ~${k.changed.length} -${k.removed.length}`;

@@ -20,7 +20,8 @@ async function load(id: number): Promise<LoadAnswer> {
   const { pending, policies } = translateDocuments(translator, docs, problems);
   if (problems.errors.length > 0) return { id, result: 'rejected', problems: problems.list };
   // A writer that truncates then writes exposes an empty file in between: never apply that over a non-empty state.
-  if (docs.length === 0 && translator.size.workloads + translator.size.services + translator.size.policies > 0) return { id, result: 'empty' };
+  const serving = first ? setup.hadConfig : translator.size.workloads + translator.size.services + translator.size.policies > 0;
+  if (docs.length === 0 && serving) return { id, result: 'empty' };
   pending.commit();
   const full = first;
   first = false;
