@@ -6,7 +6,7 @@ import type { TranslationDelta } from '../../model/translate/translator.js';
 export interface WorkerSetup {
   readonly path: string;
   readonly settings: MeshSettings;
-  /** The source already serves a non-empty config (from an earlier worker). */
+  /** The config the source serves now (from an earlier worker) has resources. */
   readonly hadConfig: boolean;
 }
 

@@ -61,8 +61,8 @@ export class YamlSource implements ConfigSource {
   private appliedAt: Date | undefined;
   private lastError: string | undefined;
   private counts: LoadCounts = { workloads: 0, services: 0, policies: 0 };
-  /** Whether a non-empty config was ever accepted: a fresh worker must not apply an empty file over it. */
-  private loadedOnce = false;
+  /** Whether the config served now has resources: a fresh worker must not apply an empty file over it. */
+  private servingResources = false;
 
   constructor(private readonly opts: YamlSourceOptions) {}
 
@@ -169,7 +169,7 @@ export class YamlSource implements ConfigSource {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: this.loadedOnce };
+    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: this.servingResources };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup });
     worker.unref();
     worker.on('message', (answer: LoadAnswer) => {
@@ -178,7 +178,7 @@ export class YamlSource implements ConfigSource {
       this.waiting.delete(answer.id);
       clearTimeout(waiter.timer);
       if (answer.result === 'accepted') {
-        this.loadedOnce ||= total(answer.counts) > 0;
+        this.servingResources = total(answer.counts) > 0;
         if (total(answer.counts) < KEEP_WORKER_RESOURCES) this.endIdleWorker(worker);
       } else if (total(this.counts) < KEEP_WORKER_RESOURCES) {
         this.endIdleWorker(worker);
