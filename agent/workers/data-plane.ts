@@ -93,22 +93,22 @@ export class DataPlane {
     for (const w of this.workers) w.post(update);
   }
 
-  /** The bundle now, remembered as what the workers were sent. */
-  private sentBundle(): string[] {
-    const bundle = this.options.deps.certs.trustBundle();
+  /** Remembers `bundle` as what the workers were sent. */
+  private sent(bundle: string[]): string[] {
     this.trust = bundle.join('\n');
     return bundle;
   }
 
   private crlUpdate(): Update {
     return {
-      type: 'crls', bundle: this.sentBundle(),
+      type: 'crls', bundle: this.sent(this.options.deps.certs.trustBundle()),
       sources: this.options.revocations.inForce().map(({ source, crls }) => ({ source, ders: crls.map((c) => c.der) })),
     };
   }
 
   private syncTrust(): void {
-    if (this.options.deps.certs.trustBundle().join('\n') !== this.trust) this.broadcast({ type: 'trust', bundle: this.sentBundle() });
+    const bundle = this.options.deps.certs.trustBundle();
+    if (bundle.join('\n') !== this.trust) this.broadcast({ type: 'trust', bundle: this.sent(bundle) });
   }
 
   private giveCert(worker: WorkerHandle, id: SpiffeId): void {
