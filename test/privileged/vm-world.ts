@@ -102,7 +102,8 @@ export async function buildVmWorld(t: ExecutionContext, vmFlags: readonly string
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // The agent's uid reads the mesh config and its own files below this directory.
   chmodSync(dir, 0o755);
-  const { vmIp6, podA6 } = addIpv6(topo, randomBytes(2).toString('hex'));
+  // A group without leading zeros, so the addresses are written as the agent logs them.
+  const { vmIp6, podA6 } = addIpv6(topo, (0x1000 + randomBytes(2).readUInt16BE() % 0xf000).toString(16));
   const n1 = topo.node('n1');
   const vm = topo.node('vm');
   const vmIp = vm.linkAddress;
