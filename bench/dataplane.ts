@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
+import { startAgent, startCa, agentSocketOf, installedNodeFlags, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec, startDaemon, stopDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
 import { bootstrapVm, startVmAgent, throwawayUid } from '../agent/demo/vm.js';
 import { applyInpodRules } from '../agent/capture/apply.js';
@@ -16,8 +16,9 @@ import type { BenchResult } from './result.js';
 /**
  * Data plane, side by side on the same two-node namespace topology (pod a on node n1, pod b on
  * n2, one veth link between the nodes): direct TCP, an stunnel mTLS pair (TLS 1.3, AES-GCM,
- * client certificates, one stunnel per pod), and meshnode (a real `meshnode agent` per node, its
- * CA, the in-pod redirection rules, HBONE between the nodes). Load and application run as their
+ * client certificates, one stunnel per pod), the same pair written with Node's `tls` and nothing
+ * else (bench/tls-relay.ts: the runtime's cost without HTTP/2), and meshnode (a real `meshnode
+ * agent` per node, its CA, the in-pod redirection rules, HBONE between the nodes). Load and application run as their
  * own processes in the pods (bench/dataplane-load.ts). Bounded to about a minute of load.
  * Then the churn leg: the connection rate through the mesh before and after 100,000 short
  * connections between the two pods.
@@ -26,6 +27,7 @@ import type { BenchResult } from './result.js';
  */
 const HOST_MODE = process.env.DATAPLANE_HOST_MODE === '1';
 export const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
+const TLS_RELAY = fileURLToPath(new URL('./tls-relay.js', import.meta.url));
 const ECHO = 7000;
 const SINK = 7002;
 /**
@@ -55,6 +57,8 @@ const CHURN_SYSCTLS = ['net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=
 interface PathResult {
   mbps: number; p50: number; p99: number; connPerSec: number;
   cpuPer1k?: number; rssIdleMb?: number; rssLoadMb?: number;
+  /** CPU milliseconds per MB carried in the single stream: client-side proxy, server-side proxy. */
+  cpuMsPerMb?: [number, number];
 }
 
 export function load(pod: TopoPod, args: (string | number)[]): Promise<Record<string, number>> {
@@ -83,7 +87,9 @@ async function measure(client: TopoPod, host: string, echo: number, sink: number
   let rssPeak = rssIdle;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, avg(pids.map(rssMb))); }, 100);
   try {
+    const tpCpu0 = pids.map(cpuSeconds);
     const tp = await load(client, ['throughput', host, sink, SECONDS]);
+    const perMb = pids.map((p, i) => ((cpuSeconds(p) - tpCpu0[i]!) * 1000) / (tp.bytes! / 1e6));
     const lat = await load(client, ['latency', host, echo, LATENCY_REQUESTS]);
     const cr = await load(client, ['connrate', host, echo, SECONDS, 16]);
     const cpu0 = pids.map(cpuSeconds);
@@ -94,7 +100,7 @@ async function measure(client: TopoPod, host: string, echo: number, sink: number
     const result: PathResult = {
       mbps: (tp.bytes! / tp.seconds!) / 1e6, p50: lat.p50us!, p99: lat.p99us!, connPerSec: cr.perSecond!,
     };
-    if (pids.length > 0) Object.assign(result, { cpuPer1k: cpu / (rate.achieved! / 1000), rssIdleMb: rssIdle, rssLoadMb: rssPeak });
+    if (pids.length > 0) Object.assign(result, { cpuPer1k: cpu / (rate.achieved! / 1000), rssIdleMb: rssIdle, rssLoadMb: rssPeak, cpuMsPerMb: [perMb[0]!, perMb[1]!] });
     return result;
   } finally {
     clearInterval(sampler);
@@ -105,6 +111,25 @@ function stunnelConf(dir: string, name: string, services: string[]): string {
   const file = join(dir, `${name}.conf`);
   writeFileSync(file, ['foreground = yes', 'pid =', 'debug = 5', ...services].join('\n') + '\n');
   return file;
+}
+
+/**
+ * The Node TLS relay pair (bench/tls-relay.ts) on the stunnel pair's certificates: the client side
+ * in pod a on ECHO/SINK + 200, the server side in pod b on 7543/7544.
+ */
+async function startTlsRelay(res: Resources, dir: string, a: TopoPod, b: TopoPod): Promise<Daemon[]> {
+  const flags = installedNodeFlags();
+  const daemons = [
+    startDaemon(res, 'node tls relay client', a.netns, [process.execPath, ...flags, TLS_RELAY, 'client', dir, `${ECHO + 200}:${b.ip}:7543`, `${SINK + 200}:${b.ip}:7544`], join(dir, 'relay-client.log')),
+    startDaemon(res, 'node tls relay server', b.netns, [process.execPath, ...flags, TLS_RELAY, 'server', dir, `7543:${ECHO}`, `7544:${SINK}`], join(dir, 'relay-server.log')),
+  ];
+  for (const d of daemons) {
+    await waitFor(d.label, 10_000, () => {
+      if (d.exited) throw new Error(`${d.label} exited: ${d.log().slice(-500)}`);
+      return d.log().includes('listening') ? true : undefined;
+    });
+  }
+  return daemons;
 }
 
 async function startStunnel(res: Resources, dir: string, ca: TestCa, a: TopoPod, b: TopoPod): Promise<Daemon[]> {
@@ -295,23 +320,25 @@ async function churn(a: TopoPod, b: TopoPod): Promise<ChurnResult> {
   return { fresh: fresh.perSecond!, after: after.perSecond!, quarters: prior.quarters, seconds: prior.seconds, failed: prior.failed + after.failed! };
 }
 
-function results(direct: PathResult, st: PathResult, mesh: PathResult, churned: ChurnResult): BenchResult[] {
+function results(direct: PathResult, st: PathResult, relayed: PathResult, mesh: PathResult, churned: ChurnResult): BenchResult[] {
   const addedMesh = mesh.p50 - direct.p50;
   const addedSt = st.p50 - direct.p50;
   const rows: BenchResult[] = [];
-  for (const [name, r] of [['direct', direct], ['stunnel', st], [HOST_MODE ? 'meshnode (server side in host mode)' : 'meshnode', mesh]] as const) {
+  for (const [name, r] of [['direct', direct], ['stunnel', st], ['node tls relay', relayed], [HOST_MODE ? 'meshnode (server side in host mode)' : 'meshnode', mesh]] as const) {
     rows.push({ name: `${name}: single-stream throughput`, value: r.mbps, unit: 'MB/s' });
     rows.push({ name: `${name}: 1 KB request latency p50`, value: r.p50, unit: 'µs' });
     rows.push({ name: `${name}: 1 KB request latency p99`, value: r.p99, unit: 'µs' });
     rows.push({ name: `${name}: new connections/s (16 concurrent)`, value: r.connPerSec, unit: 'conn/s' });
     if (r.cpuPer1k !== undefined) {
       rows.push({ name: `${name}: CPU per proxy per 1000 req/s`, value: r.cpuPer1k, unit: 'vCPU' });
+      rows.push({ name: `${name}: CPU per MB, single stream, client / server proxy`, value: r.cpuMsPerMb![0], unit: 'ms', note: `server side ${r.cpuMsPerMb![1].toFixed(2)} ms` });
       rows.push({ name: `${name}: RSS per proxy idle`, value: r.rssIdleMb!, unit: 'MB' });
       rows.push({ name: `${name}: RSS per proxy under load (peak)`, value: r.rssLoadMb!, unit: 'MB' });
     }
   }
   rows.push(
     { name: 'ratio meshnode/stunnel: throughput', value: mesh.mbps / st.mbps, unit: '×', target: '≥ 1.0' },
+    { name: 'ratio node tls relay/stunnel: throughput', value: relayed.mbps / st.mbps, unit: '×', note: 'the runtime without HTTP/2' },
     { name: 'ratio meshnode/stunnel: added p50 latency', value: addedMesh / addedSt, unit: '×', target: '≤ 1.0', note: `added ${addedMesh.toFixed(0)} µs vs ${addedSt.toFixed(0)} µs` },
     { name: 'ratio meshnode/stunnel: new connections/s', value: mesh.connPerSec / st.connPerSec, unit: '×', target: '≥ 10' },
     { name: `meshnode: new connections/s before the churn`, value: churned.fresh, unit: 'conn/s' },
@@ -358,6 +385,9 @@ export async function run(): Promise<BenchResult[]> {
     const direct = await measure(a, b.ip, ECHO, SINK, []);
     const stunnels = await startStunnel(res, dir, ca, a, b);
     const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
+    const relays = await startTlsRelay(res, dir, a, b);
+    const relayed = await measure(a, '127.0.0.1', ECHO + 200, SINK + 200, relays.map((d) => d.child.pid!));
+    for (const d of relays) await stopDaemon(d);
     const agents = await startMeshnode(res, dir, topo);
     const server = HOST_MODE ? topo.node('n2').linkAddress : b.ip;
     await load(a, ['latency', server, MESH_ECHO, 20]);
@@ -370,7 +400,7 @@ export async function run(): Promise<BenchResult[]> {
     const stunnelParallel = await load(a, ['throughput', '127.0.0.1', SINK + 100, SECONDS, PARALLEL]);
     const pods = HOST_MODE ? undefined : await podsCost(res, dir, topo, agents[0]!);
     const scaled = HOST_MODE ? [] : await scaling(res, dir, topo, agents);
-    return [...results(direct, st, mesh, churned),
+    return [...results(direct, st, relayed, mesh, churned),
       { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' },
       ...(pods ? [{ name: `meshnode: RSS per ${EXTRA_PODS} registered pods`, value: pods.mbPer100, unit: 'MB', note: `${pods.fdsPerPod.toFixed(1)} descriptors per pod` }] : []),
       { name: `stunnel: throughput, ${PARALLEL} streams`, value: stunnelParallel.bytes! / stunnelParallel.seconds! / 1e6, unit: 'MB/s' },

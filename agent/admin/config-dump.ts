@@ -1,4 +1,5 @@
 import type { MeshSnapshot } from '../model/types.js';
+import { compareText } from '../base/text.js';
 
 export interface ConfigDumpInput {
   readonly snapshot: MeshSnapshot;
@@ -22,7 +23,7 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-const byKey = <T>(key: (v: T) => string) => (a: T, b: T) => key(a).localeCompare(key(b));
+const byKey = <T>(key: (v: T) => string) => (a: T, b: T) => compareText(key(a), key(b));
 
 /**
  * `/config_dump`: the mesh as this agent sees it, with ztunnel's top-level keys where they apply

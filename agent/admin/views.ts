@@ -1,6 +1,7 @@
 import type { MeshSnapshot, Service, Workload } from '../model/types.js';
 import type { MeshView } from '../state/types.js';
 import { telemetryNames } from '../model/telemetry.js';
+import { compareText } from '../base/text.js';
 
 /**
  * The admin API's listings: one flat, sorted row per workload, service or policy, with the
@@ -20,7 +21,7 @@ export function filtersOf(url: URL): Filters {
 
 const byKeys = <T>(...keys: ((v: T) => string)[]) => (a: T, b: T) => {
   for (const key of keys) {
-    const c = key(a).localeCompare(key(b));
+    const c = compareText(key(a), key(b));
     if (c !== 0) return c;
   }
   return 0;

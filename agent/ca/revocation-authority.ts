@@ -12,6 +12,7 @@ import {
   CRL_FILE, ISSUED_FILE, issuedLine, NO_REVOCATIONS, parseIssued, parseRevocations, REVOCATIONS_FILE,
   type IssuedRecord, type Revocations,
 } from './revocation-store.js';
+import { compareText } from '../base/text.js';
 
 /**
  * The running CA's side of revocation: it records every certificate it issues, follows
@@ -182,7 +183,7 @@ export class RevocationAuthority {
         if (r.identity === i.identity && r.notAfter.getTime() > now && !out.has(r.serial)) out.set(r.serial, { serial: r.serial, revokedAt: i.revokedAt, reason: i.reason });
       }
     }
-    return [...out.values()].sort((a, b) => a.serial.localeCompare(b.serial));
+    return [...out.values()].sort((a, b) => compareText(a.serial, b.serial));
   }
 
   private publish(): void {

@@ -4,6 +4,7 @@ import { reparser } from './line-of-path.js';
 import { Problems, type DocLocation } from './problems.js';
 import { readConfigFiles } from './read-config-file.js';
 import { MeshnodeError } from '../base/errors.js';
+import { formatCount } from '../base/text.js';
 
 /** One YAML document that looks like a Kubernetes object. */
 export interface SourceDoc {
@@ -97,7 +98,7 @@ function* limitedTokens(text: string, parser: Parser, budget: ParseBudget) {
     if (type === 'doc-start' || !NOT_CONTENT.has(type ?? '')) content = true;
     if (type === 'doc-end') content = false;
     if (lexeme.length > CONFIG_LIMITS.scalarChars) {
-      throw new LimitReached('scalarChars', document, offset, `a scalar (or comment) of ${lexeme.length.toLocaleString('en-US')} characters`);
+      throw new LimitReached('scalarChars', document, offset, `a scalar (or comment) of ${formatCount(lexeme.length)} characters`);
     }
     if (++inDocument > CONFIG_LIMITS.tokensPerDocument) {
       throw new LimitReached('tokensPerDocument', document, offset, 'too many YAML tokens in one document');

@@ -1,3 +1,5 @@
+import { formatCount } from '../base/text.js';
+
 /**
  * Bounds on one mesh config load, chosen so that a config at every limit at once still parses
  * inside the agent's memory budget (docs/reliability.md, "Limits"): the DaemonSet allows 512 MiB,
@@ -33,5 +35,5 @@ export function describeLimit(limit: ConfigLimit): string {
     return value >= 1024 * 1024 ? `${value / 1024 / 1024} MiB` : `${value / 1024} KiB`;
   }
   if (limit === 'readTimeoutMs') return `${value / 1000} s`;
-  return value.toLocaleString('en-US');
+  return formatCount(value);
 }

@@ -14,6 +14,7 @@ import { verifyResponse } from './verify-response.js';
 import { CaRevocationFeed } from './revocation-feed.js';
 import { chainDers, type Revocations } from './revocations.js';
 import type { CertManagerOptions, CertStatus, WorkloadCert } from './cert-types.js';
+import { compareText } from '../base/text.js';
 
 export type { CertManagerOptions, CertState, CertStatus, WorkloadCert } from './cert-types.js';
 
@@ -181,7 +182,7 @@ export class CertManager {
 
   status(): CertStatus[] {
     const now = Date.now();
-    return [...this.entries.values()].sort((a, b) => a.id.localeCompare(b.id)).map((e) => {
+    return [...this.entries.values()].sort((a, b) => compareText(a.id, b.id)).map((e) => {
       const valid = isValid(e.cert, now);
       return {
         identity: e.id,

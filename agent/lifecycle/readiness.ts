@@ -1,4 +1,5 @@
 import type { Logger } from '../telemetry/log.js';
+import { compareText } from '../base/text.js';
 
 /**
  * Readiness as a set of named blockers (ztunnel's `Ready`/`BlockReady`) and named conditions:
@@ -55,7 +56,7 @@ export class Readiness {
   /** `<condition>: <reason>` for every failing condition, sorted by name. */
   failing(): string[] {
     const out: string[] = [];
-    for (const [name, failure] of [...this.conditions].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, failure] of [...this.conditions].sort(([a], [b]) => compareText(a, b))) {
       const reason = failure();
       if (reason !== undefined) out.push(`${name}: ${reason}`);
     }

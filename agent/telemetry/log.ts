@@ -1,3 +1,5 @@
+import { compareText } from '../base/text.js';
+
 /**
  * Structured logging: one JSON object per line on stderr, with a fixed set of top-level keys
  * (`time`, `level`, `component`, `msg`) followed by the event's own fields. Components get a child
@@ -125,7 +127,7 @@ export interface LogLevels {
 }
 
 export function logLevels(): LogLevels {
-  const sorted = <T>(entries: Iterable<[string, T]>) => Object.fromEntries([...entries].sort(([a], [b]) => a.localeCompare(b)));
+  const sorted = <T>(entries: Iterable<[string, T]>) => Object.fromEntries([...entries].sort(([a], [b]) => compareText(a, b)));
   return {
     level: state.level,
     directives: sorted(state.directives),

@@ -117,3 +117,10 @@ test('every error class derives from the one error base', (t) => {
     .map((file) => relative(repoRoot, file));
   t.deepEqual(direct, []);
 });
+
+test('no locale API in the agent or the CNI plugin (each pages in megabytes of ICU data)', (t) => {
+  const calls = ROOTS.flatMap((base) => sources(join(repoRoot, base)))
+    .filter((file) => !file.endsWith(join('agent', 'base', 'text.ts')))
+    .flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/\.localeCompare\(|\.toLocale\w*\(|\bIntl\./g)].map((m) => `${relative(repoRoot, file)}: ${m[0]}`));
+  t.deepEqual(calls, []);
+});
