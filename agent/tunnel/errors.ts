@@ -13,7 +13,8 @@ export type TunnelErrorCode =
   | 'ERR_TUNNEL_REVOKED'
   | 'ERR_TUNNEL_H2'
   | 'ERR_TUNNEL_STATUS'
-  | 'ERR_TUNNEL_CLOSED';
+  | 'ERR_TUNNEL_CLOSED'
+  | 'ERR_TUNNEL_REFUSED';
 
 const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
   ERR_TUNNEL_TLS: 'TLS_FAILURE',
@@ -23,6 +24,7 @@ const FLAGS: Record<TunnelErrorCode, ResponseFlag> = {
   ERR_TUNNEL_H2: 'H2_HANDSHAKE_FAILURE',
   ERR_TUNNEL_STATUS: 'CONNECT',
   ERR_TUNNEL_CLOSED: 'CONNECT',
+  ERR_TUNNEL_REFUSED: 'CONNECT',
 };
 
 export class TunnelError extends MeshnodeError {

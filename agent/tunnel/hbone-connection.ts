@@ -139,7 +139,10 @@ export class HboneConnection {
       this.onIdleChange?.();
     });
     return new Promise((resolve, reject) => {
-      const onClose = () => reject(new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
+      const onClose = () => reject(stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM
+        // The peer (or its GOAWAY) refused the stream unprocessed, so it may be tried again.
+        ? new TunnelError('ERR_TUNNEL_REFUSED', `hbone peer refused the stream to ${authority} before processing it (REFUSED_STREAM)`)
+        : new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
       stream.once('close', onClose);
       stream.on('error', () => { /* reported through 'close'; later ones are the relay's to handle */ });
       stream.once('response', (res) => {

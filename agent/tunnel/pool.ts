@@ -1,5 +1,6 @@
 import type http2 from 'node:http2';
 import { HboneConnection } from './hbone-connection.js';
+import { TunnelError } from './errors.js';
 import { POOL_IDLE_RELEASE_MS, POOL_MAX_STREAMS } from './h2-settings.js';
 import type { RevocationCheck } from './peer-chain.js';
 
@@ -11,6 +12,9 @@ import type { RevocationCheck } from './peer-chain.js';
  * for 5 minutes is released. After a certificate rotation, the key changes (it includes the
  * serial) and the old connections are retired: they take no new streams and close when drained.
  */
+/** How many times one CONNECT is opened when the peer keeps refusing it unprocessed. */
+const REFUSED_ATTEMPTS = 3;
+
 export interface PoolKey {
   readonly sourceIdentity: string;
   readonly certSerial: string;
@@ -44,14 +48,29 @@ export class HbonePool {
     this.idleMs = opts.idleReleaseMs ?? POOL_IDLE_RELEASE_MS;
   }
 
-  /** Opens a CONNECT stream on a pooled connection for `key`, dialling when none has room. */
+  /**
+   * Opens a CONNECT stream on a pooled connection for `key`, dialling when none has room. A
+   * stream the peer refused unprocessed (REFUSED_STREAM, as a GOAWAY that crossed the request
+   * makes it) carried nothing yet, so it is opened again — on another connection once that one
+   * is going away — up to REFUSED_ATTEMPTS times in all.
+   */
   async stream(key: PoolKey, dial: () => Promise<HboneConnection>, authority: string,
     headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
-    const id = poolKeyString(key);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.open(poolKeyString(key), key.sourceIdentity, dial, authority, headers);
+      } catch (err) {
+        if (!(err instanceof TunnelError) || err.code !== 'ERR_TUNNEL_REFUSED' || attempt >= REFUSED_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async open(id: string, sourceIdentity: string, dial: () => Promise<HboneConnection>, authority: string,
+    headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
     // The stream is opened in the same tick the connection is picked, so concurrent callers
     // woken by one dial cannot all squeeze onto a connection past its stream limit.
     for (;;) {
-      const entry = this.entryFor(id, key.sourceIdentity);
+      const entry = this.entryFor(id, sourceIdentity);
       entry.conns = entry.conns.filter((c) => c.usable);
       const free = entry.conns.find((c) => c.streams < this.maxStreams);
       if (free) return free.connect(authority, headers);

@@ -21,7 +21,8 @@ const clientCert = ca.issue([CLIENT_ID]);
 const serverCert = ca.issue([SERVER_ID]);
 test.after.always(() => ca.dispose());
 
-async function echoPair(t: ExecutionContext) {
+/** An HBONE server in front of an echo server; it refuses its first `refuse` streams unprocessed. */
+async function echoPair(t: ExecutionContext, refuse = 0) {
   const echo = await startEchoServer();
   const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
   const streams: InboundStream[] = [];
@@ -29,6 +30,7 @@ async function echoPair(t: ExecutionContext) {
     trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
     onStream: (req) => {
       streams.push(req);
+      if (streams.length <= refuse) { req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
       const upstream = net.connect(req.target.port, req.target.ip, () => {
         req.stream.respond({ ':status': 200 });
         void relay(req.stream, upstream);
@@ -99,4 +101,43 @@ test('a draining pool sends its sessions GOAWAY and keeps their open streams flo
   const rest = ended(stream);
   stream.end('bye');
   t.is(await rest, 'bye');
+});
+
+const poolKey = (port: number): PoolKey => ({ sourceIdentity: CLIENT_ID, certSerial: clientCert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${port}`, expectedIdentities: [SERVER_ID] });
+
+test('a stream the peer refused unprocessed (REFUSED_STREAM, as a crossing GOAWAY does) is opened again', async (t) => {
+  const h = await echoPair(t, 2);
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const stream = await pool.stream(poolKey(h.port), () => dial(h.port), h.authority, {});
+  t.is(await roundTrip(stream, 'third time'), 'third time');
+  t.is(h.streams.length, 3, 'two refusals, then the stream that was answered');
+});
+
+test('a peer that keeps refusing gets three attempts, then the caller sees ERR_TUNNEL_REFUSED', async (t) => {
+  const h = await echoPair(t, Number.MAX_SAFE_INTEGER);
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const err = await t.throwsAsync(pool.stream(poolKey(h.port), () => dial(h.port), h.authority, {}));
+  t.is((err as { code?: string }).code, 'ERR_TUNNEL_REFUSED');
+  t.regex(err!.message, /refused the stream .* before processing it/);
+  t.is(h.streams.length, 3);
+});
+
+test('a stream reset with another code is not opened again', async (t) => {
+  const echo = await startEchoServer();
+  t.teardown(() => echo.close());
+  const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
+  let seen = 0;
+  const server = new HboneServer(listener, {
+    trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
+    onStream: (req) => { seen++; req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); },
+  });
+  t.teardown(() => server.close());
+  const port = (listener.address() as net.AddressInfo).port;
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const err = await t.throwsAsync(pool.stream(poolKey(port), () => dial(port), `127.0.0.1:${(echo.address() as net.AddressInfo).port}`, {}));
+  t.is((err as { code?: string }).code, 'ERR_TUNNEL_CLOSED');
+  t.is(seen, 1);
 });
