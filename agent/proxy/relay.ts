@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { noteRelayed } from './buffer-reclaim.js';
 
 /**
  * The copy loop between two ends of a proxied connection: a TCP socket and either another TCP
@@ -69,8 +70,8 @@ export function relay(a: End, b: End): Promise<RelayResult> {
   };
   const sessions = new Map<End, http2.Http2Session | undefined>();
   for (const end of [a, b]) if (isStream(end)) sessions.set(end, end.session);
-  a.on('data', (chunk: Buffer) => { aToB += chunk.length; });
-  b.on('data', (chunk: Buffer) => { bToA += chunk.length; });
+  a.on('data', (chunk: Buffer) => { aToB += chunk.length; noteRelayed(chunk.length); });
+  b.on('data', (chunk: Buffer) => { bToA += chunk.length; noteRelayed(chunk.length); });
   // End of input is forwarded by hand: Node also ends a stream's readable side when the stream
   // is reset or its session dies, and that must become a reset, not a clean FIN.
   const cleanEnds = new Set<End>();
