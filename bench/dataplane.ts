@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { startAgent, startCa, agentSocketOf, installedNodeFlags, type AgentSpec } from '../agent/demo/control-plane.js';
+import { startAgent, startCa, agentSocketOf, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec, startDaemon, stopDaemon, waitFor, type Daemon } from '../agent/demo/system.js';
 import { bootstrapVm, startVmAgent, throwawayUid } from '../agent/demo/vm.js';
 import { applyInpodRules } from '../agent/capture/apply.js';
 import { TestCa } from '../test/helpers/test-ca.js';
 import { Topology, type TopoPod } from '../test/helpers/topology.js';
 import type { BenchResult } from './result.js';
+import { ECHO, RELAY_PORTS, SINK, STUNNEL_PORTS, startStunnel, startTlsRelay, writePeerCerts } from './dataplane-peers.js';
 
 /**
  * Data plane, side by side on the same two-node namespace topology (pod a on node n1, pod b on
@@ -27,9 +28,6 @@ import type { BenchResult } from './result.js';
  */
 const HOST_MODE = process.env.DATAPLANE_HOST_MODE === '1';
 export const LOAD = fileURLToPath(new URL('./dataplane-load.js', import.meta.url));
-const TLS_RELAY = fileURLToPath(new URL('./tls-relay.js', import.meta.url));
-const ECHO = 7000;
-const SINK = 7002;
 /**
  * The meshnode path gets its own application ports: after the direct phase, thousands of client
  * ports sit in TIME_WAIT towards 7000/7002 and new connections to them pay for the port search.
@@ -105,63 +103,6 @@ async function measure(client: TopoPod, host: string, echo: number, sink: number
   } finally {
     clearInterval(sampler);
   }
-}
-
-function stunnelConf(dir: string, name: string, services: string[]): string {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, ['foreground = yes', 'pid =', 'debug = 5', ...services].join('\n') + '\n');
-  return file;
-}
-
-/**
- * The Node TLS relay pair (bench/tls-relay.ts) on the stunnel pair's certificates: the client side
- * in pod a on ECHO/SINK + 200, the server side in pod b on 7543/7544.
- */
-async function startTlsRelay(res: Resources, dir: string, a: TopoPod, b: TopoPod): Promise<Daemon[]> {
-  const flags = installedNodeFlags();
-  const daemons = [
-    startDaemon(res, 'node tls relay client', a.netns, [process.execPath, ...flags, TLS_RELAY, 'client', dir, `${ECHO + 200}:${b.ip}:7543`, `${SINK + 200}:${b.ip}:7544`], join(dir, 'relay-client.log')),
-    startDaemon(res, 'node tls relay server', b.netns, [process.execPath, ...flags, TLS_RELAY, 'server', dir, `7543:${ECHO}`, `7544:${SINK}`], join(dir, 'relay-server.log')),
-  ];
-  for (const d of daemons) {
-    await waitFor(d.label, 10_000, () => {
-      if (d.exited) throw new Error(`${d.label} exited: ${d.log().slice(-500)}`);
-      return d.log().includes('listening') ? true : undefined;
-    });
-  }
-  return daemons;
-}
-
-async function startStunnel(res: Resources, dir: string, ca: TestCa, a: TopoPod, b: TopoPod): Promise<Daemon[]> {
-  const files = (n: string, id: string) => {
-    const c = ca.issue([id]);
-    writeFileSync(join(dir, `${n}.crt`), c.chainPem.join('\n'));
-    writeFileSync(join(dir, `${n}.key`), c.keyPem);
-    return `cert = ${join(dir, `${n}.crt`)}\nkey = ${join(dir, `${n}.key`)}`;
-  };
-  writeFileSync(join(dir, 'ca.crt'), ca.rootPem);
-  const tlsOpts = `CAfile = ${join(dir, 'ca.crt')}\nverifyChain = yes\nsslVersionMin = TLSv1.3\nciphersuites = TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256`;
-  const clientKeys = files('st-client', 'spiffe://cluster.local/ns/shop/sa/a');
-  const serverKeys = files('st-server', 'spiffe://cluster.local/ns/shop/sa/b');
-  const client = stunnelConf(dir, 'st-client', [
-    `[echo]\nclient = yes\naccept = 127.0.0.1:${ECHO + 100}\nconnect = ${b.ip}:7443\n${clientKeys}\n${tlsOpts}`,
-    `[sink]\nclient = yes\naccept = 127.0.0.1:${SINK + 100}\nconnect = ${b.ip}:7444\n${clientKeys}\n${tlsOpts}`,
-  ]);
-  const server = stunnelConf(dir, 'st-server', [
-    `[echo]\naccept = 0.0.0.0:7443\nconnect = 127.0.0.1:${ECHO}\n${serverKeys}\n${tlsOpts}`,
-    `[sink]\naccept = 0.0.0.0:7444\nconnect = 127.0.0.1:${SINK}\n${serverKeys}\n${tlsOpts}`,
-  ]);
-  const daemons = [
-    startDaemon(res, 'stunnel client', a.netns, ['stunnel', client], join(dir, 'st-client.log')),
-    startDaemon(res, 'stunnel server', b.netns, ['stunnel', server], join(dir, 'st-server.log')),
-  ];
-  for (const d of daemons) {
-    await waitFor(d.label, 10_000, () => {
-      if (d.exited) throw new Error(`${d.label} exited: ${d.log().slice(-500)}`);
-      return /Configuration successful|bound/.test(d.log()) ? true : undefined;
-    });
-  }
-  return daemons;
 }
 
 export function post(socketPath: string, path: string, body: object): Promise<number> {
@@ -383,10 +324,11 @@ export async function run(): Promise<BenchResult[]> {
       await waitFor('the bench app', 10_000, () => (app.log().includes('listening') ? true : undefined));
     }
     const direct = await measure(a, b.ip, ECHO, SINK, []);
-    const stunnels = await startStunnel(res, dir, ca, a, b);
-    const st = await measure(a, '127.0.0.1', ECHO + 100, SINK + 100, stunnels.map((d) => d.child.pid!));
-    const relays = await startTlsRelay(res, dir, a, b);
-    const relayed = await measure(a, '127.0.0.1', ECHO + 200, SINK + 200, relays.map((d) => d.child.pid!));
+    const certs = writePeerCerts(dir, ca);
+    const stunnels = await startStunnel(res, dir, certs, a, b);
+    const st = await measure(a, '127.0.0.1', STUNNEL_PORTS.echo, STUNNEL_PORTS.sink, stunnels.map((d) => d.child.pid!));
+    const relays = await startTlsRelay(res, dir, certs, a, b);
+    const relayed = await measure(a, '127.0.0.1', RELAY_PORTS.echo, RELAY_PORTS.sink, relays.map((d) => d.child.pid!));
     for (const d of relays) await stopDaemon(d);
     const agents = await startMeshnode(res, dir, topo);
     const server = HOST_MODE ? topo.node('n2').linkAddress : b.ip;
@@ -397,7 +339,7 @@ export async function run(): Promise<BenchResult[]> {
     const idleCost = await idleConnectionCost(res, dir, a, b, pids);
     const mesh = await measure(a, server, MESH_ECHO, MESH_SINK, pids, idleRss);
     const churned = await churn(a, b);
-    const stunnelParallel = await load(a, ['throughput', '127.0.0.1', SINK + 100, SECONDS, PARALLEL]);
+    const stunnelParallel = await load(a, ['throughput', '127.0.0.1', STUNNEL_PORTS.sink, SECONDS, PARALLEL]);
     const pods = HOST_MODE ? undefined : await podsCost(res, dir, topo, agents[0]!);
     const scaled = HOST_MODE ? [] : await scaling(res, dir, topo, agents);
     return [...results(direct, st, relayed, mesh, churned),

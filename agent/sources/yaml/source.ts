@@ -61,8 +61,6 @@ export class YamlSource implements ConfigSource {
   private appliedAt: Date | undefined;
   private lastError: string | undefined;
   private counts: LoadCounts = { workloads: 0, services: 0, policies: 0 };
-  /** Whether the config served now has resources: a fresh worker must not apply an empty file over it. */
-  private servingResources = false;
 
   constructor(private readonly opts: YamlSourceOptions) {}
 
@@ -169,7 +167,7 @@ export class YamlSource implements ConfigSource {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: this.servingResources };
+    const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: total(this.counts) > 0 };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup });
     worker.unref();
     worker.on('message', (answer: LoadAnswer) => {
@@ -177,12 +175,8 @@ export class YamlSource implements ConfigSource {
       if (!waiter) return;
       this.waiting.delete(answer.id);
       clearTimeout(waiter.timer);
-      if (answer.result === 'accepted') {
-        this.servingResources = total(answer.counts) > 0;
-        if (total(answer.counts) < KEEP_WORKER_RESOURCES) this.endIdleWorker(worker);
-      } else if (total(this.counts) < KEEP_WORKER_RESOURCES) {
-        this.endIdleWorker(worker);
-      }
+      // The size of what will be served once this answer is handled decides whether the worker stays.
+      if (total(answer.result === 'accepted' ? answer.counts : this.counts) < KEEP_WORKER_RESOURCES) this.endIdleWorker(worker);
       waiter.resolve(answer);
     });
     worker.on('error', (err) => {
