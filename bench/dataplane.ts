@@ -335,12 +335,14 @@ export async function run(): Promise<BenchResult[]> {
     await load(a, ['latency', server, MESH_ECHO, 20]);
     const pids = agents.map((d) => d.child.pid!);
     const idleRss = avg(pids.map(rssMb));
-    // Before the load legs: afterwards the agents' RSS is still coming down from their peak.
+    // The RSS costs come before the load legs: afterwards the agents' RSS is still coming down
+    // from its peak, by more than 100 pods or 1,000 connections add. The extra pods stay
+    // registered on n1 for the rest of the run, as on a node that serves them.
+    const pods = HOST_MODE ? undefined : await podsCost(res, dir, topo, agents[0]!);
     const idleCost = await idleConnectionCost(res, dir, a, b, pids);
     const mesh = await measure(a, server, MESH_ECHO, MESH_SINK, pids, idleRss);
     const churned = await churn(a, b);
     const stunnelParallel = await load(a, ['throughput', '127.0.0.1', STUNNEL_PORTS.sink, SECONDS, PARALLEL]);
-    const pods = HOST_MODE ? undefined : await podsCost(res, dir, topo, agents[0]!);
     const scaled = HOST_MODE ? [] : await scaling(res, dir, topo, agents);
     return [...results(direct, st, relayed, mesh, churned),
       { name: `meshnode: RSS per agent per ${IDLE_CONNECTIONS} open idle connections`, value: idleCost, unit: 'MB' },
