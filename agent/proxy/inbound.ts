@@ -1,4 +1,3 @@
-import type http2 from 'node:http2';
 import type net from 'node:net';
 import { authorize, type ConnectionAttributes, type Decision } from '../authz/index.js';
 import { canonicalIp } from '../base/ip.js';
@@ -6,7 +5,7 @@ import type { Workload } from '../model/types.js';
 import { originalDst, TransparentBindError } from '../net/index.js';
 import { formatAuthority, forwardedSourcePort, type SocketAddress } from '../tunnel/index.js';
 import { POD_PORT_SET } from '../base/contracts/ports.js';
-import { answerable, respondError, tunnelPeerChain, type InboundStream } from '../tunnel/index.js';
+import { answerable, H2Stream, respondError, tunnelPeerChain, type InboundStream } from '../tunnel/index.js';
 import { UPSTREAM_CONNECT_TIMEOUT_MS } from '../tunnel/index.js';
 import { ConnectionTrace } from './conn-trace.js';
 import { inboundService } from './inbound-service.js';
@@ -26,7 +25,7 @@ import { connectCounted } from './upstream-connect.js';
 export async function handleHboneStream(ctx: PodContext, req: InboundStream): Promise<void> {
   const mesh = ctx.deps.mesh();
   const workload = ctx.target.local(req.target.ip);
-  const local = req.stream.session?.socket?.localAddress;
+  const local = req.stream.session.socket.localAddress;
   const trace = new ConnectionTrace({
     direction: 'inbound',
     src: { addr: addrText(req.source.ip, req.source.port), identity: req.peer.id, workload: mesh.workloadByIp(req.source.ip) },
@@ -65,7 +64,7 @@ export async function handleHboneStream(ctx: PodContext, req: InboundStream): Pr
     trace.finish({ downToUp: 0, upToDown: 0, error: RESET_BEFORE_UPSTREAM });
     return;
   }
-  req.stream.respond({ ':status': 200 });
+  req.stream.respond({ ':status': '200' });
   await carry(ctx, req.stream, upstream, attributes, trace);
 }
 
@@ -174,12 +173,12 @@ async function connectUpstream(ctx: PodContext, to: SocketAddress, client: Clien
   }
 }
 
-async function carry(ctx: PodContext, down: net.Socket | http2.ServerHttp2Stream, upstream: net.Socket,
+async function carry(ctx: PodContext, down: net.Socket | H2Stream, upstream: net.Socket,
   attributes: ConnectionAttributes, trace: ConnectionTrace): Promise<void> {
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
     podUid: ctx.target.uid, direction: 'inbound', attributes, sockets: socketsOf(down, upstream), trace,
-    peerChain: 'session' in down ? tunnelPeerChain(down) : undefined,
+    peerChain: down instanceof H2Stream ? tunnelPeerChain(down) : undefined,
     bytes: () => ({ downToUp: upstream.bytesWritten, upToDown: upstream.bytesRead }),
     close: (reason) => { closedBy ??= reason; resetEnd(down); resetEnd(upstream); },
   });

@@ -1,5 +1,4 @@
 import { HBONE_PORT } from '../base/contracts/ports.js';
-import type http2 from 'node:http2';
 import type net from 'node:net';
 import { canonicalIp } from '../base/ip.js';
 import type { Workload } from '../model/types.js';
@@ -9,7 +8,7 @@ import { formatAuthority, type SocketAddress } from '../tunnel/index.js';
 import type { TunnelCert } from '../tunnel/index.js';
 import { baggageHeader, forwardedHeader, traceparentHeader } from '../tunnel/index.js';
 import { TunnelError } from '../tunnel/index.js';
-import { HboneConnection } from '../tunnel/index.js';
+import { H2Stream, HboneConnection } from '../tunnel/index.js';
 import { secureContextFor, tunnelPeerChain } from '../tunnel/index.js';
 import { telemetryNames } from '../model/telemetry.js';
 import { ConnectionTrace } from './conn-trace.js';
@@ -78,7 +77,7 @@ async function viaHbone(ctx: PodContext, client: net.Socket, src: SocketAddress,
     resetEnd(client);
     return;
   }
-  let stream: http2.ClientHttp2Stream;
+  let stream: H2Stream;
   try {
     stream = await openStream(ctx, cert, identity, src, source, target);
   } catch (err) {
@@ -91,7 +90,7 @@ async function viaHbone(ctx: PodContext, client: net.Socket, src: SocketAddress,
 }
 
 function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: SocketAddress, source: Workload,
-  target: Extract<OutboundTarget, { kind: 'hbone' }>): Promise<http2.ClientHttp2Stream> {
+  target: Extract<OutboundTarget, { kind: 'hbone' }>): Promise<H2Stream> {
   const peer = { ip: target.address.ip, port: HBONE_PORT };
   const peerText = formatAuthority(peer);
   const dial = async () => HboneConnection.dial({
@@ -115,7 +114,7 @@ function openStream(ctx: PodContext, cert: TunnelCert, identity: SpiffeId, src: 
 }
 
 /** Relays until both directions are done, tracked so that removing the pod closes it. */
-async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket | http2.ClientHttp2Stream, trace: ConnectionTrace): Promise<void> {
+async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket | H2Stream, trace: ConnectionTrace): Promise<void> {
   if (client.destroyed) {
     resetEnd(upstream);
     trace.finish({ downToUp: 0, upToDown: 0, error: 'client closed before the upstream was ready' });
@@ -124,7 +123,7 @@ async function carry(ctx: PodContext, client: net.Socket, upstream: net.Socket |
   let closedBy: string | undefined;
   const untrack = ctx.connections.track({
     podUid: ctx.target.uid, direction: 'outbound', sockets: socketsOf(client, upstream), trace,
-    peerChain: 'session' in upstream ? tunnelPeerChain(upstream) : undefined,
+    peerChain: upstream instanceof H2Stream ? tunnelPeerChain(upstream) : undefined,
     bytes: () => ({ downToUp: client.bytesRead, upToDown: client.bytesWritten }),
     close: (reason) => { closedBy ??= reason; resetEnd(client); resetEnd(upstream); },
   });

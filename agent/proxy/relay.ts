@@ -1,6 +1,6 @@
-import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ErrorCode, H2Stream } from '../tunnel/index.js';
 import { noteRelayed } from './buffer-reclaim.js';
 
 /**
@@ -19,17 +19,16 @@ export interface RelayResult {
   readonly error: Error | undefined;
 }
 
-type End = net.Socket | http2.Http2Stream;
+type End = net.Socket | H2Stream;
 
-function isStream(end: End): end is http2.Http2Stream {
-  return !(end instanceof net.Socket);
+function isStream(end: End): end is H2Stream {
+  return end instanceof H2Stream;
 }
 
 /** Tears an end down abruptly: RST for TCP, RST_STREAM(INTERNAL_ERROR) for HBONE. */
 export function resetEnd(end: End): void {
   if (end.destroyed) return;
   if (isStream(end)) {
-    // destroy(err), unlike close(code), sends RST_STREAM at once instead of END_STREAM first.
     end.destroy(new Error('connection reset'));
   } else {
     end.resetAndDestroy();
@@ -40,21 +39,19 @@ export function resetEnd(end: End): void {
 export function socketsOf(...ends: End[]): net.Socket[] {
   const out: net.Socket[] = [];
   for (const end of ends) {
-    const sock = isStream(end) ? (end.session?.socket as net.Socket | undefined) : end;
-    if (sock) out.push(sock);
+    out.push(isStream(end) ? end.session.socket : end);
   }
   return out;
 }
 
-const EOF_CODES: ReadonlySet<number> = new Set([http2.constants.NGHTTP2_NO_ERROR, http2.constants.NGHTTP2_CANCEL]);
+const EOF_CODES: ReadonlySet<number> = new Set([ErrorCode.NO_ERROR, ErrorCode.CANCEL]);
 
 /**
  * Whether a stream's close was a reset rather than a finished exchange: a reset code other than
- * NO_ERROR/CANCEL, or its session dying (Node then ends the readable side itself, so a received
- * END_STREAM cannot be told apart from a dead connection by the stream alone).
+ * NO_ERROR/CANCEL, or its session dying.
  */
-function abrupt(stream: http2.Http2Stream, session: http2.Http2Session | undefined): boolean {
-  if (session === undefined || session.destroyed) return true;
+function abrupt(stream: H2Stream): boolean {
+  if (stream.session.destroyed) return true;
   return stream.rstCode !== undefined && !EOF_CODES.has(stream.rstCode);
 }
 
@@ -68,15 +65,12 @@ export function relay(a: End, b: End): Promise<RelayResult> {
     resetEnd(a);
     resetEnd(b);
   };
-  const sessions = new Map<End, http2.Http2Session | undefined>();
-  for (const end of [a, b]) if (isStream(end)) sessions.set(end, end.session);
   a.on('data', (chunk: Buffer) => { aToB += chunk.length; noteRelayed(chunk.length); });
   b.on('data', (chunk: Buffer) => { bToA += chunk.length; noteRelayed(chunk.length); });
-  // End of input is forwarded by hand: Node also ends a stream's readable side when the stream
-  // is reset or its session dies, and that must become a reset, not a clean FIN.
+  // End of input is forwarded by hand: a stream whose session died must become a reset, not a clean FIN.
   const cleanEnds = new Set<End>();
   const forwardEnd = (from: End, to: End) => () => {
-    if (isStream(from) && abrupt(from, sessions.get(from))) { fail(new Error(`hbone stream reset (code ${from.rstCode ?? 'none'})`)); return; }
+    if (isStream(from) && abrupt(from)) { fail(new Error(`hbone stream reset (code ${from.rstCode ?? 'none'})`)); return; }
     cleanEnds.add(from);
     if (!to.destroyed && !to.writableEnded) to.end();
   };
@@ -89,7 +83,7 @@ export function relay(a: End, b: End): Promise<RelayResult> {
   return new Promise((resolve) => {
     let open = 2;
     const closed = (end: End, other: End) => () => {
-      if (isStream(end) && !error && !finished(end) && abrupt(end, sessions.get(end))) {
+      if (isStream(end) && !error && !finished(end) && abrupt(end)) {
         fail(new Error(`hbone stream reset (code ${end.rstCode ?? 'none'})`));
       } else if (!other.destroyed && !other.writableEnded && !error) {
         // The peer is gone: finish what is buffered towards the other end, then close it.

@@ -1,4 +1,4 @@
-import http2 from 'node:http2';
+import type { SessionLimits, SessionOptions } from '../h2/index.js';
 
 /**
  * HTTP/2 parameters of HBONE, ztunnel's defaults. The connection window is
@@ -14,32 +14,30 @@ export const POOL_MAX_STREAMS = 100;
 export const POOL_IDLE_RELEASE_MS = 5 * 60_000;
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 10_000;
 
-export const clientSettings: http2.Settings = {
-  enablePush: false,
-  initialWindowSize: STREAM_WINDOW,
-  maxFrameSize: MAX_FRAME_SIZE,
-  maxHeaderListSize: CLIENT_MAX_HEADER_LIST,
-};
-
-export const serverSettings: http2.Settings = {
-  enablePush: false,
-  initialWindowSize: STREAM_WINDOW,
-  maxFrameSize: MAX_FRAME_SIZE,
-  maxHeaderListSize: SERVER_MAX_HEADER_LIST,
-  maxConcurrentStreams: SERVER_MAX_STREAMS,
-};
-
 /**
  * Session limits against abusive peers (header-list and CONTINUATION floods, rapid reset,
- * SETTINGS/PING floods): unacknowledged SETTINGS and
- * PINGs, invalid frames and refused streams are bounded; memory per session is capped.
+ * SETTINGS/PING floods, empty-frame floods): every one ends the session with
+ * GOAWAY(ENHANCE_YOUR_CALM) when passed. A peer that sends control frames without reading our
+ * answers is stopped once 64 MB wait on its socket.
  */
-export const sessionLimits = {
-  maxSettings: 32,
+export const sessionLimits: SessionLimits = {
+  maxHeaderPairs: 128,
+  maxSettingsEntries: 32,
   maxOutstandingPings: 10,
-  maxSessionInvalidFrames: 100,
-  maxSessionRejectedStreams: 100,
-  maxHeaderListPairs: 128,
-  maxSessionMemory: 64,
-  peerMaxConcurrentStreams: POOL_MAX_STREAMS,
-} as const;
+  maxInvalidFrames: 100,
+  maxRejectedStreams: 100,
+  maxEmptyDataFrames: 100,
+  maxSocketBacklog: 64 * 1024 * 1024,
+};
+
+export const clientSession: SessionOptions = {
+  settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_SIZE, maxHeaderListSize: CLIENT_MAX_HEADER_LIST },
+  connectionWindow: CONNECTION_WINDOW,
+  limits: sessionLimits,
+};
+
+export const serverSession: SessionOptions = {
+  settings: { initialWindowSize: STREAM_WINDOW, maxFrameSize: MAX_FRAME_SIZE, maxHeaderListSize: SERVER_MAX_HEADER_LIST, maxConcurrentStreams: SERVER_MAX_STREAMS },
+  connectionWindow: CONNECTION_WINDOW,
+  limits: sessionLimits,
+};

@@ -1,4 +1,3 @@
-import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -6,7 +5,8 @@ import { TunnelError, type TunnelErrorCode } from './errors.js';
 import { HBONE_ALPN, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { workloadIdentity } from './peer-cert.js';
 import { checkServerName } from './secure-naming.js';
-import { CONNECTION_WINDOW, clientSettings, sessionLimits } from './h2-settings.js';
+import { ErrorCode, H2Error, H2Session, type H2Headers, type H2Stream } from '../h2/index.js';
+import { clientSession } from './h2-settings.js';
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { presentedChain, recordPeerChain, type RevocationCheck } from './peer-chain.js';
 
@@ -77,31 +77,25 @@ export class HboneConnection {
   private active = 0;
   private goingAway = false;
   private readonly stopKeepalive: () => void;
+  /** The peer broke HTTP/2 (a connection error): what a stream waiting for its answer reports. */
+  private protocolError: H2Error | undefined;
   /** Called whenever the stream count drops (the pool uses it for idle release). */
   onIdleChange: (() => void) | undefined;
 
-  private constructor(readonly session: http2.ClientHttp2Session, readonly peer: string, readonly peerChain: readonly Buffer[],
+  private constructor(readonly session: H2Session, readonly peer: string, readonly peerChain: readonly Buffer[],
     keepalive: KeepaliveTiming | undefined) {
     session.on('goaway', () => { this.goingAway = true; });
-    session.on('error', () => { this.goingAway = true; });
+    session.on('error', (err) => {
+      this.goingAway = true;
+      if (err instanceof H2Error) this.protocolError = err;
+    });
     session.on('close', () => { this.goingAway = true; });
     this.stopKeepalive = keepSessionAlive(session, () => session.destroy(new Error('hbone keepalive timed out')), keepalive);
   }
 
   static async dial(opts: DialOptions): Promise<HboneConnection> {
     const { sock, chain } = await tlsHandshake(opts);
-    const session = http2.connect(`https://${opts.peer}`, {
-      createConnection: () => sock,
-      settings: clientSettings,
-      ...sessionLimits,
-    });
-    await new Promise<void>((resolve, reject) => {
-      session.once('connect', () => {
-        session.setLocalWindowSize(CONNECTION_WINDOW);
-        resolve();
-      });
-      session.on('error', (err) => reject(new TunnelError('ERR_TUNNEL_H2', `http/2 with ${opts.peer} failed: ${err.message}`, { cause: err })));
-    });
+    const session = new H2Session(sock, 'client', clientSession);
     session.unref();
     recordPeerChain(session, chain);
     return new HboneConnection(session, opts.peer, chain, opts.keepalive);
@@ -116,6 +110,11 @@ export class HboneConnection {
     return !this.goingAway && !this.session.closed && !this.session.destroyed;
   }
 
+  /** Whether one more stream fits: under `max` and under the peer's own concurrency limit. */
+  hasRoom(max: number): boolean {
+    return this.active < Math.min(max, this.session.remoteMaxStreams);
+  }
+
   /** Stops new streams; existing ones finish, then the session closes. */
   retire(): void {
     this.goingAway = true;
@@ -127,29 +126,41 @@ export class HboneConnection {
     this.session.destroy();
   }
 
+  private closedBeforeResponse(stream: H2Stream, authority: string): TunnelError {
+    // The peer (or its GOAWAY) refused the stream unprocessed, so it may be tried again.
+    if (stream.rstCode === ErrorCode.REFUSED_STREAM) {
+      return new TunnelError('ERR_TUNNEL_REFUSED', `hbone peer refused the stream to ${authority} before processing it (REFUSED_STREAM)`);
+    }
+    if (this.protocolError) {
+      return new TunnelError('ERR_TUNNEL_H2', `http/2 with ${this.peer} failed: ${this.protocolError.message}`, { cause: this.protocolError });
+    }
+    return new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`);
+  }
+
   /** Opens a CONNECT stream and waits for the peer's 200; any other answer is a TunnelError. */
-  connect(authority: string, headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
-    const stream = this.session.request(
-      { ':method': 'CONNECT', ':authority': authority, ...headers },
-      { endStream: false },
-    );
+  connect(authority: string, headers: H2Headers): Promise<H2Stream> {
+    let stream: H2Stream;
+    try {
+      stream = this.session.request({ ':method': 'CONNECT', ':authority': authority, ...headers });
+    } catch (err) {
+      // The session took no new stream (it is going away, or out of stream ids): nothing was sent.
+      this.goingAway = true;
+      return Promise.reject(new TunnelError('ERR_TUNNEL_REFUSED', `hbone connection to ${this.peer} takes no new streams`, { cause: err }));
+    }
     this.active++;
     stream.once('close', () => {
       this.active--;
       this.onIdleChange?.();
     });
     return new Promise((resolve, reject) => {
-      const onClose = () => reject(stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM
-        // The peer (or its GOAWAY) refused the stream unprocessed, so it may be tried again.
-        ? new TunnelError('ERR_TUNNEL_REFUSED', `hbone peer refused the stream to ${authority} before processing it (REFUSED_STREAM)`)
-        : new TunnelError('ERR_TUNNEL_CLOSED', `hbone stream to ${authority} closed before a response (code ${stream.rstCode ?? 0})`));
+      const onClose = () => reject(this.closedBeforeResponse(stream, authority));
       stream.once('close', onClose);
       stream.on('error', () => { /* reported through 'close'; later ones are the relay's to handle */ });
-      stream.once('response', (res) => {
+      stream.once('response', (res: H2Headers) => {
         stream.off('close', onClose);
         const status = Number(res[':status']);
         if (status === 200) { resolve(stream); return; }
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.close(ErrorCode.CANCEL);
         reject(new TunnelError('ERR_TUNNEL_STATUS', `hbone peer answered ${status} for ${authority}`, { status }));
       });
     });

@@ -1,14 +1,14 @@
 import { POD_PORT_SET } from '../base/contracts/ports.js';
-import http2 from 'node:http2';
 import type net from 'node:net';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { canonicalIp } from '../base/ip.js';
 import type { Logger } from '../telemetry/log.js';
 import type { TunnelCert } from './cert-source.js';
 import { parseAuthority, type SocketAddress } from './authority.js';
 import type { PeerIdentity } from './peer-cert.js';
 import { clientIdentity } from './secure-naming.js';
-import { CONNECTION_WINDOW, serverSettings, sessionLimits } from './h2-settings.js';
+import { ErrorCode, H2Error, H2Session, type H2Headers, type H2Stream } from '../h2/index.js';
+import { serverSession } from './h2-settings.js';
 import { keepSessionAlive, type KeepaliveTiming } from './keepalive.js';
 import { HBONE_ALPN, HBONE_CIPHERSUITES, HBONE_GROUPS, TLS_HANDSHAKE_TIMEOUT_MS } from './tls-config.js';
 import { ResetBudget } from './reset-budget.js';
@@ -27,13 +27,13 @@ const CALM_GRACE_MS = 1_000;
  */
 
 export interface InboundStream {
-  readonly stream: http2.ServerHttp2Stream;
+  readonly stream: H2Stream;
   readonly peer: PeerIdentity;
   /** TCP peer of the 15008 connection: the source pod (its socket lives in the source netns). */
   readonly source: SocketAddress;
   /** Validated `:authority`: this pod's IP and the application port. */
   readonly target: SocketAddress;
-  readonly headers: http2.IncomingHttpHeaders;
+  readonly headers: H2Headers;
   /** Aborted when the client resets or the session dies before the stream is answered. */
   readonly signal: AbortSignal;
 }
@@ -67,9 +67,9 @@ interface SessionInfo {
 }
 
 export class HboneServer {
-  private h2: http2.Http2SecureServer | undefined;
+  private tlsServer: tls.Server | undefined;
   private installed: { cert: TunnelCert; bundle: string } | undefined;
-  private readonly sessions = new Map<http2.ServerHttp2Session, SessionInfo>();
+  private readonly sessions = new Map<H2Session, SessionInfo>();
   private readonly pending = new Set<net.Socket>();
   private closed = false;
   private draining = false;
@@ -105,23 +105,23 @@ export class HboneServer {
     };
   }
 
-  /** The HTTP/2 server with the current certificate installed (rebuilt context on rotation). */
-  private serverFor(cert: TunnelCert): http2.Http2SecureServer {
+  /** The TLS server with the current certificate installed (rebuilt context on rotation). */
+  private serverFor(cert: TunnelCert): tls.Server {
     const bundle = this.opts.trustBundle();
     const bundleKey = bundle.join('');
-    if (this.h2 && this.installed?.cert === cert && this.installed.bundle === bundleKey) return this.h2;
+    if (this.tlsServer && this.installed?.cert === cert && this.installed.bundle === bundleKey) return this.tlsServer;
     const tlsOpts = this.tlsOptions(cert, bundle);
-    if (this.h2) {
-      this.h2.setSecureContext(tlsOpts);
+    if (this.tlsServer) {
+      this.tlsServer.setSecureContext(tlsOpts);
     } else {
-      this.h2 = this.createServer(tlsOpts);
+      this.tlsServer = this.createServer(tlsOpts);
     }
     this.installed = { cert, bundle: bundleKey };
-    return this.h2;
+    return this.tlsServer;
   }
 
-  private createServer(tlsOpts: tls.SecureContextOptions): http2.Http2SecureServer {
-    const h2 = http2.createSecureServer({
+  private createServer(tlsOpts: tls.SecureContextOptions): tls.Server {
+    const server = tls.createServer({
       ...tlsOpts,
       // The chain is checked in onSession (verifiedPeer), before any frame of the session is
       // read. Node verifies a client chain only after the handshake either way, and when it
@@ -129,25 +129,22 @@ export class HboneServer {
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: HBONE_ALPN,
-      allowHTTP1: false,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
-      unknownProtocolTimeout: 1000,
-      settings: serverSettings,
-      ...sessionLimits,
     });
-    h2.on('session', (session) => this.onSession(session));
-    h2.on('stream', (stream, headers) => this.onStream(stream, headers));
-    h2.on('tlsClientError', (err, sock) => {
+    server.on('secureConnection', (sock: tls.TLSSocket) => this.onSecure(sock));
+    server.on('tlsClientError', (err, sock) => {
       this.opts.log.debug('hbone tls handshake failed', { error: err, src: sock.remoteAddress });
     });
-    h2.on('unknownProtocol', (sock) => sock.destroy());
-    return h2;
+    return server;
   }
 
-  private onSession(session: http2.ServerHttp2Session): void {
-    const sock = session.socket as tls.TLSSocket;
-    // First, so that no error of a session, refused or served, is ever left without a listener.
-    session.on('error', () => { /* the session's streams see it too */ });
+  private onSecure(sock: tls.TLSSocket): void {
+    sock.on('error', () => { /* a reset after the handshake; the session, when there is one, sees it too */ });
+    if (sock.alpnProtocol !== 'h2') {
+      this.opts.log.warn('hbone connection refused', { reason: `ALPN ${String(sock.alpnProtocol)} is not h2`, src: sock.remoteAddress });
+      sock.destroy();
+      return;
+    }
     // Read before verifiedPeer: once getPeerX509Certificate() has run, Node's
     // getPeerCertificate(true) returns the leaf without its issuers.
     const chain = presentedChain(sock.getPeerCertificate(true));
@@ -157,15 +154,17 @@ export class HboneServer {
     const local = canonicalIp(sock.localAddress ?? '');
     if (typeof peer === 'string' || remote === undefined || local === undefined) {
       this.opts.log.warn('hbone connection refused', { reason: typeof peer === 'string' ? peer : 'no socket address', src: sock.remoteAddress });
-      session.destroy();
+      sock.destroy();
       return;
     }
+    // Only now is the connection read: no frame of a refused client is ever parsed.
+    const session = new H2Session(sock, 'server', serverSession);
+    session.on('error', (err) => {
+      // A protocol violation ends the session with GOAWAY; socket errors are the peer going away.
+      if (err instanceof H2Error) this.opts.log.warn('hbone session closed: http/2 error', { reason: err.message, src: remote, identity: peer.id });
+    });
+    session.on('stream', (stream: H2Stream, headers: H2Headers) => this.onStream(session, stream, headers));
     recordPeerChain(session, chain);
-    try {
-      session.setLocalWindowSize(CONNECTION_WINDOW);
-    } catch {
-      /* the session closed already */
-    }
     const resets = new ResetBudget();
     this.sessions.set(session, { peer, chain, source: { ip: remote, port: sock.remotePort ?? 0 }, localIp: local, resets, lastStream: 0, calmed: false });
     session.once('close', () => this.sessions.delete(session));
@@ -178,11 +177,10 @@ export class HboneServer {
     }, this.opts.keepalive);
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const session = stream.session as http2.ServerHttp2Session | undefined;
-    const info = session ? this.sessions.get(session) : undefined;
-    if (!session || !info) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
-    info.lastStream = Math.max(info.lastStream, stream.id ?? 0);
+  private onStream(session: H2Session, stream: H2Stream, headers: H2Headers): void {
+    const info = this.sessions.get(session);
+    if (!info) { stream.close(ErrorCode.REFUSED_STREAM); return; }
+    info.lastStream = Math.max(info.lastStream, stream.id);
     const controller = new AbortController();
     stream.on('error', () => { /* reset by the peer or the session; handled on close */ });
     stream.once('close', () => {
@@ -210,7 +208,7 @@ export class HboneServer {
   }
 
   /** Method, pseudo-headers and authority; the target when well-formed, else the reason. */
-  private checkShape(headers: http2.IncomingHttpHeaders, info: SessionInfo): SocketAddress | string {
+  private checkShape(headers: H2Headers, info: SessionInfo): SocketAddress | string {
     if (headers[':method'] !== 'CONNECT') return `method ${String(headers[':method'])} is not CONNECT`;
     if (headers[':path'] !== undefined || headers[':scheme'] !== undefined || headers[':protocol'] !== undefined) {
       return 'only authority-form CONNECT is allowed';
@@ -222,13 +220,13 @@ export class HboneServer {
   }
 
   /** Rapid reset (CVE-2023-44487): too many streams reset before an answer ends the session. */
-  private calm(session: http2.ServerHttp2Session, info: SessionInfo): void {
+  private calm(session: H2Session, info: SessionInfo): void {
     if (session.destroyed || info.calmed) return;
     info.calmed = true;
     this.opts.log.warn('hbone session closed: too many reset streams', { src: info.source.ip, identity: info.peer.id });
     // Destroying right after goaway() can drop the frame before it is flushed, leaving the peer
     // guessing; close() flushes it and refuses new streams, and the timer bounds what is left.
-    session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    session.goaway(ErrorCode.ENHANCE_YOUR_CALM);
     session.close();
     setTimeout(() => session.destroy(), CALM_GRACE_MS).unref();
   }
@@ -269,7 +267,6 @@ export class HboneServer {
     this.listener.close();
     for (const s of this.sessions.keys()) s.destroy();
     for (const raw of this.pending) raw.destroy();
-    this.h2?.close();
   }
 }
 
@@ -281,18 +278,15 @@ function verifiedPeer(sock: tls.TLSSocket, trustDomain: string): PeerIdentity | 
   return clientIdentity(leaf, trustDomain);
 }
 
-function goAway(session: http2.ServerHttp2Session, lastStream: number): void {
-  if (!session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStream);
+function goAway(session: H2Session, lastStream: number): void {
+  if (!session.destroyed) session.goaway(ErrorCode.NO_ERROR, lastStream);
 }
 
-/**
- * Whether a stream can still be answered. A stream the peer reset is `closed` a moment before it
- * is `destroyed`, and respond() throws on either.
- */
-export function answerable(stream: http2.ServerHttp2Stream): boolean {
-  return !stream.destroyed && !stream.closed && !stream.headersSent;
+/** Whether a stream can still be answered: not reset, not destroyed, not answered yet. */
+export function answerable(stream: H2Stream): boolean {
+  return !stream.destroyed && !stream.done && !stream.headersSent;
 }
 
-export function respondError(stream: http2.ServerHttp2Stream, status: number): void {
-  if (answerable(stream)) stream.respond({ ':status': status }, { endStream: true });
+export function respondError(stream: H2Stream, status: number): void {
+  if (answerable(stream)) stream.respond({ ':status': String(status) }, { endStream: true });
 }

@@ -10,5 +10,6 @@ export { UPSTREAM_CONNECT_TIMEOUT_MS } from './h2-settings.js';
 export { HboneConnection } from './hbone-connection.js';
 export { HboneServer, answerable, respondError, type InboundStream } from './hbone-server.js';
 export { HbonePool } from './pool.js';
+export { ErrorCode, H2Stream, type H2Headers } from '../h2/index.js';
 export { tunnelPeerChain, type RevocationCheck } from './peer-chain.js';
 export { secureContextFor } from './tls-config.js';

@@ -1,4 +1,4 @@
-import type http2 from 'node:http2';
+import type { H2Session } from '../h2/index.js';
 
 /**
  * Dead-peer detection on an HBONE session (both ends): PING `intervalMs` after start and after
@@ -18,7 +18,7 @@ export const DEFAULT_KEEPALIVE: KeepaliveTiming = { intervalMs: 10_000, timeoutM
  * session is still open: destroying a session cancels its outstanding PING, and that callback
  * must not report the session dead a second time (its handler would act on a destroyed session).
  */
-export function keepSessionAlive(session: http2.Http2Session, onDead: () => void,
+export function keepSessionAlive(session: H2Session, onDead: () => void,
   timing: KeepaliveTiming = DEFAULT_KEEPALIVE): () => void {
   let timer: NodeJS.Timeout | undefined;
   let deadline: NodeJS.Timeout | undefined;

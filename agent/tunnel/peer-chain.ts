@@ -1,4 +1,4 @@
-import type http2 from 'node:http2';
+import type { H2Session, H2Stream } from '../h2/index.js';
 import type tls from 'node:tls';
 
 /**
@@ -6,7 +6,7 @@ import type tls from 'node:tls';
  * anchor it verified to), kept per session so that a CRL arriving later can find the tunnels
  * established with a certificate it revokes.
  */
-const chains = new WeakMap<http2.Http2Session, readonly Buffer[]>();
+const chains = new WeakMap<H2Session, readonly Buffer[]>();
 
 /** DERs of a verified peer certificate and its issuers, as the TLS stack linked them. */
 export function presentedChain(cert: tls.DetailedPeerCertificate): Buffer[] {
@@ -19,13 +19,13 @@ export function presentedChain(cert: tls.DetailedPeerCertificate): Buffer[] {
   return out;
 }
 
-export function recordPeerChain(session: http2.Http2Session, chain: readonly Buffer[]): void {
+export function recordPeerChain(session: H2Session, chain: readonly Buffer[]): void {
   chains.set(session, chain);
 }
 
 /** The chain the peer of `stream`'s HBONE session presented, when known. */
-export function tunnelPeerChain(stream: http2.Http2Stream): readonly Buffer[] | undefined {
-  return stream.session ? chains.get(stream.session) : undefined;
+export function tunnelPeerChain(stream: H2Stream): readonly Buffer[] | undefined {
+  return chains.get(stream.session);
 }
 
 /** Undefined when the chain may be used, else why not (a revoked certificate, an unverifiable CRL). */

@@ -1,4 +1,4 @@
-import type http2 from 'node:http2';
+import type { H2Headers, H2Stream } from '../h2/index.js';
 import { HboneConnection } from './hbone-connection.js';
 import { TunnelError } from './errors.js';
 import { POOL_IDLE_RELEASE_MS, POOL_MAX_STREAMS } from './h2-settings.js';
@@ -55,7 +55,7 @@ export class HbonePool {
    * is going away — up to REFUSED_ATTEMPTS times in all.
    */
   async stream(key: PoolKey, dial: () => Promise<HboneConnection>, authority: string,
-    headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
+    headers: H2Headers): Promise<H2Stream> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.open(poolKeyString(key), key.sourceIdentity, dial, authority, headers);
@@ -66,13 +66,13 @@ export class HbonePool {
   }
 
   private async open(id: string, sourceIdentity: string, dial: () => Promise<HboneConnection>, authority: string,
-    headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream> {
+    headers: H2Headers): Promise<H2Stream> {
     // The stream is opened in the same tick the connection is picked, so concurrent callers
     // woken by one dial cannot all squeeze onto a connection past its stream limit.
     for (;;) {
       const entry = this.entryFor(id, sourceIdentity);
       entry.conns = entry.conns.filter((c) => c.usable);
-      const free = entry.conns.find((c) => c.streams < this.maxStreams);
+      const free = entry.conns.find((c) => c.hasRoom(this.maxStreams));
       if (free) return free.connect(authority, headers);
       entry.dialing ??= this.dialInto(id, entry, dial);
       await entry.dialing;

@@ -1,4 +1,5 @@
 import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import net from 'node:net';
 import tls from 'node:tls';
 import { currentNetns } from '../../agent/net/index.js';
@@ -45,7 +46,7 @@ export async function echoHbone(opts: EchoHboneOptions): Promise<EchoHbone> {
     onStream: (req) => {
       streams.push(req);
       const upstream = net.connect(req.target.port, req.target.ip, () => {
-        req.stream.respond({ ':status': 200 });
+        req.stream.respond({ ':status': '200' });
         void relay(req.stream, upstream);
       });
       upstream.on('error', () => respondError(req.stream, 503));
@@ -101,7 +102,7 @@ export function statusOf(session: http2.ClientHttp2Session, headers: http2.Outgo
 }
 
 /** Writes `text` on a tunnelled stream and resolves with the first chunk echoed back. */
-export function echoOnce(stream: http2.ClientHttp2Stream, text: string): Promise<string> {
+export function echoOnce(stream: Duplex, text: string): Promise<string> {
   const got = new Promise<string>((resolve) => stream.once('data', (d: Buffer) => resolve(d.toString())));
   stream.write(text);
   return got;

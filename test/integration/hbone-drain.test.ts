@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import http2 from 'node:http2';
+import { ErrorCode, type H2Stream } from '../../agent/h2/index.js';
 import net from 'node:net';
 import { currentNetns } from '../../agent/net/index.js';
 import { createLogger } from '../../agent/telemetry/log.js';
@@ -30,9 +30,9 @@ async function echoPair(t: ExecutionContext, refuse = 0) {
     trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
     onStream: (req) => {
       streams.push(req);
-      if (streams.length <= refuse) { req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
+      if (streams.length <= refuse) { req.stream.close(ErrorCode.REFUSED_STREAM); return; }
       const upstream = net.connect(req.target.port, req.target.ip, () => {
-        req.stream.respond({ ':status': 200 });
+        req.stream.respond({ ':status': '200' });
         void relay(req.stream, upstream);
       });
     },
@@ -47,7 +47,7 @@ async function dial(port: number): Promise<HboneConnection> {
   return HboneConnection.dial({ socket, peer: `127.0.0.1:${port}`, secureContext: secureContextFor(clientCert, [ca.rootPem]), expectedIdentities: [SERVER_ID] });
 }
 
-function roundTrip(stream: http2.ClientHttp2Stream, text: string): Promise<string> {
+function roundTrip(stream: H2Stream, text: string): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
     const onData = (c: Buffer) => {
@@ -61,7 +61,7 @@ function roundTrip(stream: http2.ClientHttp2Stream, text: string): Promise<strin
   });
 }
 
-function ended(stream: http2.ClientHttp2Stream): Promise<string> {
+function ended(stream: H2Stream): Promise<string> {
   let got = '';
   stream.on('data', (c: Buffer) => { got += c.toString(); });
   return new Promise((resolve, reject) => { stream.once('end', () => resolve(got)); stream.once('error', reject); });
@@ -75,7 +75,7 @@ test('a draining HBONE server sends GOAWAY (NO_ERROR), refuses new connections a
   t.is(await roundTrip(stream, 'before'), 'before');
   const goaway = new Promise<number>((r) => conn.session.once('goaway', (code: number) => r(code)));
   h.server.drain();
-  t.is(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  t.is(await goaway, ErrorCode.NO_ERROR);
   t.false(conn.usable, 'the connection would still take new streams');
   t.is(await roundTrip(stream, 'after the goaway'), 'after the goaway');
   const rest = ended(stream);
@@ -95,7 +95,7 @@ test('a draining pool sends its sessions GOAWAY and keeps their open streams flo
   const serverSession = h.streams[0]!.stream.session!;
   const goaway = new Promise<number>((r) => serverSession.once('goaway', (code: number) => r(code)));
   pool.drain();
-  t.is(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  t.is(await goaway, ErrorCode.NO_ERROR);
   t.is(pool.size, 0);
   t.is(await roundTrip(stream, 'after the goaway'), 'after the goaway');
   const rest = ended(stream);
@@ -131,7 +131,7 @@ test('a stream reset with another code is not opened again', async (t) => {
   let seen = 0;
   const server = new HboneServer(listener, {
     trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
-    onStream: (req) => { seen++; req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); },
+    onStream: (req) => { seen++; req.stream.close(ErrorCode.INTERNAL_ERROR); },
   });
   t.teardown(() => server.close());
   const port = (listener.address() as net.AddressInfo).port;

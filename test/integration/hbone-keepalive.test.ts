@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import type http2 from 'node:http2';
+import type { H2Stream } from '../../agent/h2/index.js';
 import type { SpiffeId } from '../../agent/base/spiffe-id.js';
 import { createLogger, setLogSink } from '../../agent/telemetry/log.js';
 import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
@@ -18,6 +18,7 @@ const CLIENT_ID = `spiffe://${TD}/ns/default/sa/client` as SpiffeId;
 const SERVER_ID = `spiffe://${TD}/ns/default/sa/server`;
 const KEEPALIVE = { intervalMs: 100, timeoutMs: 300 };
 const DEAD_PEER = 'hbone session closed: peer stopped answering pings';
+const H2_ERROR = 'hbone session closed: http/2 error';
 const ca = new TestCa();
 const clientCert = ca.issue([CLIENT_ID]);
 const serverCert = ca.issue([SERVER_ID]);
@@ -40,7 +41,7 @@ async function server(t: ExecutionContext, component: string) {
 /** Several keepalive periods more, so a second teardown of the same session would have run. */
 const settle = () => new Promise((r) => setTimeout(r, 4 * (KEEPALIVE.intervalMs + KEEPALIVE.timeoutMs)));
 
-function streamEnd(stream: http2.ClientHttp2Stream): Promise<string> {
+function streamEnd(stream: H2Stream): Promise<string> {
   return new Promise((resolve) => {
     stream.on('error', (e) => resolve(e.message));
     stream.on('close', () => resolve(`closed ${stream.rstCode ?? ''}`));
@@ -61,7 +62,7 @@ test.serial('a client that sends the HTTP/2 preface and never reads is torn down
   t.deepEqual(uncaught, []);
 });
 
-test.serial('a client that sends a 1 MB header block and goes silent is torn down once; the process survives', async (t) => {
+test.serial('a client that sends a 1 MB header block is refused once its header block passes 68 KB, and torn down once; the process survives', async (t) => {
   const h = await server(t, 'ka-headers');
   const raw = await tlsClient(h.port, clientCert, ca.rootPem);
   t.teardown(() => raw.destroy());
@@ -69,10 +70,13 @@ test.serial('a client that sends a 1 MB header block and goes silent is torn dow
   const headers: [string, string][] = [[':method', 'CONNECT'], [':authority', `127.0.0.1:${h.echoPort}`], ['x-pad', 'a'.repeat(1024 * 1024)]];
   raw.write(Buffer.concat([CLIENT_PREFACE, emptySettings(), headerBlock(1, headers)]));
   raw.pause();
-  await eventually(() => { if (h.server.sessionCount !== 1) throw new Error('no session yet'); }, 5000);
+  await eventually(() => { if (logged('ka-headers', H2_ERROR).length === 0) throw new Error('no session error yet'); }, 5000);
   await eventually(() => { if (h.server.sessionCount !== 0) throw new Error('session still open'); }, 5000);
   await settle();
-  t.is(logged('ka-headers', DEAD_PEER).length, 1);
+  const errors = logged('ka-headers', H2_ERROR);
+  t.is(errors.length, 1);
+  t.regex(String(errors[0]!.reason), /ENHANCE_YOUR_CALM: header block of more than 69632 bytes/);
+  t.is(logged('ka-headers', DEAD_PEER).length, 0);
   t.is(h.streams.length, 0);
   t.deepEqual(uncaught, []);
 });

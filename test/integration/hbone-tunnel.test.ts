@@ -2,6 +2,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { ErrorCode } from '../../agent/h2/index.js';
 import { currentNetns } from '../../agent/net/index.js';
 import { createLogger } from '../../agent/telemetry/log.js';
 import { HboneConnection } from '../../agent/tunnel/hbone-connection.js';
@@ -128,7 +129,7 @@ test('the server advertises 200 concurrent streams and the pool moves to a secon
   const streams = await Promise.all(Array.from({ length: 150 }, () => pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {})));
   t.is(dials, 2);
   t.is(pool.size, 2);
-  t.is(streams[0]!.session?.remoteSettings.maxConcurrentStreams, 200);
+  t.is(streams[0]!.session.remoteMaxStreams, 200);
   for (const s of streams) s.close();
 });
 
@@ -189,7 +190,7 @@ test('a pooled connection that received GOAWAY takes no new streams', async (t) 
   const dialer = () => { dials++; return dial(h.port, clientCert, [SERVER_ID]); };
   const first = await pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {});
   const goaway = new Promise((r) => first.session!.once('goaway', r));
-  h.streams[0]!.stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  h.streams[0]!.stream.session.goaway(ErrorCode.NO_ERROR);
   await goaway;
   const second = await pool.stream(key, dialer, `127.0.0.1:${h.echoPort}`, {});
   t.is(dials, 2);
@@ -206,7 +207,7 @@ test('HBONE works over IPv6 with a bracketed authority', async (t) => {
     trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
     onStream: (req) => {
       seen.push(req);
-      const upstream = net.connect(req.target.port, req.target.ip, () => { req.stream.respond({ ':status': 200 }); void relay(req.stream, upstream); });
+      const upstream = net.connect(req.target.port, req.target.ip, () => { req.stream.respond({ ':status': '200' }); void relay(req.stream, upstream); });
       upstream.on('error', () => respondError(req.stream, 503));
     },
   });
