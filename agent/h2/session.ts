@@ -105,6 +105,14 @@ export class H2Session extends EventEmitter implements FrameSink {
   private dataTarget: H2Stream | undefined;
   private dataLength = 0;
   private dataDelivered = 0;
+  /**
+   * DATA pieces of one stream from one socket read, handed over together: a frame that straddles
+   * two TLS records (a peer's 16 KB frame plus its header never fits one) would otherwise reach
+   * the application as two writes per record.
+   */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private heldStream: H2Stream | undefined;
 
   constructor(readonly socket: net.Socket, readonly role: 'client' | 'server', private readonly opts: SessionOptions) {
     super();
@@ -412,6 +420,7 @@ export class H2Session extends EventEmitter implements FrameSink {
         data = data.subarray(n);
       }
       if (data.length > 0) this.reader.feed(data);
+      this.release();
     } catch (err) {
       this.fail(err);
     } finally {
@@ -426,6 +435,19 @@ export class H2Session extends EventEmitter implements FrameSink {
     const error = err instanceof H2Error ? err : new H2Error(code, err instanceof Error ? err.message : String(err));
     this.write(goawayFrame(this.lastPeerStream, code));
     this.destroy(error, true);
+  }
+
+  /** Hands the held DATA pieces to their stream's reader. */
+  private release(): void {
+    const s = this.heldStream;
+    if (!s) return;
+    const piece = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldStream = undefined;
+    if (s.destroyed) { this.discard(piece.length); return; }
+    s.unacked += piece.length;
+    if (s.push(piece)) this.credit(s);
   }
 
   onDataStart(id: number, flags: number, length: number): void {
@@ -455,9 +477,10 @@ export class H2Session extends EventEmitter implements FrameSink {
     const s = this.dataTarget;
     if (!s) return;
     this.dataDelivered += piece.length;
-    if (s.done && s.destroyed) { this.discard(piece.length); return; }
-    s.unacked += piece.length;
-    if (s.push(piece)) this.credit(s);
+    if (this.heldStream !== s) this.release();
+    this.heldStream = s;
+    this.held.push(piece);
+    this.heldBytes += piece.length;
   }
 
   onDataEnd(_id: number, flags: number): void {
@@ -470,7 +493,10 @@ export class H2Session extends EventEmitter implements FrameSink {
       s.unacked += padding;
       this.credit(s);
     }
-    if ((flags & Flag.END_STREAM) !== 0 && !s.remoteEnded) this.remoteEnd(s);
+    if ((flags & Flag.END_STREAM) !== 0 && !s.remoteEnded) {
+      this.release();
+      this.remoteEnd(s);
+    }
   }
 
   /** The first frame must be SETTINGS; a header block allows nothing but its CONTINUATIONs. */
@@ -483,6 +509,8 @@ export class H2Session extends EventEmitter implements FrameSink {
 
   onFrame(type: number, flags: number, id: number, payload: Buffer): void {
     this.checkSequence(type, id);
+    // What a control frame does to a stream (a reset, a GOAWAY) comes after the data before it.
+    this.release();
     switch (type) {
       case FrameType.HEADERS: return this.onHeaders(flags, id, payload);
       case FrameType.CONTINUATION: return this.onContinuation(flags, id, payload);

@@ -20,19 +20,19 @@ async function minorGcsDuring(...windows: (() => void)[]): Promise<number[]> {
   return spans.map(([t0, t1]) => starts.filter((s) => s >= t0 && s <= t1).length);
 }
 
-test('a scavenge runs inside the call that takes the relayed bytes past 16 MB, not before', async (t) => {
+test('a scavenge runs inside the call that takes the relayed bytes past 8 MB, not before', async (t) => {
   const [below, crossing, again] = await minorGcsDuring(
-    () => noteRelayed(16 * MB - 1),
+    () => noteRelayed(8 * MB - 1),
     () => noteRelayed(1),
-    () => noteRelayed(8 * MB),
+    () => noteRelayed(4 * MB),
   );
-  t.is(below, 0, 'no scavenge below 16 MB');
-  t.true(crossing! >= 1, 'the call crossing 16 MB scavenged');
+  t.is(below, 0, 'no scavenge below 8 MB');
+  t.true(crossing! >= 1, 'the call crossing 8 MB scavenged');
   t.is(again, 0, 'the count starts again after a scavenge');
 });
 
 test('the collector stays off every global object, including those of workers started later', async (t) => {
-  noteRelayed(16 * MB);
+  noteRelayed(8 * MB);
   t.is(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
   const worker = new Worker('require("node:worker_threads").parentPort.postMessage(typeof globalThis.gc)', { eval: true });
   t.is(await new Promise((resolve) => worker.once('message', resolve)), 'undefined');
