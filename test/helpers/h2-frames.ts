@@ -41,9 +41,14 @@ function literal(name: string, value: string): Buffer {
   return Buffer.concat([Buffer.from([0]), hpackInt(n.length), n, hpackInt(v.length), v]);
 }
 
+/** The HPACK block alone, for tests that frame it themselves (split, interleaved, flagged). */
+export function literalBlock(headers: readonly [string, string][]): Buffer {
+  return Buffer.concat(headers.map(([n, v]) => literal(n, v)));
+}
+
 /** HEADERS plus as many CONTINUATION frames as the block needs, at the default frame size. */
 export function headerBlock(streamId: number, headers: readonly [string, string][]): Buffer {
-  const block = Buffer.concat(headers.map(([n, v]) => literal(n, v)));
+  const block = literalBlock(headers);
   const frames: Buffer[] = [];
   for (let at = 0; at < block.length || at === 0; at += DEFAULT_MAX_FRAME) {
     const chunk = block.subarray(at, at + DEFAULT_MAX_FRAME);
