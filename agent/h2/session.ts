@@ -62,6 +62,8 @@ const FLUSH_GRACE_MS = 1_000;
 interface HeaderBlock {
   readonly stream: number;
   readonly endStream: boolean;
+  /** The HEADERS frame made the stream depend on itself: decoded, then refused. */
+  readonly selfDependent: boolean;
   readonly parts: Buffer[];
   size: number;
   frames: number;
@@ -72,11 +74,10 @@ interface Ping { readonly cb: (err: Error | null, ms: number) => void; readonly 
 export class H2Session extends EventEmitter implements FrameSink {
   readonly streams = new Map<number, H2Stream>();
   destroyed = false;
-  /** No new streams: close() was called, or a GOAWAY was sent or received. */
+  /** Closing: close() was called or a GOAWAY received; no new streams either way. */
   closed = false;
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited until it says). */
   remoteMaxStreams = Number.POSITIVE_INFINITY;
-  private closing = false;
   private goawaySent = false;
   private goawayLast = MAX_STREAM_ID;
   private remoteWindow = DEFAULT_WINDOW;
@@ -172,7 +173,6 @@ export class H2Session extends EventEmitter implements FrameSink {
   /** Sends GOAWAY: no stream after `lastStream` (default: the last the peer opened) will be served. */
   goaway(code: number = ErrorCode.NO_ERROR, lastStream = this.lastPeerStream): void {
     if (this.destroyed) return;
-    this.closed = true;
     this.goawaySent = true;
     this.goawayLast = Math.min(this.goawayLast, lastStream);
     this.write(goawayFrame(lastStream, code));
@@ -180,8 +180,8 @@ export class H2Session extends EventEmitter implements FrameSink {
 
   /** Graceful: GOAWAY unless sent already, no new streams, and the connection ends once the open ones are done. */
   close(): void {
-    if (this.destroyed || this.closing) return;
-    this.closing = true;
+    if (this.destroyed) return;
+    this.closed = true;
     if (!this.goawaySent) this.goaway(ErrorCode.NO_ERROR);
     this.maybeEnd();
   }
@@ -256,14 +256,24 @@ export class H2Session extends EventEmitter implements FrameSink {
     this.flush(s);
   }
 
-  /** The stream's reader took data: window credit goes back to the peer in steps. */
+  /**
+   * The stream's reader took what was handed to it: the bytes count as consumed, for the stream
+   * and for the connection, and each window's credit goes back to the peer once it reaches its
+   * step. The two steps are kept apart: many streams each holding less than a stream step would
+   * otherwise never return the connection's window, and stall every stream of the connection.
+   */
   credit(s: H2Stream): void {
-    if (s.unacked < this.streamCreditStep || s.done || this.destroyed) return;
+    if (s.unacked === 0 || this.destroyed) return;
     const n = s.unacked;
     s.unacked = 0;
-    s.recvWindow += n;
-    const out = s.remoteEnded ? undefined : u32Frame(FrameType.WINDOW_UPDATE, s.id, n);
     this.connUnacked += n;
+    let out: Buffer | undefined;
+    s.consumed += n;
+    if (s.consumed >= this.streamCreditStep && !s.remoteEnded && !s.done) {
+      out = u32Frame(FrameType.WINDOW_UPDATE, s.id, s.consumed);
+      s.recvWindow += s.consumed;
+      s.consumed = 0;
+    }
     const conn = this.connectionCredit();
     if (out && conn) this.write(Buffer.concat([out, conn]));
     else if (out ?? conn) this.write((out ?? conn)!);
@@ -297,6 +307,11 @@ export class H2Session extends EventEmitter implements FrameSink {
     if (!p || this.destroyed) return;
     let remaining = 0;
     for (const b of p.bufs) remaining += b.length;
+    if (remaining === 0 && !p.end) {
+      s.pending = undefined;
+      p.cb();
+      return;
+    }
     const take = Math.max(0, Math.min(remaining, s.sendWindow, this.connSend));
     const endNow = p.end && take === remaining;
     if (take === 0 && !endNow) { this.blocked.add(s); return; }
@@ -375,7 +390,7 @@ export class H2Session extends EventEmitter implements FrameSink {
   }
 
   private maybeEnd(): void {
-    if (this.closing && this.streams.size === 0) this.destroy(undefined, true);
+    if (this.closed && this.streams.size === 0) this.destroy(undefined, true);
   }
 
   /** Odd ids are opened by the client, even ones by a server (this one never does). */
@@ -465,6 +480,7 @@ export class H2Session extends EventEmitter implements FrameSink {
       return;
     }
     if (s.remoteEnded) { this.discard(length); this.streamError(id, ErrorCode.STREAM_CLOSED, `DATA after END_STREAM on stream ${id}`); return; }
+    if (this.role === 'client' && !s.headersSent) { this.discard(length); this.streamError(id, ErrorCode.PROTOCOL_ERROR, `DATA before the response on stream ${id}`); return; }
     s.recvWindow -= length;
     if (s.recvWindow < 0) { this.discard(length); this.streamError(id, ErrorCode.FLOW_CONTROL_ERROR, `DATA beyond the window of stream ${id}`); return; }
     if (length === 0 && (flags & Flag.END_STREAM) === 0 && ++this.emptyData > this.opts.limits.maxEmptyDataFrames) {
@@ -548,8 +564,7 @@ export class H2Session extends EventEmitter implements FrameSink {
     const endStream = (flags & Flag.END_STREAM) !== 0;
     this.checkBlockSize(fragment.length);
     if (flags & Flag.END_HEADERS) { this.headerBlock(id, fragment, endStream, selfDependent); return; }
-    this.block = { stream: id, endStream, parts: [Buffer.from(fragment)], size: fragment.length, frames: 1 };
-    if (selfDependent) this.block.frames = -MAX_BLOCK_FRAMES; // flagged; decoded, then refused
+    this.block = { stream: id, endStream, selfDependent, parts: [Buffer.from(fragment)], size: fragment.length, frames: 1 };
   }
 
   private onContinuation(flags: number, id: number, payload: Buffer): void {
@@ -557,11 +572,11 @@ export class H2Session extends EventEmitter implements FrameSink {
     if (!block) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `CONTINUATION on stream ${id} without HEADERS`);
     block.size += payload.length;
     this.checkBlockSize(block.size);
-    if (Math.abs(++block.frames) > MAX_BLOCK_FRAMES) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `header block of more than ${MAX_BLOCK_FRAMES} frames`);
+    if (++block.frames > MAX_BLOCK_FRAMES) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `header block of more than ${MAX_BLOCK_FRAMES} frames`);
     block.parts.push(Buffer.from(payload));
     if ((flags & Flag.END_HEADERS) === 0) return;
     this.block = undefined;
-    this.headerBlock(id, Buffer.concat(block.parts, block.size), block.endStream, block.frames < 0);
+    this.headerBlock(id, Buffer.concat(block.parts, block.size), block.endStream, block.selfDependent);
   }
 
   private checkBlockSize(size: number): void {

@@ -23,10 +23,14 @@ export class H2Stream extends Duplex {
   remoteEnded = false;
   /** Set once the stream left the session's table (closed on the wire). */
   done = false;
-  /** Flow control: what we may send, what the peer may still send, and what we took but have not credited back. */
+  /**
+   * Flow control: what we may send; what the peer may still send; what was handed to the reader
+   * and not taken yet (`unacked`); what was taken and not yet credited back to the peer.
+   */
   sendWindow: number;
   recvWindow: number;
   unacked = 0;
+  consumed = 0;
   /** A write waiting for window: what is left of its buffers, END_STREAM after them, its callback. */
   pending: { bufs: Buffer[]; end: boolean; cb: (err?: Error | null) => void } | undefined;
 

@@ -46,14 +46,19 @@ class FrameParser {
   }
 }
 
-/** A hand-driven client: writes what it is given and parses everything the server sends. */
+/** A hand-driven peer: writes what it is given and parses every frame the other side sends. */
 class RawPeer {
   private readonly parser = new FrameParser();
   readonly frames = this.parser.frames;
   /** The server's FIN arrived (our side never ends first). */
   ended = false;
-  constructor(readonly sock: net.Socket) {
-    sock.on('data', (c: Buffer) => this.parser.feed(c));
+  /** `skip`: leading bytes that are no frame (a client's preface, when this peer is a server). */
+  constructor(readonly sock: net.Socket, skip = 0) {
+    sock.on('data', (c: Buffer) => {
+      const n = Math.min(skip, c.length);
+      skip -= n;
+      this.parser.feed(c.subarray(n));
+    });
     sock.on('end', () => { this.ended = true; });
   }
   send(...parts: Buffer[]): void { this.sock.write(Buffer.concat(parts)); }
@@ -77,7 +82,8 @@ class RawPeer {
 /** Loopback TCP server; every accepted socket and the server are closed at teardown. */
 async function listen(t: ExecutionContext, onSocket: (s: net.Socket) => void): Promise<number> {
   const socks = new Set<net.Socket>();
-  const server = net.createServer((s) => { socks.add(s); s.on('close', () => socks.delete(s)); onSocket(s); });
+  // As hbone-server does: without it, Nagle and delayed ACKs add ~40 ms to each small exchange.
+  const server = net.createServer({ noDelay: true }, (s) => { socks.add(s); s.on('close', () => socks.delete(s)); onSocket(s); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => { for (const s of socks) s.destroy(); server.close(); });
   return (server.address() as net.AddressInfo).port;
@@ -199,7 +205,8 @@ test('A: 24 long-lived streams of 900 KB each (21.6 MB in all, past the 16 MiB c
   });
   const client = await ourClient(t, srv.port);
   const streams = Array.from({ length: 24 }, (_, i) => client.request({ ':method': 'CONNECT', ':authority': `10.0.1.${i}:80` }));
-  await Promise.all(streams.map(async (s) => { await once(s, 'response'); await writeAll(s, randomBytes(per)); }));
+  // Not awaited: a write stalled on flow control would hang the test instead of failing it.
+  for (const s of streams) void once(s, 'response').then(() => writeAll(s, randomBytes(per))).catch(() => {});
   // No stream is ended: each holds less than a stream credit step, as a long-lived idle tunnel does.
   const total = () => [...got.values()].reduce((a, b) => a + b, 0);
   await t.notThrowsAsync(eventually(() => {
@@ -476,4 +483,29 @@ test('G: after goaway(0, 1) a new stream 3 is refused with RST_STREAM REFUSED_ST
   const got = collect(h.streams[0]!.stream);
   h.peer.send(frame(T.DATA, 0x1, 1, Buffer.from('still open')));
   t.is((await got).toString(), 'still open');
+});
+
+// ---- H. our client against a hand-driven server ------------------------------------------------
+
+test('H: an empty write completes at once and the data after it still arrives', async (t) => {
+  const srv = await ourServer(t, echoing);
+  const client = await ourClient(t, srv.port);
+  const s = client.request({ ':method': 'CONNECT', ':authority': '1.2.3.4:80' });
+  await once(s, 'response');
+  await new Promise<void>((resolve, reject) => s.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  t.is((await roundTrip(s, Buffer.from('after'))).toString(), 'after');
+});
+
+test('H: DATA before the response on a CONNECT stream → our client resets it with PROTOCOL_ERROR', async (t) => {
+  let peer: RawPeer | undefined;
+  const port = await listen(t, (sock) => { peer = new RawPeer(sock, CLIENT_PREFACE.length); peer.send(emptySettings()); });
+  const client = await ourClient(t, port);
+  const s = client.request({ ':method': 'CONNECT', ':authority': '1.2.3.4:80' });
+  const failed = new Promise<Error>((resolve) => s.once('error', resolve));
+  await eventually(() => { if (!peer?.frames.some((f) => f.type === T.HEADERS)) throw new Error('no HEADERS yet'); });
+  peer!.send(frame(T.DATA, 0, 1, Buffer.from('early')));
+  const rst = await peer!.find((f) => f.type === T.RST_STREAM && f.stream === 1, 'RST_STREAM on stream 1');
+  t.is(rst.payload.readUInt32BE(0), E.PROTOCOL_ERROR);
+  t.regex((await failed).message, /DATA before the response on stream 1/);
+  t.is(client.streams.size, 0);
 });
