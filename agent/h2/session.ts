@@ -200,6 +200,7 @@ export class H2Session extends EventEmitter implements FrameSink {
     this.drainWaiters = [];
     for (const s of streams) {
       s.done = true;
+      s.aborted = true;
       s.rstCode ??= err ? ErrorCode.INTERNAL_ERROR : ErrorCode.CANCEL;
       s.destroy(err);
     }

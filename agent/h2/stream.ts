@@ -23,6 +23,8 @@ export class H2Stream extends Duplex {
   remoteEnded = false;
   /** Set once the stream left the session's table (closed on the wire). */
   done = false;
+  /** The session ended while the stream was open: whatever it carried was cut, not finished. */
+  aborted = false;
   /**
    * Flow control: what we may send; what the peer may still send; what was handed to the reader
    * and not taken yet (`unacked`); what was taken and not yet credited back to the peer.

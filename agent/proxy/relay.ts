@@ -47,12 +47,12 @@ export function socketsOf(...ends: End[]): net.Socket[] {
 const EOF_CODES: ReadonlySet<number> = new Set([ErrorCode.NO_ERROR, ErrorCode.CANCEL]);
 
 /**
- * Whether a stream's close was a reset rather than a finished exchange: a reset code other than
- * NO_ERROR/CANCEL, or its session dying.
+ * Whether a stream's close was a reset rather than a finished exchange: its session died under it,
+ * or a reset code other than NO_ERROR/CANCEL. A stream finished on the wire stays finished when
+ * its session closes right after (a retired connection ends with its last stream).
  */
 function abrupt(stream: H2Stream): boolean {
-  if (stream.session.destroyed) return true;
-  return stream.rstCode !== undefined && !EOF_CODES.has(stream.rstCode);
+  return stream.aborted || (stream.rstCode !== undefined && !EOF_CODES.has(stream.rstCode));
 }
 
 export function relay(a: End, b: End): Promise<RelayResult> {

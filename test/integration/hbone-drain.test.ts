@@ -8,7 +8,7 @@ import { HboneServer, type InboundStream } from '../../agent/tunnel/hbone-server
 import { HbonePool, type PoolKey } from '../../agent/tunnel/pool.js';
 import { secureContextFor } from '../../agent/tunnel/tls-config.js';
 import type { SpiffeId } from '../../agent/base/spiffe-id.js';
-import { relay } from '../../agent/proxy/relay.js';
+import { relay, type RelayResult } from '../../agent/proxy/relay.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { startEchoServer } from '../helpers/sockets.js';
 
@@ -26,6 +26,7 @@ async function echoPair(t: ExecutionContext, refuse = 0) {
   const echo = await startEchoServer();
   const listener = await currentNetns().listen(0, { host: '127.0.0.1' });
   const streams: InboundStream[] = [];
+  const relays: Promise<RelayResult>[] = [];
   const server = new HboneServer(listener, {
     trustDomain: TD, certificate: async () => serverCert, trustBundle: () => [ca.rootPem], log: createLogger('test'),
     onStream: (req) => {
@@ -33,13 +34,13 @@ async function echoPair(t: ExecutionContext, refuse = 0) {
       if (streams.length <= refuse) { req.stream.close(ErrorCode.REFUSED_STREAM); return; }
       const upstream = net.connect(req.target.port, req.target.ip, () => {
         req.stream.respond({ ':status': '200' });
-        void relay(req.stream, upstream);
+        relays.push(relay(req.stream, upstream));
       });
     },
   });
   t.teardown(() => { server.close(); echo.close(); });
   const port = (listener.address() as net.AddressInfo).port;
-  return { server, port, streams, authority: `127.0.0.1:${(echo.address() as net.AddressInfo).port}` };
+  return { server, port, streams, relays, authority: `127.0.0.1:${(echo.address() as net.AddressInfo).port}` };
 }
 
 async function dial(port: number): Promise<HboneConnection> {
@@ -101,6 +102,31 @@ test('a draining pool sends its sessions GOAWAY and keeps their open streams flo
   const rest = ended(stream);
   stream.end('bye');
   t.is(await rest, 'bye');
+});
+
+test('the last stream of a retired connection ends cleanly on both relays, though its session closes right behind it', async (t) => {
+  const h = await echoPair(t);
+  const pool = new HbonePool();
+  t.teardown(() => pool.close());
+  const stream = await pool.stream(poolKey(h.port), () => dial(h.port), h.authority, {});
+  // The application side of the client's relay: a real TCP pair.
+  const app = net.createServer();
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  t.teardown(() => app.close());
+  const accepted = new Promise<net.Socket>((r) => app.once('connection', r));
+  const client = net.connect((app.address() as net.AddressInfo).port, '127.0.0.1');
+  const result = relay(await accepted, stream);
+  pool.drain();
+  let echoed = '';
+  client.on('data', (c: Buffer) => { echoed += c.toString(); });
+  const clientEnded = new Promise((r) => client.once('end', r));
+  client.end('last words');
+  await clientEnded;
+  t.is(echoed, 'last words');
+  const [clientSide, serverSide] = await Promise.all([result, h.relays[0]!]);
+  t.is(clientSide.error, undefined);
+  t.is(serverSide!.error, undefined);
+  t.true(stream.session.destroyed, 'the retired session closed with its last stream');
 });
 
 const poolKey = (port: number): PoolKey => ({ sourceIdentity: CLIENT_ID, certSerial: clientCert.serial, sourceIp: '127.0.0.1', peer: `127.0.0.1:${port}`, expectedIdentities: [SERVER_ID] });
