@@ -316,8 +316,8 @@ export class H2Session extends EventEmitter implements FrameSink {
     const take = Math.max(0, Math.min(remaining, s.sendWindow, this.connSend));
     const endNow = p.end && take === remaining;
     if (take === 0 && !endNow) { this.blocked.add(s); return; }
-    const frames = Math.max(1, Math.ceil(take / Math.min(DATA_PAYLOAD, this.remoteMaxFrame)));
     const cap = Math.min(DATA_PAYLOAD, this.remoteMaxFrame);
+    const frames = Math.max(1, Math.ceil(take / cap));
     const out = Buffer.allocUnsafe(take + frames * FRAME_HEADER);
     let pos = 0;
     let left = take;
