@@ -21,7 +21,8 @@ import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { affectsAuthorization } from './state/types.js';
 import { YamlSource } from './sources/yaml/source.js';
-import { XdsSource, type XdsAgentOptions } from './sources/xds/source.js';
+import type { XdsAgentOptions } from './sources/xds/options.js';
+import type { XdsSource } from './sources/xds/source.js';
 import { KubeEnrolment, KubeSource, type KubeAgentOptions } from './sources/kube/index.js';
 import { MetricsServer } from '../metrics/server.js';
 import { collectProcessMetrics } from '../metrics/registry.js';
@@ -110,11 +111,16 @@ function isLocalMeshWorkload(w: Workload | undefined, node: string): w is Worklo
   return w !== undefined && w.node === node && w.protocol === 'HBONE';
 }
 
-/** istiod when `--xds-address` was given, the Kubernetes API with `--kube`, the local YAML config otherwise. */
-function createSource(options: AgentOptions, store: StateStore, log: Logger): YamlSource | XdsSource | KubeSource {
+/**
+ * istiod when `--xds-address` was given, the Kubernetes API with `--kube`, the local YAML config
+ * otherwise. The xDS source (and gRPC with it, several MB of every process that loads it) is
+ * loaded only when selected.
+ */
+async function createSource(options: AgentOptions, store: StateStore, log: Logger): Promise<YamlSource | XdsSource | KubeSource> {
   const x = options.xds;
   if (options.kube && !x) return new KubeSource({ ...options.kube, settings: options.settings, store, log });
   if (!x) return new YamlSource({ path: options.configPath, settings: options.settings, store, log });
+  const { XdsSource } = await import('./sources/xds/source.js');
   return new XdsSource({
     address: x.address, serverName: x.serverName, rootFile: x.rootFile, tokenFile: x.tokenFile, plaintext: x.plaintext,
     clusterId: options.identity.clusterId, store, log,
@@ -149,7 +155,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
     readiness.condition('descriptors', () => descriptors.failure());
 
     const state = new StateStore(options.settings, log.child('state'));
-    const source = createSource(options, state, log.child('config'));
+    const source = await createSource(options, state, log.child('config'));
     components.add({ name: 'config source', stage: 'intake', close: async () => source.close(), destroy: () => source.close() });
     // Next to istiod, enrolment still comes from Kubernetes (namespaces in, annotations out).
     const enrolment = options.xds && options.kube ? new KubeEnrolment({ kubeconfig: options.kube.kubeconfig, store: state, log: log.child('enrolment') }) : undefined;

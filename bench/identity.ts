@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct } from '../agent/identity/ca-api.js';
+import { caApi, stringStruct } from '../agent/ca/ca-api.js';
 import { execFile } from 'node:child_process';
 import { createCertManager } from '../agent/identity/cert-manager.js';
 import { Revocations } from '../agent/identity/index.js';

@@ -7,10 +7,10 @@ import { normalizeSerial } from '../base/crl.js';
 import { certificatesIssued, requestDuration, requestsRefused } from '../../metrics/ca.js';
 import { collectProcessMetrics } from '../../metrics/registry.js';
 import { MetricsServer } from '../../metrics/server.js';
+import { CREATE_CERTIFICATE_PATH, WATCH_REVOCATIONS_PATH } from '../identity/index.js';
 import {
-  caApi, CREATE_CERTIFICATE_PATH, metadataString, WATCH_REVOCATIONS_PATH,
-  type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
-} from '../identity/index.js';
+  caApi, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
+} from './ca-api.js';
 import { authenticate, authenticateWatcher, type AuthnContext } from './authn.js';
 import { checkCsr } from './csr-check.js';
 import { CaRequestError, identityRevoked } from './errors.js';

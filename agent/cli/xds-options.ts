@@ -1,4 +1,4 @@
-import { DEFAULT_ISTIO_VERSION, type XdsAgentOptions } from '../sources/xds/source.js';
+import { DEFAULT_ISTIO_VERSION, type XdsAgentOptions } from '../sources/xds/options.js';
 import { UsageError } from './usage-error.js';
 
 /** The `--xds-*` flags, and what they resolve to (defaults taken from the CA flags). */

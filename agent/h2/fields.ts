@@ -9,6 +9,7 @@ import type { H2Headers } from './stream.js';
  */
 const REQUEST_PSEUDO = new Set([':method', ':scheme', ':authority', ':path', ':protocol']);
 const RESPONSE_PSEUDO = new Set([':status']);
+const NO_PSEUDO = new Set<string>();
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
 const TOKEN = new Uint8Array(128);
@@ -37,9 +38,9 @@ function badValue(value: string): boolean {
   return false;
 }
 
-/** The header object of a request (`request`) or response; a string saying what is wrong otherwise. */
-export function messageHeaders(fields: ReadonlyArray<readonly [string, string]>, kind: 'request' | 'response'): H2Headers | string {
-  const allowed = kind === 'request' ? REQUEST_PSEUDO : RESPONSE_PSEUDO;
+/** The header object of a request, a response or a trailer section; a string saying what is wrong otherwise. */
+export function messageHeaders(fields: ReadonlyArray<readonly [string, string]>, kind: 'request' | 'response' | 'trailers'): H2Headers | string {
+  const allowed = kind === 'request' ? REQUEST_PSEUDO : kind === 'response' ? RESPONSE_PSEUDO : NO_PSEUDO;
   const out: H2Headers = Object.create(null) as H2Headers;
   let regular = false;
   for (const [name, value] of fields) {

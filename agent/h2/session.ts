@@ -18,7 +18,9 @@ import {
  * sized so that each fits one TLS record with its header.
  *
  * Events: `stream` (server; the stream and its request headers), `goaway` (code, last stream
- * id), `error` (only when listened to), `close` (once).
+ * id), `error` (only when listened to), `close` (once). A client's stream emits `response` with
+ * the response headers and, when the response ends with a trailer section (gRPC's status),
+ * `trailers` before its readable end.
  */
 export interface SessionSettings {
   readonly initialWindowSize: number;
@@ -622,8 +624,8 @@ export class H2Session extends EventEmitter implements FrameSink {
       if (this.idle(id)) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
       return; // a stream we reset already
     }
-    if (s.headersSent) { this.streamError(id, ErrorCode.PROTOCOL_ERROR, `HEADERS after the response on CONNECT stream ${id}`); return; }
     if (oversize) { this.streamError(id, ErrorCode.PROTOCOL_ERROR, `response headers of stream ${id} exceed the header list limit`); return; }
+    if (s.headersSent) { this.onTrailers(s, fields, endStream); return; }
     const headers = messageHeaders(fields, 'response');
     if (typeof headers === 'string') { this.streamError(id, ErrorCode.PROTOCOL_ERROR, headers); return; }
     const status = Number(headers[':status']);
@@ -634,6 +636,15 @@ export class H2Session extends EventEmitter implements FrameSink {
     s.headersSent = true;
     s.emit('response', headers);
     if (endStream && !s.remoteEnded) this.remoteEnd(s);
+  }
+
+  /** A second header block ends the response (trailers, as gRPC sends its status); without END_STREAM it is malformed. */
+  private onTrailers(s: H2Stream, fields: Array<[string, string]>, endStream: boolean): void {
+    if (!endStream || s.remoteEnded) { this.streamError(s.id, ErrorCode.PROTOCOL_ERROR, `HEADERS after the response on stream ${s.id} do not end it`); return; }
+    const trailers = messageHeaders(fields, 'trailers');
+    if (typeof trailers === 'string') { this.streamError(s.id, ErrorCode.PROTOCOL_ERROR, trailers); return; }
+    s.emit('trailers', trailers);
+    this.remoteEnd(s);
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {

@@ -1,9 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct, type CaServiceClient, type IstioCertificateRequest, type RevocationUpdate__Output } from './ca-api.js';
+import { GrpcChannel, GrpcError, Status, statusName, type Call } from '../grpc/index.js';
+import { ProtobufError } from '../base/protobuf.js';
+import {
+  CREATE_CERTIFICATE_PATH, EMPTY_MESSAGE, WATCH_REVOCATIONS_PATH, decodeCertificateResponse, encodeCertificateRequest,
+} from './ca-messages.js';
 import { IdentityError } from './errors.js';
 import { WatchedPemFile } from './trust-bundle.js';
 
@@ -17,25 +18,23 @@ export interface CaClientOptions {
   readonly requestTimeoutMs: number;
 }
 
-const IP_SNI_PLACEHOLDER = 'ca.invalid';
+const CHANNEL = {
+  keepaliveMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  maxMessageBytes: 1024 * 1024,
+  userAgent: 'meshnode-agent',
+} as const;
 
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
-  // The manager keeps its own per-identity backoff; the channel should reconnect promptly when
-  // the CA comes back instead of sitting out grpc's default of up to two minutes.
-  'grpc.initial_reconnect_backoff_ms': 250,
-  'grpc.max_reconnect_backoff_ms': 2_000,
-  'grpc.max_receive_message_length': 1024 * 1024,
-};
-
-function classify(err: grpc.ServiceError): IdentityError {
-  const name = grpc.status[err.code] ?? String(err.code);
-  const message = `CA: ${name}: ${err.details || err.message}`;
-  switch (err.code) {
-    case grpc.status.UNAVAILABLE: case grpc.status.DEADLINE_EXCEEDED: case grpc.status.CANCELLED:
+function classify(err: unknown): IdentityError {
+  if (err instanceof IdentityError) return err;
+  if (err instanceof ProtobufError) return new IdentityError('malformed', `CA: ${err.message}`);
+  if (!(err instanceof GrpcError)) return new IdentityError('ca_unavailable', `CA: ${(err as Error).message}`);
+  const message = `CA: ${statusName(err.status)}: ${err.details}`;
+  switch (err.status) {
+    case Status.UNAVAILABLE: case Status.DEADLINE_EXCEEDED: case Status.CANCELLED:
       return new IdentityError('ca_unavailable', message);
-    case grpc.status.UNAUTHENTICATED: case grpc.status.PERMISSION_DENIED:
+    case Status.UNAUTHENTICATED: case Status.PERMISSION_DENIED:
       return new IdentityError('unauthenticated', message);
     default:
       return new IdentityError('rejected', message);
@@ -53,12 +52,12 @@ function withoutToken(err: IdentityError, token: string | undefined): IdentityEr
  */
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
-// What grpc-js accepts in a header value (printable ASCII); anything else made it throw an error
-// quoting the whole value — the token — into logs and `GET /certs`.
+// What an HTTP/2 header value may hold here (printable ASCII); checked before the token is sent,
+// so that no later error has reason to quote it.
 const HEADER_VALUE = /^[\x20-\x7e]+$/;
 
 /**
- * The bearer token from `file`, checked before it goes anywhere near grpc-js. No message here
+ * The bearer token from `file`, checked before it goes anywhere near the wire. No message here
  * or later quotes the token: only the file and what is wrong with it.
  */
 export async function readToken(file: string): Promise<string> {
@@ -98,61 +97,44 @@ export interface ClientCertificate {
  * (mutual TLS, no impersonation): a VM's short-lived bootstrap token is then needed only once.
  */
 export class CaClient {
-  private client: CaServiceClient | undefined;
-  private clientRoots: readonly X509Certificate[] | undefined;
+  private channel: { roots: readonly X509Certificate[]; channel: GrpcChannel } | undefined;
   /** The mutual-TLS channel of the certificate last used for a renewal (one per serial). */
-  private mtls: { serial: string; roots: readonly X509Certificate[]; client: CaServiceClient } | undefined;
+  private mtls: { serial: string; roots: readonly X509Certificate[]; channel: GrpcChannel } | undefined;
   private readonly root: WatchedPemFile;
 
   constructor(private readonly options: CaClientOptions) {
     this.root = new WatchedPemFile(options.caRootFile);
   }
 
-  private async channel(): Promise<CaServiceClient> {
-    const certs = await this.root.read();
-    if (this.client && certs === this.clientRoots) return this.client;
-    this.client?.close();
-    this.clientRoots = certs;
-    this.client = this.newClient(certs, undefined);
-    return this.client;
+  private async tokenChannel(): Promise<GrpcChannel> {
+    const roots = await this.root.read();
+    if (this.channel && this.channel.roots === roots) return this.channel.channel;
+    this.channel?.channel.close();
+    this.channel = { roots, channel: this.newChannel(roots, undefined) };
+    return this.channel.channel;
   }
 
-  private async mtlsChannel(own: ClientCertificate): Promise<CaServiceClient> {
-    const certs = await this.root.read();
-    if (this.mtls && this.mtls.serial === own.serial && this.mtls.roots === certs) return this.mtls.client;
-    this.mtls?.client.close();
-    const client = this.newClient(certs, own);
-    this.mtls = { serial: own.serial, roots: certs, client };
-    return client;
+  private async mtlsChannel(own: ClientCertificate): Promise<GrpcChannel> {
+    const roots = await this.root.read();
+    if (this.mtls && this.mtls.serial === own.serial && this.mtls.roots === roots) return this.mtls.channel;
+    this.mtls?.channel.close();
+    const channel = this.newChannel(roots, own);
+    this.mtls = { serial: own.serial, roots, channel };
+    return channel;
   }
 
-  private newClient(roots: readonly X509Certificate[], own: ClientCertificate | undefined): CaServiceClient {
+  private newChannel(roots: readonly X509Certificate[], own: ClientCertificate | undefined): GrpcChannel {
     const { host, port } = this.options.address;
-    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    const rootPem = Buffer.from(roots.map((c) => c.toString()).join('\n'));
-    const key = own ? Buffer.from(own.keyPem) : null;
-    const chain = own ? Buffer.from(own.chainPem.join('\n')) : null;
-    const { Client } = caApi();
-    return isIP(host) === 0
-      ? new Client(target, grpc.credentials.createSsl(rootPem, key, chain), CHANNEL_OPTIONS)
-      : new Client(target, grpc.credentials.createSsl(rootPem, key, chain, {
-        // grpc-js would send the IP as TLS SNI, which RFC 6066 forbids (Node warns); send a
-        // placeholder name instead and still verify the certificate against the IP address.
-        checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
-      }), { ...CHANNEL_OPTIONS, 'grpc.ssl_target_name_override': IP_SNI_PLACEHOLDER });
+    return new GrpcChannel({
+      ...CHANNEL, host, port, ca: roots.map((c) => c.toString()).join('\n'), key: own?.keyPem, cert: own?.chainPem.join('\n'),
+    });
   }
 
-  private clusterMetadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    md.set('clusterid', this.options.clusterId);
-    return md;
-  }
-
-  private async metadata(): Promise<{ md: grpc.Metadata; token: string | undefined }> {
-    const md = this.clusterMetadata();
-    if (this.options.tokenFile === undefined) return { md, token: undefined };
+  private async metadata(withToken: boolean): Promise<{ md: Record<string, string>; token: string | undefined }> {
+    const md: Record<string, string> = { clusterid: this.options.clusterId };
+    if (!withToken || this.options.tokenFile === undefined) return { md, token: undefined };
     const token = await readToken(this.options.tokenFile);
-    md.set('authorization', `Bearer ${token}`);
+    md['authorization'] = `Bearer ${token}`;
     return { md, token };
   }
 
@@ -161,33 +143,27 @@ export class CaClient {
    * `own` (a valid certificate of that identity) the request is authenticated by it alone.
    */
   async createCertificate(csrPem: string, ttlSeconds: number, impersonate: string, own?: ClientCertificate): Promise<string[]> {
-    const [client, { md, token }] = own
-      ? [await this.mtlsChannel(own), { md: this.clusterMetadata(), token: undefined }]
-      : await Promise.all([this.channel(), this.metadata()]);
-    const request: IstioCertificateRequest = {
-      csr: csrPem, validity_duration: ttlSeconds, ...(own ? {} : { metadata: stringStruct({ ImpersonatedIdentity: impersonate }) }),
-    };
-    return new Promise((resolve, reject) => {
-      client.CreateCertificate(request, md, { deadline: Date.now() + this.options.requestTimeoutMs }, (err, res) => {
-        if (err) reject(withoutToken(classify(err), token));
-        else resolve(res?.cert_chain ?? []);
-      });
+    const [channel, { md, token }] = await Promise.all([own ? this.mtlsChannel(own) : this.tokenChannel(), this.metadata(!own)]);
+    const request = encodeCertificateRequest({
+      csr: csrPem, validitySeconds: ttlSeconds, metadata: own ? undefined : { ImpersonatedIdentity: impersonate },
     });
+    try {
+      return decodeCertificateResponse(await channel.unary(CREATE_CERTIFICATE_PATH, request, md, this.options.requestTimeoutMs));
+    } catch (err) {
+      throw withoutToken(classify(err), token);
+    }
   }
 
   /** Opens the CA's revocation push on the same channel (and credentials) as certificate requests. */
-  async watchRevocations(): Promise<grpc.ClientReadableStream<RevocationUpdate__Output>> {
-    const [client, { md }] = await Promise.all([this.channel(), this.metadata()]);
-    const { RevocationClient } = caApi();
-    // Shares the channel, so it is never closed on its own: closing the CA client closes both.
-    const watcher = new RevocationClient('shared-channel', grpc.credentials.createInsecure(), { channelOverride: client.getChannel() });
-    return watcher.WatchRevocations({}, md);
+  async watchRevocations(): Promise<Call> {
+    const [channel, { md }] = await Promise.all([this.tokenChannel(), this.metadata(true)]);
+    return channel.serverStream(WATCH_REVOCATIONS_PATH, EMPTY_MESSAGE, md);
   }
 
   close(): void {
-    this.client?.close();
-    this.client = undefined;
-    this.mtls?.client.close();
+    this.channel?.channel.close();
+    this.channel = undefined;
+    this.mtls?.channel.close();
     this.mtls = undefined;
   }
 }

@@ -1,12 +1,9 @@
 /**
- * Workload identity, the agent side: the CA API messages, the certificate manager (request,
+ * Workload identity, the agent side: the CA API client and its messages, the certificate manager (request,
  * verify, rotate, back off) and the optional Istio-layout certificate files. SPIFFE ids, PEM,
  * DER and X.509 reading are base-layer primitives (agent/base).
  */
-export {
-  caApi, CREATE_CERTIFICATE_PATH, metadataString, WATCH_REVOCATIONS_PATH,
-  type IstioCertificateRequest__Output, type IstioCertificateResponse, type RevocationUpdate,
-} from './ca-api.js';
+export { CREATE_CERTIFICATE_PATH, WATCH_REVOCATIONS_PATH } from './ca-messages.js';
 export { writeFileAtomic } from './cert-files.js';
 export { createCertManager, type CertManager, type CertManagerOptions, type CertStatus } from './cert-manager.js';
 export { checkToken } from './ca-client.js';

@@ -1,7 +1,7 @@
-import { status, type ServiceError } from '@grpc/grpc-js';
 import { parseCrl } from '../base/crl.js';
+import { Status, type GrpcError } from '../grpc/index.js';
 import type { Logger } from '../telemetry/log.js';
-import type { RevocationUpdate__Output } from './ca-api.js';
+import { decodeRevocationUpdate } from './ca-messages.js';
 import type { CaClient } from './ca-client.js';
 import type { Revocations } from './revocations.js';
 
@@ -38,25 +38,28 @@ export class CaRevocationFeed {
     }
     if (this.closed) { stream.cancel(); return; }
     this.call = stream;
-    stream.on('data', (update: RevocationUpdate__Output) => {
+    stream.on('message', (message: Buffer) => {
       this.delay = RETRY_MS.initial;
-      this.apply(update);
+      this.apply(message);
     });
-    stream.on('error', (err: ServiceError) => {
-      if (err.code === status.CANCELLED && this.closed) return;
-      const unsupported = err.code === status.UNIMPLEMENTED || err.code === status.FAILED_PRECONDITION;
-      this.retry(unsupported ? UNSUPPORTED_RETRY_MS : this.delay, `revocation watch ended: ${status[err.code] ?? err.code}: ${err.details || err.message}`);
+    stream.on('error', (err: GrpcError) => {
+      if (err.status === Status.CANCELLED && this.closed) return;
+      const unsupported = err.status === Status.UNIMPLEMENTED || err.status === Status.FAILED_PRECONDITION;
+      this.retry(unsupported ? UNSUPPORTED_RETRY_MS : this.delay, `revocation watch ended: ${err.message}`);
     });
     stream.on('end', () => this.retry(this.delay, 'revocation watch ended by the CA'));
   }
 
-  private apply(update: RevocationUpdate__Output): void {
+  private apply(encoded: Buffer): void {
+    let number = 'unknown';
     try {
+      const update = decodeRevocationUpdate(encoded);
+      number = update.crlNumber.toString();
       const crl = parseCrl(update.crl);
       this.target.set('ca', [crl]);
-      this.log.info('CRL from the CA applied', { number: update.crl_number, revoked: crl.revoked.size });
+      this.log.info('CRL from the CA applied', { number, revoked: crl.revoked.size });
     } catch (err) {
-      const message = `CRL ${update.crl_number} from the CA: ${(err as Error).message}`;
+      const message = `CRL ${number} from the CA: ${(err as Error).message}`;
       this.target.failed('ca', message);
       this.log.error('CRL from the CA rejected; the last good one stays in force', { error: message });
     }

@@ -10,7 +10,7 @@ import { registry } from '../../metrics/registry.js';
 import { checkCsr } from '../../agent/ca/csr-check.js';
 import { loadKeyMaterial } from '../../agent/ca/key-material.js';
 import { Signer } from '../../agent/ca/signer.js';
-import { caApi, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../../agent/identity/ca-api.js';
+import { caApi, metadataString, type IstioCertificateRequest__Output, type IstioCertificateResponse } from '../../agent/ca/ca-api.js';
 import { createCertManager, type CertManager, type CertManagerOptions, type WorkloadCert } from '../../agent/identity/cert-manager.js';
 import { asSpiffeId, type SpiffeId } from '../../agent/base/spiffe-id.js';
 import { eventually } from '../helpers/eventually.js';

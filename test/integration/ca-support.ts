@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { caApi, stringStruct } from '../../agent/identity/ca-api.js';
+import { caApi, stringStruct } from '../../agent/ca/ca-api.js';
 import type { Logger } from '../../agent/telemetry/log.js';
 import { meshnodeBin } from '../helpers/paths.js';
 

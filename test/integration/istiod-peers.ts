@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { CertManagerOptions } from '../../agent/identity/index.js';
 import { ADDRESS_TYPE, AUTHORIZATION_TYPE } from '../../agent/sources/xds/api.js';
-import type { XdsAgentOptions } from '../../agent/sources/xds/source.js';
+import type { XdsAgentOptions } from '../../agent/sources/xds/options.js';
 import { AdsServer, type AdsResource } from '../helpers/ads-server.js';
 import { TestCa } from '../helpers/test-ca.js';
 import { NODE_TOKEN, startCa, writeTokens, type CaProcess } from './ca-support.js';

@@ -11,7 +11,7 @@ import { repoRoot } from '../helpers/paths.js';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['agent/base', 'agent/generated', 'agent/telemetry', 'agent/process', 'agent/capture', 'metrics'],
-  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle', 'agent/hostnet', 'agent/h2'],
+  ['agent/config', 'agent/net', 'agent/identity', 'agent/lifecycle', 'agent/hostnet', 'agent/h2', 'agent/grpc'],
   ['agent/model', 'agent/tunnel', 'agent/ca'],
   ['agent/authz'],
   ['agent/state'],

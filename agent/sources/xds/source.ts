@@ -8,29 +8,7 @@ import { ADDRESS_TYPE, AUTHORIZATION_TYPE, adsApi, type DeltaDiscoveryRequest, t
 import { HeldResources } from './resources.js';
 import { nextDelay, isRecycle, INITIAL_BACKOFF_MS } from './backoff.js';
 import { checkToken } from '../../identity/index.js';
-
-/** Where istiod is and how to authenticate to it. */
-export interface XdsConnection {
-  /** HOST:PORT of istiod's xDS (15012 TLS, 15010 plaintext). */
-  readonly address: string;
-  /** Name verified against istiod's certificate; istiod's SANs carry `.svc`, not `.svc.cluster.local`. */
-  readonly serverName: string;
-  readonly rootFile: string;
-  readonly tokenFile: string | undefined;
-  readonly plaintext: boolean;
-}
-
-/** The agent's xDS flags: the connection plus this agent's own pod (POD_NAME, POD_NAMESPACE, INSTANCE_IP). */
-export interface XdsAgentOptions extends XdsConnection {
-  readonly podName: string;
-  readonly podNamespace: string;
-  readonly instanceIp: string;
-  /** Sent as ISTIO_VERSION: istiod gates features on the version a client claims. */
-  readonly istioVersion?: string;
-}
-
-/** The Istio release whose workload API meshnode implements. */
-export const DEFAULT_ISTIO_VERSION = '1.28.0';
+import { DEFAULT_ISTIO_VERSION, type XdsConnection } from './options.js';
 
 export interface XdsSourceOptions extends XdsConnection {
   readonly clusterId: string;

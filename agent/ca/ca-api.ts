@@ -7,16 +7,14 @@ import type { ProtoGrpcType } from '../generated/ca/ca.js';
 import type { Struct, Struct__Output } from '../generated/ca/google/protobuf/Struct.js';
 
 /**
- * The Istio CA API (`proto/ca.proto`), loaded at run time. Shared by `meshnode ca` (server) and
- * the certificate manager (client) so both speak exactly the same messages. The message types are
+ * The Istio CA API (`proto/ca.proto`) for `meshnode ca`, loaded at run time with gRPC's proto
+ * loader. The agent's certificate manager encodes the same messages itself
+ * (`identity/ca-messages.ts`); the tests check one against the other. The message types are
  * generated from the same file with the same loader options (scripts/gen-proto-types.mjs):
  * `__Output` is what the decoder yields, the other what may be sent. `google.protobuf.Struct`
  * comes from protobuf.js's bundled well-known types, which keep their camelCase field names
  * (`stringValue`) even with keepCase.
  */
-
-export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
-export const WATCH_REVOCATIONS_PATH = '/istio.v1.auth.MeshnodeRevocationService/WatchRevocations';
 
 export type { IstioCertificateRequest, IstioCertificateRequest__Output } from '../generated/ca/istio/v1/auth/IstioCertificateRequest.js';
 export type { IstioCertificateResponse, IstioCertificateResponse__Output } from '../generated/ca/istio/v1/auth/IstioCertificateResponse.js';
@@ -65,6 +63,7 @@ export function metadataString(metadata: Struct__Output | null | undefined, key:
   return value?.kind === 'stringValue' && typeof value.stringValue === 'string' ? value.stringValue : undefined;
 }
 
+/** A Struct of string values, as the agent sends its request metadata (the tests' and bench's grpc-js clients send the same). */
 export function stringStruct(values: Record<string, string>): Struct {
   return { fields: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { stringValue: v }])) };
 }
