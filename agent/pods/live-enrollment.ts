@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { bypassPod, capturePod, type CaptureOptions } from '../capture/index.js';
 import type { Logger } from '../telemetry/log.js';
 import { currentNetnsId } from './netns-id.js';
@@ -17,6 +18,13 @@ export interface LiveEnrollmentDeps {
 const DEFAULT_CAPTURE: CaptureOptions = { hostProbeSnat: true };
 
 const captureOf = (pod: RegisteredPod): CaptureOptions => pod.capture ?? DEFAULT_CAPTURE;
+
+/**
+ * How long a released pod's listeners stay open once its rules stop redirecting. A connection whose
+ * SYN was redirected just before the rules changed completes its handshake in the kernel and waits in
+ * the listener's accept queue; closing the listener before the event loop has accepted it resets it.
+ */
+const ACCEPT_DRAIN_MS = 100;
 
 /**
  * Follows enrollment for pods that are already running: a pod that becomes enrolled is captured
@@ -123,6 +131,7 @@ export class LiveEnrollment {
       log.error('cannot remove the capture rules of a pod that left the mesh; it stays captured', { error: err });
       return;
     }
+    await sleep(ACCEPT_DRAIN_MS);
     const released = await this.deps.registry.release(pod.uid);
     const netnsId = released && currentNetnsId(released.netns);
     if (!released || netnsId === undefined) return;
