@@ -93,9 +93,14 @@ export class LiveEnrollment {
       if (currentNetnsId(stored.pod.netns) !== stored.netnsId) await this.forget(stored.pod.uid);
       else if (this.deps.enrollment(stored.pod.namespace, stored.pod.name).enrolled) await this.capture(stored);
     }
+    const bypassed: RegisteredPod[] = [];
     for (const pod of this.deps.registry.list()) {
-      if (!this.deps.enrollment(pod.namespace, pod.name).enrolled) await this.release(pod);
+      if (!this.deps.enrollment(pod.namespace, pod.name).enrolled && (await this.bypass(pod))) bypassed.push(pod);
     }
+    if (bypassed.length === 0) return;
+    // One wait for every pod of the pass, so un-labelling a namespace of many pods is not a wait each.
+    await sleep(ACCEPT_DRAIN_MS);
+    for (const pod of bypassed) await this.release(pod);
   }
 
   /**
@@ -122,21 +127,28 @@ export class LiveEnrollment {
     log.info('running pod enrolled: listening and captured');
   }
 
-  private async release(pod: RegisteredPod): Promise<void> {
-    const log = this.deps.log.child('release', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}` });
+  /** Removes a leaving pod's redirects; false if they may still redirect, so its listeners stay. */
+  private async bypass(pod: RegisteredPod): Promise<boolean> {
     try {
       await bypassPod(pod, captureOf(pod));
+      return true;
     } catch (err) {
-      // Rules that may still redirect need their listeners: the pod stays served until the next try.
-      log.error('cannot remove the capture rules of a pod that left the mesh; it stays captured', { error: err });
-      return;
+      this.releaseLog(pod).error('cannot remove the capture rules of a pod that left the mesh; it stays captured', { error: err });
+      return false;
     }
-    await sleep(ACCEPT_DRAIN_MS);
+  }
+
+  /** Closes the listeners of a pod whose rules no longer redirect, and keeps it as observed. */
+  private async release(pod: RegisteredPod): Promise<void> {
     const released = await this.deps.registry.release(pod.uid);
     const netnsId = released && currentNetnsId(released.netns);
     if (!released || netnsId === undefined) return;
     await this.deps.observed.save(released, netnsId);
     this.observed.set(released.uid, { pod: released, netnsId });
-    log.info('running pod left the mesh: new connections bypass capture, open connections carry on');
+    this.releaseLog(pod).info('running pod left the mesh: new connections bypass capture, open connections carry on');
+  }
+
+  private releaseLog(pod: RegisteredPod): Logger {
+    return this.deps.log.child('release', { uid: pod.uid, pod: `${pod.namespace}/${pod.name}` });
   }
 }
