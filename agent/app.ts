@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createLogger, type Logger } from './telemetry/log.js';
 import type { MeshSettings, Workload } from './model/types.js';
@@ -17,6 +16,7 @@ import { DescriptorProbe } from './lifecycle/readiness-descriptors.js';
 import { ShutdownTrigger } from './lifecycle/shutdown.js';
 import { Components } from './lifecycle/components.js';
 import { listenOn, type BoundAddress, type PortBinder } from './base/http-endpoint.js';
+import { packageVersion } from './base/install-layout.js';
 import { StateStore } from './state/store.js';
 import { IdentityRefs } from './state/identity-refs.js';
 import { affectsAuthorization } from './state/types.js';
@@ -98,9 +98,9 @@ const sharedPort: PortBinder = (server, host, port) => {
   return isIP(host) ? currentNetns().listen(port, { host, server }) : listenOn(server, host, port);
 };
 
-function packageVersion(): string {
+function agentVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return packageVersion();
   } catch {
     return 'unknown';
   }
@@ -203,7 +203,7 @@ export async function buildApp(options: AgentOptions, deps: AgentDeps = {}): Pro
       });
       if (affectsAuthorization(change)) proxies.recheckPolicies();
     });
-    const version = packageVersion();
+    const version = agentVersion();
     // ztunnel's component name, so Istio's dashboards count this node proxy with the others.
     build.set({ component: 'ztunnel', tag: version }, 1);
     reportReadiness(() => readiness.isReady());

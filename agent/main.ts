@@ -2,7 +2,7 @@
 // V8 heap flags for the agent's data plane (docs/dataplane.md, "Performance"): a 1 MB young
 // generation keeps idle and peak RSS down; a 32 MB floor under the old-generation limit stops
 // the socket buffers in flight from triggering a full mark-compact every few MB of traffic.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './base/install-layout.js';
 import type { CommandModule } from './cli/command.js';
 import { UsageError } from './cli/usage-error.js';
 import { closest } from './cli/suggest.js';
@@ -32,11 +32,6 @@ const COMMANDS: Record<string, { module: string; summary: string; export?: strin
   'ctl log': { module: './cli/ctl/log.js', summary: "show or change a running agent's log levels per component" },
   'ctl tls-check': { module: './cli/ctl/tls-check.js', summary: 'whether traffic between two workloads is mTLS, and which policy applies' },
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function listing(names: string[]): string[] {
   const width = Math.max(...names.map((c) => c.length), 'version'.length);
@@ -103,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv[0] === 'version' || argv[0] === '--version') {
-    process.stdout.write(`meshnode ${version()}\n`);
+    process.stdout.write(`meshnode ${packageVersion()}\n`);
     return 0;
   }
   const found = findCommand(argv);

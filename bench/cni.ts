@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { execPlugin, loopbackUp, podEnv, type ChainOptions, type CniPod } from '../agent/demo/cni-chain.js';
 import { agentSocketOf, startAgent, startCa, type AgentSpec } from '../agent/demo/control-plane.js';
 import { Resources, exec } from '../agent/demo/system.js';
+import { shippedScript } from '../agent/base/install-layout.js';
 import type { BenchResult } from './result.js';
 
 /**
@@ -18,7 +18,7 @@ import type { BenchResult } from './result.js';
  */
 const ENROLLED = 40;
 const NOT_ENROLLED = 15;
-const CNI_MAIN = fileURLToPath(new URL('../cni/main.js', import.meta.url));
+const CNI_MAIN = shippedScript('cni/main.js');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

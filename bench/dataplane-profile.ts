@@ -8,7 +8,7 @@ import { Topology } from '../test/helpers/topology.js';
 import { LOAD, MESH_ECHO, MESH_SINK, load, meshYaml, post } from './dataplane.js';
 
 /**
- * `node dist/bench/dataplane-profile.js OUTDIR [throughput] [latency] [connrate]` (root): the
+ * `node build/bench/dataplane-profile.js OUTDIR [throughput] [latency] [connrate]` (root): the
  * meshnode leg of `npm run bench dataplane` on the same topology, with both agents (a = client
  * side on n1, b = server side on n2) profiled one leg at a time, in three separate passes so one
  * tool's overhead never skews another's figure:
@@ -184,7 +184,7 @@ async function main(outDir: string, wanted: string[]): Promise<void> {
 
 const [outDir, ...wanted] = process.argv.slice(2);
 if (!outDir || process.getuid?.() !== 0) {
-  process.stderr.write('usage (root): node dist/bench/dataplane-profile.js OUTDIR [throughput] [latency] [connrate]\n');
+  process.stderr.write('usage (root): node build/bench/dataplane-profile.js OUTDIR [throughput] [latency] [connrate]\n');
   process.exitCode = 2;
 } else {
   main(outDir, wanted).catch((err: Error) => { process.stderr.write(`${err.stack ?? err.message}\n`); process.exitCode = 1; });

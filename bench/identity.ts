@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { caApi, stringStruct } from '../agent/ca/ca-api.js';
 import { execFile } from 'node:child_process';
 import { createCertManager } from '../agent/identity/cert-manager.js';
 import { Revocations } from '../agent/identity/index.js';
 import { pemDecodeAll } from '../agent/base/pem.js';
+import { shippedScript } from '../agent/base/install-layout.js';
 import { generateKeyAndCsr } from '../agent/identity/csr.js';
 import { asSpiffeId, type SpiffeId } from '../agent/base/spiffe-id.js';
 import { setLogSink } from '../agent/telemetry/log.js';
@@ -24,7 +24,7 @@ import type { BenchResult } from './result.js';
  *   tunnels (target: within 1 s of the CA seeing the change, issue #12).
  */
 
-const MESHNODE = resolve(fileURLToPath(new URL('.', import.meta.url)), '../agent/main.js');
+const MESHNODE = shippedScript('agent/main.js');
 const TOKEN = 'bench-node-agent-token-0123456789';
 const AGENT = 'spiffe://cluster.local/ns/istio-system/sa/ztunnel';
 

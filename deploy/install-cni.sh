@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs meshnode-cni on a Kubernetes node; run by the agent DaemonSet's init container.
-#  1. Copies the plugin into the CNI bin dir as a self-contained bundle (Node binary, compiled
-#     cni/ modules, package.json) plus a small meshnode-cni launcher, each replaced atomically.
+#  1. Copies the plugin into the CNI bin dir as a self-contained bundle (Node binary, the plugin's
+#     one bundled file, package.json) plus a small meshnode-cni launcher, each replaced atomically.
 #  2. Appends {"type": "meshnode-cni", ...} to the node's primary conflist (append-conflist.mjs).
 #  With --watch (the DaemonSet's install-cni container) it then keeps running:
 #  3. Every CNI_REPAIR_INTERVAL seconds it puts the entry back if the primary CNI rewrote the file.
@@ -30,12 +30,11 @@ watch=false
 bundle="$CNI_BIN_DIR/meshnode-cni.d"
 staging="$CNI_BIN_DIR/.meshnode-cni.d.new"
 rm -rf "$staging"
-mkdir -p "$staging/dist/agent"
+mkdir -p "$staging/dist/cni"
 cp "$NODE_BIN" "$staging/node"
-cp -R "$MESHNODE_HOME/dist/cni" "$staging/dist/cni"
-# The plugin imports nothing of the agent but its base layer (the layering test holds it to that),
-# so it starts fast and the bundle stays small.
-for layer in base process telemetry capture; do cp -R "$MESHNODE_HOME/dist/agent/$layer" "$staging/dist/agent/$layer"; done
+# The build bundles the plugin into one file that imports no package (it shares only the agent's
+# base layer, which the layering test holds it to), so it starts fast and the bundle stays small.
+cp "$MESHNODE_HOME/dist/cni/main.js" "$staging/dist/cni/main.js"
 printf '{"type":"module"}\n' > "$staging/package.json"
 rm -rf "$bundle.old"
 [ -d "$bundle" ] && mv "$bundle" "$bundle.old"

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { packageRoot } from '../base/install-layout.js';
 import type { ProtoGrpcType } from '../generated/ca/ca.js';
 import type { Struct, Struct__Output } from '../generated/ca/google/protobuf/Struct.js';
 
@@ -20,15 +19,6 @@ export type { IstioCertificateRequest, IstioCertificateRequest__Output } from '.
 export type { IstioCertificateResponse, IstioCertificateResponse__Output } from '../generated/ca/istio/v1/auth/IstioCertificateResponse.js';
 
 export type { RevocationUpdate, RevocationUpdate__Output } from '../generated/ca/istio/v1/auth/RevocationUpdate.js';
-
-/** Finds `proto/ca.proto` walking up from this module (works from the source tree and dist/). */
-function protoPath(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'proto', 'ca.proto');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error('proto/ca.proto not found above ' + fileURLToPath(import.meta.url));
-  }
-}
 
 type CaClientConstructor = ProtoGrpcType['istio']['v1']['auth']['IstioCertificateService'];
 
@@ -48,7 +38,7 @@ let loaded: Loaded | undefined;
 
 export function caApi(): Loaded {
   if (!loaded) {
-    const definition = loadSync(protoPath(), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const definition = loadSync(join(packageRoot(), 'proto', 'ca.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const Client = pkg.istio.v1.auth.IstioCertificateService;
     const RevocationClient = pkg.istio.v1.auth.MeshnodeRevocationService;

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { shippedScript } from '../base/install-layout.js';
 import { exec, startDaemon, waitFor, type Daemon, type Resources } from './system.js';
 
 /**
  * Starting the real control plane inside a netns: `meshnode ca` and `meshnode agent`, as child
  * processes run with `ip netns exec`. Shared by the demo, the privileged CNI tests and bench/cni.
  */
-export const MESHNODE_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
-export const SAMPLE_APP = fileURLToPath(new URL('./sample-app.js', import.meta.url));
+export const MESHNODE_MAIN = shippedScript('agent/main.js');
+export const SAMPLE_APP = shippedScript('agent/demo/sample-app.js');
 
 export interface CaSpec {
   readonly netns: string;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { shippedScript } from '../base/install-layout.js';
 import { MESHNODE_MAIN, SAMPLE_APP, startAgent, startCa, startSampleServer } from './control-plane.js';
 import { meshConfigYaml } from './mesh-config.js';
 import { createNodes, createPod, createVm } from './network.js';
@@ -18,7 +18,7 @@ export interface DemoOptions {
   readonly interactive: boolean;
 }
 
-const CNI_MAIN = fileURLToPath(new URL('../../cni/main.js', import.meta.url));
+const CNI_MAIN = shippedScript('cni/main.js');
 
 async function captured(pod: DemoPod): Promise<boolean> {
   const save = await exec('nsenter', [`--net=/var/run/netns/${pod.netns}`, 'iptables-save', '-t', 'nat']);

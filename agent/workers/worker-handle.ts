@@ -1,3 +1,4 @@
+import { ownScript } from '../base/install-layout.js';
 import type { SpiffeId } from '../base/spiffe-id.js';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../telemetry/log.js';
@@ -28,7 +29,7 @@ export class WorkerHandle {
   readonly started: Promise<void>;
 
   constructor(readonly setup: WorkerSetup, private readonly events: WorkerEvents, private readonly log: Logger) {
-    this.worker = new Worker(new URL('./worker-main.js', import.meta.url), { workerData: setup });
+    this.worker = new Worker(ownScript('agent/workers/worker-main.js'), { workerData: setup });
     let timer: NodeJS.Timeout | undefined;
     this.started = new Promise<void>((resolve, reject) => {
       timer = setTimeout(() => reject(new WorkerError(`data-plane worker ${setup.index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);

@@ -28,7 +28,7 @@ async function tempFile(t: { teardown(fn: () => Promise<void>): void }, text: st
 }
 
 async function loadInChild(path: string): Promise<{ maxRssMb: number; errors: string[]; warnings: number }> {
-  const child = resolve(repoRoot, 'dist/test/helpers/load-config-child.js');
+  const child = resolve(repoRoot, 'build/test/helpers/load-config-child.js');
   const { stdout } = await promisify(execFile)(process.execPath, [...AGENT_NODE_FLAGS, child, path], { timeout: 120_000 });
   return JSON.parse(stdout) as { maxRssMb: number; errors: string[]; warnings: number };
 }

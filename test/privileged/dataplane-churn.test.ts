@@ -26,7 +26,7 @@ const PORT = 8080;
 const CONNECTIONS = 20_000;
 const CONCURRENCY = 16;
 const WARM_UP = 1_000;
-const LOAD = resolve(repoRoot, 'dist/bench/dataplane-load.js');
+const LOAD = resolve(repoRoot, 'build/bench/dataplane-load.js');
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 

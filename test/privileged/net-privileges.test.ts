@@ -4,7 +4,7 @@ import { privilegedTest } from '../helpers/privileged.js';
 import { repoRoot } from '../helpers/paths.js';
 import { checkNetPrivileges } from '../../agent/net/index.js';
 
-const script = `import('${resolve(repoRoot, 'dist/agent/net/index.js')}').then((m) => {
+const script = `import('${resolve(repoRoot, 'build/agent/net/index.js')}').then((m) => {
   process.stdout.write(JSON.stringify(m.checkNetPrivileges().map((e) => [e.capability, e.message])));
 });`;
 

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { packageRoot } from '../../base/install-layout.js';
 
 import type { ProtoGrpcType } from '../../generated/xds/ads.js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryRequest__Output } from '../../generated/xds/envoy/service/discovery/v3/DeltaDiscoveryRequest.js';
@@ -53,14 +52,6 @@ export function payloadType(any: PbAny): string | undefined {
   return '@type' in any && typeof any['@type'] === 'string' ? any['@type'] : undefined;
 }
 
-function protoRoot(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'proto');
-    if (existsSync(join(candidate, 'envoy'))) return candidate;
-    if (dirname(dir) === dir) throw new Error('proto/envoy not found above ' + fileURLToPath(import.meta.url));
-  }
-}
-
 type AdsClientConstructor = ProtoGrpcType['envoy']['service']['discovery']['v3']['AggregatedDiscoveryService'];
 
 interface Loaded {
@@ -75,7 +66,7 @@ export function adsApi(): Loaded {
   if (!loaded) {
     const definition = loadSync(
       ['envoy/service/discovery/v3/ads.proto', 'istio/workload/workload.proto', 'istio/security/authorization.proto'],
-      { includeDirs: [protoRoot()], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, json: true },
+      { includeDirs: [join(packageRoot(), 'proto')], keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, json: true },
     );
     const pkg = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
     const Client = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;

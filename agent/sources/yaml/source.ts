@@ -1,6 +1,7 @@
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ownScript } from '../../base/install-layout.js';
 import { MeshnodeError } from '../../base/errors.js';
 import { formatProblem, type Problem } from '../../config/problems.js';
 import { formatWarningGroup, groupWarnings } from '../../config/warning-summary.js';
@@ -168,7 +169,7 @@ export class YamlSource implements ConfigSource {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const setup: WorkerSetup = { path: this.opts.path, settings: this.opts.settings, hadConfig: total(this.counts) > 0 };
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: setup });
+    const worker = new Worker(ownScript('agent/sources/yaml/worker.js'), { workerData: setup });
     worker.unref();
     worker.on('message', (answer: LoadAnswer) => {
       const waiter = this.waiting.get(answer.id);
